@@ -1,0 +1,1 @@
+"""Vendor adapters shipped with ordersync; each registers under ``ordersync.adapters``."""

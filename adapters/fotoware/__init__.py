@@ -1,0 +1,51 @@
+"""Fotoware (FotoWeb) order management: customers order renditions, admins decide.
+
+Registered as the ``fotoware`` adapter through the ``ordersync.adapters`` entry point.
+"""
+
+from __future__ import annotations
+
+import time
+
+from ordersync.contract import AdapterSpec, Option
+
+from .client import ClientCredentials, FotowareApi
+from .mapping import map_order
+from .pull import FotowareAdapter
+
+OPTIONS = {
+    "client_id": Option(str, required=True, help="OAuth client id of the API client"),
+    "client_secret": Option(str, required=True, secret=True, help="OAuth client secret"),
+    "full_scan_interval_s": Option(float, default=86400.0,
+                                   help="how often to re-read every order to catch edits"),
+}
+
+
+def create(config, http, *, clock=time.time) -> FotowareAdapter:
+    http.auth = ClientCredentials(config.settings["client_id"], config.secrets["client_secret"],
+                                  clock=clock)
+    return FotowareAdapter(
+        FotowareApi(http), full_scan_interval_s=config.settings["full_scan_interval_s"]
+    )
+
+
+def simulator(*, orders: int = 60, seed: int = 1, **kwargs):
+    from .simulator import FotowareSimulator
+
+    return FotowareSimulator(orders=orders, seed=seed, **kwargs)
+
+
+def demo_settings(sim, base_url: str) -> dict:
+    return {"client_id": sim.client_id, "client_secret": sim.client_secret}
+
+
+ADAPTER = AdapterSpec(
+    name="fotoware",
+    options=OPTIONS,
+    create=create,
+    map_order=map_order,
+    simulator=simulator,
+    demo_settings=demo_settings,
+)
+
+__all__ = ["ADAPTER", "FotowareAdapter", "FotowareApi", "ClientCredentials", "map_order"]

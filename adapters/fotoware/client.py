@@ -1,0 +1,170 @@
+"""FotoWeb's order-management API over :class:`ordersync.http.VendorHttp`.
+
+OAuth 2.0 client credentials (no refresh tokens: a new token shortly before expiry and once
+more on a 401), discovery of the order URLs through the full API descriptor, order lists
+followed through ``paging.next``, counts, and single orders.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable, Mapping
+from typing import Any
+
+from ordersync.errors import AuthError, Rejected
+from ordersync.http import BadResponse, VendorHttp
+
+TOKEN_PATH = "/fotoweb/oauth2/token"
+DESCRIPTOR_PATH = "/fotoweb/me/"
+DESCRIPTOR = "application/vnd.fotoware.full-api-descriptor+json"
+ORDER_LIST = "application/vnd.fotoware.orderlist+json"
+ORDER_LIST_ALT = "application/vnd.fotoware.order-list+json"
+COUNT = "application/vnd.fotoware.count+json"
+ORDER = "application/vnd.fotoware.order+json"
+ORDER_CONFIG = "application/vnd.fotoware.order-config+json"
+ORDER_UPDATE = "application/vnd.fotoware.order-update+json"
+
+ADMIN_LISTS = ("history", "pending", "approved", "rejected")
+
+
+class ClientCredentials:
+    """Bearer tokens from the client-credentials grant, renewed before they expire."""
+
+    def __init__(self, client_id: str, client_secret: str, clock: Callable[[], float] = time.time):
+        self.client_id = client_id
+        self._client_secret = client_secret
+        self.clock = clock
+        self._token: str | None = None
+        self._expires_at = 0.0
+        self._lock = asyncio.Lock()
+        self.issued = 0
+
+    def invalidate(self) -> None:
+        self._token = None
+
+    async def headers(self, http: VendorHttp) -> Mapping[str, str]:
+        async with self._lock:
+            if self._token is None or self.clock() >= self._expires_at:
+                await self._fetch(http)
+        return {"Authorization": f"Bearer {self._token}"}
+
+    async def _fetch(self, http: VendorHttp) -> None:
+        form = {
+            "grant_type": "client_credentials",
+            "client_id": self.client_id,
+            "client_secret": self._client_secret,
+        }
+        try:
+            response = await http.request(
+                "POST", TOKEN_PATH, data=form, headers={"Accept": "application/json"},
+                authenticated=False, safe=True,
+            )
+        except (AuthError, Rejected) as exc:
+            raise AuthError(
+                f"token request refused ({exc.message}): check client_id and the client secret",
+                vendor=http.vendor, method="POST", url=http.url(TOKEN_PATH), status=exc.status,
+            ) from None
+        body = response.json()
+        token = body.get("access_token") if isinstance(body, dict) else None
+        if not isinstance(token, str) or not token:
+            raise BadResponse("token answer has no access_token", vendor=http.vendor,
+                              method="POST", url=response.url, status=response.status)
+        try:
+            lifetime = float(body.get("expires_in") or 300)
+        except (TypeError, ValueError):
+            lifetime = 300.0
+        # Renew a little early: a tenth of the lifetime, at most 30 s.
+        self._expires_at = self.clock() + lifetime - min(30.0, lifetime / 10)
+        self._token = token
+        self.issued += 1
+
+
+class FotowareApi:
+    """The calls ordersync makes to one FotoWeb site."""
+
+    def __init__(self, http: VendorHttp) -> None:
+        self.http = http
+        self._admin: dict[str, str] | None = None
+        self._config_url: str | None = None
+
+    async def admin_urls(self) -> dict[str, str]:
+        """The order-admin list URLs from the full API descriptor (read once, then kept)."""
+        if self._admin is None:
+            descriptor = await self.http.get_json(DESCRIPTOR_PATH, accept=DESCRIPTOR)
+            order = descriptor.get("order") if isinstance(descriptor, dict) else None
+            if not isinstance(order, dict):
+                raise AuthError(
+                    "the API descriptor has no order section: order management is not"
+                    " available to this client", vendor=self.http.vendor,
+                )
+            admin = order.get("admin")
+            if not isinstance(admin, dict):
+                raise AuthError(
+                    "the API client lacks the 'Approve Orders' permission (order.admin is null"
+                    " in the API descriptor): grant it to the client's user in FotoWeb",
+                    vendor=self.http.vendor,
+                )
+            missing = [name for name in ADMIN_LISTS if not isinstance(admin.get(name), str)]
+            if missing:
+                raise AuthError(f"the API descriptor has no order.admin.{missing[0]} URL",
+                                vendor=self.http.vendor)
+            self._admin = {name: admin[name] for name in ADMIN_LISTS}
+            self._config_url = order.get("config") if isinstance(order.get("config"), str) else None
+        return self._admin
+
+    async def count(self, list_name: str) -> int:
+        url = (await self.admin_urls())[list_name]
+        body = await self._admin_call(self.http.get_json(url, accept=COUNT))
+        count = body.get("count") if isinstance(body, dict) else body
+        if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+            raise BadResponse(f"count of {list_name} orders is not a number: {body!r}"[:200],
+                              vendor=self.http.vendor, url=self.http.url(url))
+        return count
+
+    async def pages(
+        self, list_name: str, start: str | None = None
+    ) -> AsyncIterator[tuple[list[dict], str | None]]:
+        """(orders, next URL) per page of a list, from ``start`` or the list's first page."""
+        url = start or (await self.admin_urls())[list_name]
+        visited: set[str] = set()
+        while url:
+            if url in visited:
+                raise BadResponse(f"paging of {list_name} loops back to {url}",
+                                  vendor=self.http.vendor, url=self.http.url(url))
+            visited.add(url)
+            body = await self._admin_call(
+                self.http.get_json(url, accept=f"{ORDER_LIST}, {ORDER_LIST_ALT};q=0.9")
+            )
+            orders, next_url = parse_order_list(body)
+            yield orders, next_url
+            url = next_url
+
+    async def order(self, href: str) -> dict:
+        body = await self._admin_call(self.http.get_json(href, accept=ORDER))
+        if not isinstance(body, dict):
+            raise BadResponse("order answer is not an object", vendor=self.http.vendor,
+                              url=self.http.url(href))
+        return body
+
+    async def _admin_call(self, call):
+        try:
+            return await call
+        except AuthError as exc:
+            if exc.status == 403:
+                raise AuthError(
+                    "forbidden: the API client lacks the 'Approve Orders' permission"
+                    f" ({exc.message})", vendor=exc.vendor, method=exc.method, url=exc.url,
+                    status=403,
+                ) from None
+            raise
+
+
+def parse_order_list(body: Any) -> tuple[list[dict], str | None]:
+    """The orders of one Order List page and the next page's URL (None on the last page)."""
+    if not isinstance(body, dict) or not isinstance(body.get("data", []), list):
+        raise BadResponse("order list answer has no data array")
+    orders = [order for order in body.get("data") or [] if isinstance(order, dict)]
+    paging = body.get("paging")
+    next_url = paging.get("next") if isinstance(paging, dict) else None
+    return orders, next_url if isinstance(next_url, str) and next_url else None

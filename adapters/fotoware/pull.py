@@ -1,0 +1,146 @@
+"""How ordersync learns what changed on a FotoWeb site without re-reading every order.
+
+FotoWeb offers no "modified since" filter and no change feed, but it counts each admin list
+cheaply. The ledger can count the same things. So a poll is:
+
+1. **Counts** of history, pending, approved and rejected: four requests. Equal to the counts
+   stored at the end of the last poll means nothing that changes a count happened: the poll
+   ends there and writes nothing.
+2. **Head of history.** Lists are newest first, so new orders are on the first pages: read
+   pages until one holds only orders the ledger has with the same ``modified``.
+3. **Lists that disagree with the ledger.** For pending, approved and rejected, compare the
+   vendor's count with the ledger's count of orders in that state. Where they differ, first
+   re-read the orders the ledger holds in that state whose ``expires`` has passed (the usual
+   reason an approved order leaves its list), then, if the counts still differ, walk the list
+   and re-read each order the ledger holds in that state that the list no longer has.
+4. **Full scan** of history when the ledger holds fewer orders than history counts, on the
+   first poll, and every ``full_scan_interval_s``: this catches edits that change no count
+   (a PATCH of a pending order's comment, say). A full scan stores a resume point with every
+   page, so a crash in the middle resumes there instead of starting over.
+
+See docs/fotoware.md for what this costs and where it is blind.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import Any
+
+import structlog
+
+from ordersync.contract import LedgerReader, Page
+from ordersync.errors import NotFound
+
+from .client import FotowareApi
+from .mapping import order_id
+
+RECONCILED_LISTS = ("pending", "approved", "rejected")
+
+log = structlog.get_logger("ordersync.adapters.fotoware")
+
+
+class FotowareAdapter:
+    """One FotoWeb site as ordersync sees it."""
+
+    stream = "orders"
+
+    def __init__(self, api: FotowareApi, *, full_scan_interval_s: float = 86400.0) -> None:
+        self.api = api
+        self.full_scan_interval_s = full_scan_interval_s
+
+    async def pull(
+        self, cursor: dict | None, view: LedgerReader, now: float
+    ) -> AsyncIterator[Page]:
+        cursor = dict(cursor or {})
+        counts = {name: await self.api.count(name) for name in ("history", *RECONCILED_LISTS)}
+        resume = cursor.get("resume")
+        full_scan_at = cursor.get("full_scan_at", 0.0)
+        if resume or "counts" not in cursor or now - full_scan_at >= self.full_scan_interval_s:
+            async for page in self._full_scan(cursor, resume):
+                yield page
+            yield Page([], {"counts": counts, "full_scan_at": now})
+            return
+        if counts == cursor["counts"]:
+            return
+        async for page in self._head_of_history(view):
+            yield page
+        for list_name in RECONCILED_LISTS:
+            async for page in self._reconcile(list_name, counts[list_name], view, now):
+                yield page
+        stored = sum((await view.count_by_vendor_state()).values())
+        if stored < counts["history"]:
+            # Orders we never saw, beyond the head: only a full scan finds them.
+            async for page in self._full_scan(cursor, None):
+                yield page
+            full_scan_at = now
+        yield Page([], {"counts": counts, "full_scan_at": full_scan_at})
+
+    async def _full_scan(self, cursor: dict, resume: dict | None) -> AsyncIterator[Page]:
+        kept = {k: v for k, v in cursor.items() if k != "resume"}
+        start = resume.get("next") if isinstance(resume, dict) else None
+        async for orders, next_url in self.api.pages("history", start):
+            progress = {**kept, "resume": {"next": next_url}} if next_url else kept
+            yield Page(orders, progress)
+
+    async def _head_of_history(self, view: LedgerReader) -> AsyncIterator[Page]:
+        async for orders, _ in self.api.pages("history"):
+            known = await view.known_modified(_ids(orders))
+            if all(known.get(_id(o), "\0") == o.get("modified") for o in orders):
+                return
+            yield Page(orders)
+
+    async def _reconcile(
+        self, list_name: str, vendor_count: int, view: LedgerReader, now: float
+    ) -> AsyncIterator[Page]:
+        if await self._stored_count(view, list_name) == vendor_count:
+            return
+        stored = await view.in_vendor_state(list_name)
+        lapsed = [o for o in stored if _has_lapsed(o["expires"], now)]
+        if lapsed:
+            yield Page(await self._read(lapsed))
+            if await self._stored_count(view, list_name) == vendor_count:
+                return
+            stored = await view.in_vendor_state(list_name)
+        listed: set[str] = set()
+        async for orders, _ in self.api.pages(list_name):
+            listed.update(_ids(orders))
+            yield Page(orders)
+        departed = [o for o in stored if o["id"] not in listed]
+        for start in range(0, len(departed), 50):
+            yield Page(await self._read(departed[start : start + 50]))
+
+    async def _read(self, stored: list[dict]) -> list[dict]:
+        """Fresh copies of stored orders; one the site no longer has is logged and skipped."""
+        fresh = []
+        for order in stored:
+            try:
+                fresh.append(await self.api.order(order["url"]))
+            except NotFound:
+                log.warning("order_gone", vendor=self.api.http.vendor, order=order["id"])
+        return fresh
+
+    @staticmethod
+    async def _stored_count(view: LedgerReader, vendor_state: str) -> int:
+        return (await view.count_by_vendor_state()).get(vendor_state, 0)
+
+
+def _id(order: dict[str, Any]) -> str:
+    href = order.get("href")
+    return order_id(href) if isinstance(href, str) and href else ""
+
+
+def _ids(orders: list[dict]) -> list[str]:
+    return [i for i in map(_id, orders) if i]
+
+
+def _has_lapsed(expires: str | None, now: float) -> bool:
+    if not expires:
+        return False
+    try:
+        when = datetime.fromisoformat(expires)
+    except ValueError:
+        return False
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return when.timestamp() <= now

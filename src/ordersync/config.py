@@ -1,0 +1,236 @@
+"""Typed configuration, read once at start-up from TOML.
+
+Every problem is a :class:`ConfigError` whose one line names the file and the key. Secrets are
+never values in the file: a secret option ``x`` is given as ``x_env`` (an environment
+variable's name) or ``x_file`` (a file holding it).
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .contract import AdapterSpec, Option
+from .errors import ConfigError
+from .http import RateLimit, RetryPolicy
+from .registry import adapter as find_adapter
+
+DEFAULT_LEDGER_PATH = "var/ordersync.db"
+
+CORE_VENDOR_OPTIONS: dict[str, Option] = {
+    "adapter": Option(str, required=True),
+    "base_url": Option(str, required=True),
+    "poll_interval_s": Option(float, default=60.0),
+    "timeout_s": Option(float, default=30.0),
+    "max_attempts": Option(int, default=5),
+    "backoff_base_s": Option(float, default=0.5),
+    "backoff_max_s": Option(float, default=30.0),
+    "rate_limit": Option(dict, default=None),
+}
+
+
+@dataclass(frozen=True)
+class VendorConfig:
+    """One configured vendor instance."""
+
+    name: str
+    adapter: str
+    base_url: str
+    poll_interval_s: float = 60.0
+    timeout_s: float = 30.0
+    rate_limit: RateLimit = RateLimit()
+    retry: RetryPolicy = RetryPolicy()
+    settings: Mapping[str, Any] = field(default_factory=dict)
+    secrets: Mapping[str, str] = field(default_factory=dict, repr=False)
+
+
+@dataclass(frozen=True)
+class Config:
+    """The whole configuration."""
+
+    source: str
+    ledger_path: Path
+    vendors: dict[str, VendorConfig]
+
+    def vendor(self, name: str) -> VendorConfig:
+        if name not in self.vendors:
+            known = ", ".join(sorted(self.vendors)) or "none configured"
+            raise ConfigError(f"{self.source}: no vendor instance {name!r} (known: {known})")
+        return self.vendors[name]
+
+    def secret_values(self) -> list[str]:
+        return [s for v in self.vendors.values() for s in v.secrets.values() if s]
+
+
+def load_config(path: str | Path, environ: Mapping[str, str]) -> Config:
+    """Read and check a TOML configuration file."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: configuration file not found") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read configuration: {exc.strerror}") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    return parse_config(data, source=str(path), environ=environ, base_dir=path.parent)
+
+
+def parse_config(
+    data: Mapping[str, Any], *, source: str, environ: Mapping[str, str], base_dir: Path
+) -> Config:
+    """Check a parsed configuration; ``base_dir`` resolves relative secret files."""
+    unknown = set(data) - {"ledger", "vendors"}
+    if unknown:
+        raise ConfigError(f"{source}: unknown section {sorted(unknown)[0]!r}")
+    ledger = data.get("ledger", {})
+    _expect_table(ledger, "ledger", source)
+    extra = set(ledger) - {"path"}
+    if extra:
+        raise ConfigError(f"{source}: ledger.{sorted(extra)[0]}: unknown key")
+    ledger_path = ledger.get("path", DEFAULT_LEDGER_PATH)
+    if not isinstance(ledger_path, str) or not ledger_path:
+        raise ConfigError(f"{source}: ledger.path: expected a non-empty string")
+    vendors_table = data.get("vendors", {})
+    _expect_table(vendors_table, "vendors", source)
+    vendors = {
+        name: _vendor(name, table, source=source, environ=environ, base_dir=base_dir)
+        for name, table in vendors_table.items()
+    }
+    return Config(source=source, ledger_path=Path(ledger_path), vendors=vendors)
+
+
+def _expect_table(value: Any, key: str, source: str) -> None:
+    if not isinstance(value, dict):
+        raise ConfigError(f"{source}: {key}: expected a table")
+
+
+def _vendor(name: str, table: Any, *, source: str, environ, base_dir: Path) -> VendorConfig:
+    where = f"{source}: vendors.{name}"
+    _expect_table(table, f"vendors.{name}", source)
+    if ":" in name or not name.strip():
+        raise ConfigError(f"{where}: instance names may not be empty or contain ':'")
+    adapter_name = table.get("adapter")
+    if not isinstance(adapter_name, str):
+        raise ConfigError(f"{where}.adapter: missing (the adapter to use, e.g. \"fotoware\")")
+    try:
+        spec = find_adapter(adapter_name)
+    except ConfigError as exc:
+        raise ConfigError(f"{where}.adapter: {exc}") from None
+    options = {**CORE_VENDOR_OPTIONS, **spec.options}
+    values, secrets = _check_options(table, options, spec, where, environ, base_dir)
+    core = {**{k: o.default for k, o in CORE_VENDOR_OPTIONS.items()}, **spec.defaults}
+    core.update({k: v for k, v in values.items() if k in CORE_VENDOR_OPTIONS})
+    base_url = core["base_url"]
+    if not base_url.startswith(("http://", "https://")):
+        raise ConfigError(f"{where}.base_url: expected an http:// or https:// URL")
+    for key in ("poll_interval_s", "timeout_s", "backoff_base_s", "backoff_max_s"):
+        if core[key] <= 0:
+            raise ConfigError(f"{where}.{key}: must be greater than 0")
+    if core["max_attempts"] < 1:
+        raise ConfigError(f"{where}.max_attempts: must be at least 1")
+    return VendorConfig(
+        name=name,
+        adapter=adapter_name,
+        base_url=base_url,
+        poll_interval_s=float(core["poll_interval_s"]),
+        timeout_s=float(core["timeout_s"]),
+        rate_limit=_rate_limit(core["rate_limit"], f"{where}.rate_limit"),
+        retry=RetryPolicy(
+            max_attempts=core["max_attempts"],
+            backoff_base_s=float(core["backoff_base_s"]),
+            backoff_max_s=float(core["backoff_max_s"]),
+        ),
+        settings={k: v for k, v in values.items() if k not in CORE_VENDOR_OPTIONS},
+        secrets=secrets,
+    )
+
+
+def _check_options(table, options: Mapping[str, Option], spec: AdapterSpec, where, environ,
+                   base_dir: Path) -> tuple[dict, dict]:
+    values: dict[str, Any] = {}
+    secrets: dict[str, str] = {}
+    allowed = set()
+    for key, option in options.items():
+        if option.secret:
+            allowed |= {f"{key}_env", f"{key}_file"}
+        else:
+            allowed.add(key)
+    for key in table:
+        if key not in allowed:
+            hint = ""
+            if key in options and options[key].secret:
+                hint = f" (secrets are never written in the file: use {key}_env or {key}_file)"
+            raise ConfigError(f"{where}.{key}: unknown key for adapter {spec.name!r}{hint}")
+    for key, option in options.items():
+        if option.secret:
+            secret = _secret(table, key, option, where, environ, base_dir)
+            if secret is not None:
+                secrets[key] = secret
+            continue
+        if key not in table:
+            if option.required:
+                raise ConfigError(f"{where}.{key}: missing")
+            if option.default is not None:
+                values[key] = option.default
+            continue
+        values[key] = _typed(table[key], option.type, f"{where}.{key}")
+    return values, secrets
+
+
+def _typed(value: Any, kind: type, where: str) -> Any:
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if kind is int and isinstance(value, bool):
+        raise ConfigError(f"{where}: expected an integer, got {value!r}")
+    if not isinstance(value, kind):
+        names = {str: "a string", int: "an integer", float: "a number", bool: "true or false",
+                 dict: "a table"}
+        raise ConfigError(f"{where}: expected {names.get(kind, kind.__name__)}, got {value!r}")
+    return value
+
+
+def _secret(table, key: str, option: Option, where: str, environ, base_dir: Path) -> str | None:
+    env_key, file_key = f"{key}_env", f"{key}_file"
+    if env_key in table and file_key in table:
+        raise ConfigError(f"{where}: give either {env_key} or {file_key}, not both")
+    if env_key in table:
+        variable = _typed(table[env_key], str, f"{where}.{env_key}")
+        value = environ.get(variable)
+        if not value:
+            raise ConfigError(f"{where}.{env_key}: environment variable {variable} is not set")
+        return value
+    if file_key in table:
+        name = _typed(table[file_key], str, f"{where}.{file_key}")
+        secret_path = Path(name) if Path(name).is_absolute() else base_dir / name
+        try:
+            value = secret_path.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ConfigError(
+                f"{where}.{file_key}: cannot read {secret_path}: {exc.strerror}"
+            ) from None
+        if not value:
+            raise ConfigError(f"{where}.{file_key}: {secret_path} is empty")
+        return value
+    if option.required:
+        raise ConfigError(f"{where}: missing secret {key} (set {env_key} or {file_key})")
+    return None
+
+
+def _rate_limit(value: Any, where: str) -> RateLimit:
+    if value is None:
+        return RateLimit()
+    extra = set(value) - {"requests", "per_s"}
+    if extra:
+        raise ConfigError(f"{where}.{sorted(extra)[0]}: unknown key (expected requests, per_s)")
+    default = RateLimit()
+    requests = _typed(value.get("requests", default.requests), int, f"{where}.requests")
+    per_s = _typed(value.get("per_s", default.per_s), float, f"{where}.per_s")
+    if requests < 1 or per_s <= 0:
+        raise ConfigError(f"{where}: requests must be at least 1 and per_s greater than 0")
+    return RateLimit(requests=requests, per_s=per_s)

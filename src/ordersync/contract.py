@@ -1,0 +1,85 @@
+"""The narrow contract between the core and a vendor adapter.
+
+An adapter package exposes one :class:`AdapterSpec` under the entry point group
+``ordersync.adapters``. The core never imports a vendor by name: it asks the registry for a
+spec, builds the vendor's :class:`~ordersync.http.VendorHttp`, and then only
+
+* iterates ``adapter.pull(cursor, view, now)`` for pages of raw vendor orders, each with the
+  cursor to store beside it, and
+* maps each raw order with the spec's pure ``map_order``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from .model import Order
+
+
+@dataclass(frozen=True, slots=True)
+class Option:
+    """One adapter-specific configuration key: its type, whether required, its default."""
+
+    type: type
+    required: bool = False
+    default: Any = None
+    secret: bool = False
+    help: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """Raw vendor orders and the cursor to commit with them (None keeps the stored one)."""
+
+    orders: list[dict]
+    cursor: dict | None = None
+
+
+class LedgerReader(Protocol):
+    """What an adapter may ask the ledger while it pulls (see ledger.LedgerView)."""
+
+    async def known_modified(self, vendor_ids) -> dict[str, str | None]: ...
+
+    async def in_vendor_state(self, vendor_state: str) -> list[dict]:
+        """``{"id", "url", "expires"}`` of every stored order in that vendor state."""
+        ...
+
+    async def count_by_vendor_state(self) -> dict[str, int]: ...
+
+
+class Adapter(Protocol):
+    """A configured vendor instance."""
+
+    stream: str
+
+    def pull(self, cursor: dict | None, view: LedgerReader, now: float) -> AsyncIterator[Page]:
+        """Pages of orders changed since ``cursor``; nothing at all when nothing changed."""
+        ...
+
+
+class Simulator(Protocol):
+    """A vendor simulator: a real HTTP server on loopback."""
+
+    async def start(self, host: str = "127.0.0.1", port: int = 0) -> str: ...
+
+    async def stop(self) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class AdapterSpec:
+    """Everything the core needs to know about one adapter."""
+
+    name: str
+    options: Mapping[str, Option]
+    create: Callable[..., Adapter]
+    """``create(vendor_config, http, clock=...)`` -> Adapter; may set ``http.auth``."""
+    map_order: Callable[[dict], Order]
+    """Pure: one raw vendor order to the common model."""
+    simulator: Callable[..., Simulator] | None = None
+    """``simulator(orders=N, seed=S)`` -> a simulator with seeded data."""
+    demo_settings: Callable[[Simulator, str], dict] | None = None
+    """Settings (including secret values) that point an instance at a running simulator."""
+    defaults: Mapping[str, Any] = field(default_factory=dict)
+    """Overrides of the core's per-vendor defaults (poll_interval_s, rate_limit ...)."""

@@ -1,0 +1,195 @@
+"""The service: one poll loop per vendor instance over one ledger, until told to stop.
+
+Lifecycle: ``Service(config)`` -> ``await run()`` (until SIGTERM/SIGINT or ``stop()``) or
+``await run_once()`` (one poll of every or one vendor, for ``sync --once`` and tests) ->
+``await close()``. Only one service may own a ledger at a time: the first takes an exclusive
+lock beside the ledger file and a second refuses with :class:`LedgerBusy`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import os
+import signal
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import structlog
+
+from .config import Config
+from .errors import AuthError, ConfigError, OrderSyncError, VendorError
+from .ledger import AsyncLedger, Ledger
+from .sync import PollResult, VendorRunner
+
+log = structlog.get_logger("ordersync.daemon")
+
+MAX_FAILURE_BACKOFF_S = 900.0
+
+
+class LedgerBusy(OrderSyncError):
+    """Another ordersync process holds this ledger."""
+
+
+class LedgerLock:
+    """An exclusive advisory lock on ``<ledger>.lock``, released when the process ends."""
+
+    def __init__(self, ledger_path: Path) -> None:
+        self.path = Path(f"{ledger_path}.lock")
+        self._fd: int | None = None
+
+    def acquire(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(fd, 32).decode(errors="replace").strip() or "unknown"
+            os.close(fd)
+            raise LedgerBusy(
+                f"another ordersync process (pid {holder}) is using the ledger"
+                f" {str(self.path)[: -len('.lock')]}"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.write(fd, str(os.getpid()).encode())
+        self._fd = fd
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
+class Service:
+    """Polls every configured vendor into the ledger."""
+
+    def __init__(
+        self,
+        config: Config,
+        *,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        clock: Callable[[], float] = time.time,
+        handle_signals: bool = True,
+    ) -> None:
+        self.config = config
+        self.sleep = sleep
+        self.clock = clock
+        self.handle_signals = handle_signals
+        self.lock = LedgerLock(config.ledger_path)
+        self.ledger: AsyncLedger | None = None
+        self.runners: dict[str, VendorRunner] = {}
+        self.healthy: dict[str, bool] = {}
+        self._stopping = asyncio.Event()
+
+    async def open(self) -> None:
+        """Take the ledger lock, open the ledger, build a runner per vendor instance."""
+        self.lock.acquire()
+        try:
+            ledger = await asyncio.to_thread(Ledger, self.config.ledger_path)
+        except Exception:
+            self.lock.release()
+            raise
+        self.ledger = AsyncLedger(ledger)
+        for name, vendor in self.config.vendors.items():
+            self.runners[name] = VendorRunner(vendor, self.ledger, sleep=self.sleep,
+                                              clock=self.clock)
+            self.healthy[name] = True
+
+    async def close(self) -> None:
+        for runner in self.runners.values():
+            await runner.close()
+        if self.ledger is not None:
+            await self.ledger.close()
+            self.ledger = None
+        self.lock.release()
+
+    async def __aenter__(self) -> Service:
+        await self.open()
+        return self
+
+    async def __aexit__(self, *exc_info) -> None:
+        await self.close()
+
+    def stop(self) -> None:
+        """Ask every loop to finish its current step and return."""
+        self._stopping.set()
+
+    async def run_once(self, vendor: str | None = None) -> list[PollResult]:
+        """One poll of every (or one) vendor instance, concurrently; failures are reported."""
+        names = [self.config.vendor(vendor).name] if vendor else list(self.runners)
+        return list(await asyncio.gather(*(self._poll(name) for name in names)))
+
+    async def run(self) -> None:
+        """Poll every vendor on its interval until stop() or SIGTERM/SIGINT."""
+        loop = asyncio.get_running_loop()
+        if self.handle_signals:
+            for signum in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(signum, self._on_signal, signum)
+        log.info("started", vendors=list(self.runners), ledger=str(self.config.ledger_path))
+        try:
+            await asyncio.gather(*(self._loop(name) for name in self.runners))
+        finally:
+            if self.handle_signals:
+                for signum in (signal.SIGTERM, signal.SIGINT):
+                    loop.remove_signal_handler(signum)
+            log.info("stopped")
+
+    def _on_signal(self, signum: int) -> None:
+        log.info("stopping", signal=signal.Signals(signum).name)
+        self.stop()
+
+    async def _loop(self, name: str) -> None:
+        runner = self.runners[name]
+        failures = 0
+        while not self._stopping.is_set():
+            result = await self._poll(name)
+            if result.errors:
+                failures += 1
+                delay = min(runner.config.poll_interval_s * 2 ** min(failures, 10),
+                            MAX_FAILURE_BACKOFF_S)
+            else:
+                failures = 0
+                delay = runner.config.poll_interval_s
+            await self._wait(delay)
+
+    async def _wait(self, delay_s: float) -> None:
+        try:
+            await asyncio.wait_for(self._stopping.wait(), timeout=delay_s)
+        except TimeoutError:
+            pass
+
+    async def _poll(self, name: str) -> PollResult:
+        runner = self.runners[name]
+        structlog.contextvars.bind_contextvars(vendor=name)
+        try:
+            result = await runner.poll()
+        except (VendorError, ConfigError) as exc:
+            result = PollResult(name, errors=[_describe(exc)])
+            self._mark(name, healthy=False, error=result.errors[0],
+                       config_problem=isinstance(exc, AuthError))
+            return result
+        finally:
+            structlog.contextvars.unbind_contextvars("vendor")
+        self._mark(name, healthy=True)
+        if result.new or result.changed:
+            log.info("synced", vendor=name, **{k: v for k, v in result.as_dict().items()
+                                               if k != "vendor"})
+        return result
+
+    def _mark(self, name: str, *, healthy: bool, error: str = "",
+              config_problem: bool = False) -> None:
+        """Log a vendor's health when it flips, not on every poll."""
+        was = self.healthy.get(name, True)
+        self.healthy[name] = healthy
+        if was and not healthy:
+            log.error("vendor_unhealthy", vendor=name, error=error,
+                      needs_operator=config_problem)
+        elif not was and healthy:
+            log.info("vendor_recovered", vendor=name)
+        elif not healthy:
+            log.debug("vendor_still_unhealthy", vendor=name, error=error)
+
+
+def _describe(exc: Exception) -> str:
+    return str(exc) or type(exc).__name__

@@ -1,0 +1,101 @@
+"""Every error ordersync raises on purpose, in one tree.
+
+    OrderSyncError
+    ├── ConfigError            bad configuration, arguments or ids: the operator must fix something
+    └── VendorError            a vendor call went wrong; carries vendor instance, method and url
+        ├── TransientError     worth retrying: the same request may well succeed later
+        │   ├── RateLimited         429 (or a vendor's own rate-limit signal), with retry_after_s
+        │   ├── VendorUnavailable   502 / 503 / 504, with retry_after_s when the vendor sent one
+        │   └── NetworkError        timeout or connection failure before anything was sent
+        ├── PermanentError     the vendor said no; retrying the same request cannot help
+        │   ├── Rejected            400 and friends, with the vendor's message
+        │   └── NotFound            404
+        ├── AuthError          credentials or permissions are wrong: a configuration problem
+        └── AmbiguousError     the request may have taken effect but no answer says so
+                               (connection lost after sending, timeout, 5xx on a write)
+
+The HTTP layer raises these; the core decides what to do with each class. Nothing here
+knows a vendor by name.
+"""
+
+from __future__ import annotations
+
+
+class OrderSyncError(Exception):
+    """Base of every error ordersync raises on purpose."""
+
+
+class ConfigError(OrderSyncError):
+    """Configuration, arguments or ids are wrong; the message names what and where."""
+
+
+class VendorError(OrderSyncError):
+    """A call to a vendor failed; carries where it went and the vendor's own message."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        vendor: str = "",
+        method: str = "",
+        url: str = "",
+        status: int | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.vendor = vendor
+        self.method = method
+        self.url = url
+        self.status = status
+
+    def __str__(self) -> str:
+        where = " ".join(part for part in (self.method, self.url) if part)
+        status = f" -> {self.status}" if self.status is not None else ""
+        prefix = f"{self.vendor}: " if self.vendor else ""
+        return f"{prefix}{where}{status}: {self.message}" if where else f"{prefix}{self.message}"
+
+
+class TransientError(VendorError):
+    """Worth retrying: the same request may succeed later."""
+
+    retry_after_s: float | None = None
+
+
+class RateLimited(TransientError):
+    """The vendor asked us to slow down (429 or its own signal)."""
+
+    def __init__(self, message: str, *, retry_after_s: float | None = None, **where) -> None:
+        super().__init__(message, **where)
+        self.retry_after_s = retry_after_s
+
+
+class VendorUnavailable(TransientError):
+    """The vendor or a proxy in front of it answered 502, 503 or 504."""
+
+    def __init__(self, message: str, *, retry_after_s: float | None = None, **where) -> None:
+        super().__init__(message, **where)
+        self.retry_after_s = retry_after_s
+
+
+class NetworkError(TransientError):
+    """Timeout or connection failure on a request that is safe to repeat."""
+
+
+class PermanentError(VendorError):
+    """The vendor refused the request; repeating it cannot help."""
+
+
+class Rejected(PermanentError):
+    """The vendor answered 400 (or another 4xx) with its reason."""
+
+
+class NotFound(PermanentError):
+    """The vendor has no such resource (404)."""
+
+
+class AuthError(VendorError):
+    """Credentials or permissions are wrong; an operator must change the configuration."""
+
+
+class AmbiguousError(VendorError):
+    """A write may have taken effect, but no answer confirms it; verify before repeating."""

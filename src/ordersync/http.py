@@ -1,0 +1,371 @@
+"""The one way ordersync talks HTTP to a vendor: throttled, retried, classified.
+
+One :class:`VendorHttp` per vendor instance owns an aiohttp session, an asyncio-throttle
+``Throttler`` that every attempt passes through (token requests and retries included), and
+a tenacity retry loop for transient failures. Status codes and exceptions are turned into
+the error tree of :mod:`ordersync.errors` by :func:`classify`, a pure function.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+from typing import Any, Protocol
+from urllib.parse import urljoin
+
+import aiohttp
+import orjson
+import structlog
+from asyncio_throttle import Throttler
+from tenacity import (
+    AsyncRetrying,
+    retry_if_exception_type,
+    stop_after_attempt,
+    stop_after_delay,
+    wait_exponential,
+    wait_random,
+)
+from tenacity.stop import stop_base
+from tenacity.wait import wait_base
+
+from . import __version__
+from .errors import (
+    AmbiguousError,
+    AuthError,
+    NetworkError,
+    NotFound,
+    RateLimited,
+    Rejected,
+    TransientError,
+    VendorError,
+    VendorUnavailable,
+)
+
+log = structlog.get_logger("ordersync.http")
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+USER_AGENT = f"ordersync/{__version__}"
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimit:
+    """At most ``requests`` requests in any window of ``per_s`` seconds."""
+
+    requests: int = 5
+    per_s: float = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """How long transient failures are retried: exponential backoff with jitter."""
+
+    max_attempts: int = 5
+    backoff_base_s: float = 0.5
+    backoff_max_s: float = 30.0
+    give_up_after_s: float = 120.0
+
+
+@dataclass(frozen=True, slots=True)
+class Response:
+    """A vendor's answer, read in full."""
+
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
+    method: str
+    url: str
+
+    def json(self) -> Any:
+        """The body as JSON; a body that is not JSON is a :class:`BadResponse`."""
+        try:
+            return orjson.loads(self.body)
+        except orjson.JSONDecodeError as exc:
+            raise BadResponse(
+                f"answer is not valid JSON ({exc})", method=self.method, url=self.url,
+                status=self.status,
+            ) from None
+
+
+class BadResponse(TransientError):
+    """The vendor answered something that cannot be read (truncated or malformed JSON)."""
+
+
+class Authenticator(Protocol):
+    """Supplies auth headers for a vendor and forgets them when the vendor says 401."""
+
+    async def headers(self, http: VendorHttp) -> Mapping[str, str]: ...
+
+    def invalidate(self) -> None: ...
+
+
+def parse_retry_after(value: str | None, now: float) -> float | None:
+    """Seconds to wait from a Retry-After header (delta-seconds or HTTP date), else None."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when is None:
+        return None
+    return max(0.0, when.timestamp() - now)
+
+
+def vendor_message(body: bytes) -> str:
+    """The vendor's own words from an error body: a message field, or the text itself."""
+    text = body[:2000].decode("utf-8", "replace").strip()
+    try:
+        parsed = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return text
+    if isinstance(parsed, dict):
+        for key in ("message", "Message", "errorMessage", "error_description", "error"):
+            if isinstance(parsed.get(key), str) and parsed[key]:
+                return parsed[key]
+    return text
+
+
+def classify(
+    status: int,
+    headers: Mapping[str, str],
+    body: bytes,
+    *,
+    safe: bool,
+    now: float,
+) -> type[VendorError] | None:
+    """Which error class an HTTP status means, or None when it is a success."""
+    if status < 400:
+        return None
+    if status == 429:
+        return RateLimited
+    if status in (401, 403):
+        return AuthError
+    if status == 404:
+        return NotFound
+    if status in (502, 503, 504):
+        return VendorUnavailable if safe else AmbiguousError
+    if status >= 500:
+        return VendorUnavailable if safe else AmbiguousError
+    return Rejected
+
+
+def error_for(response: Response, *, safe: bool, now: float, vendor: str) -> VendorError | None:
+    """The exception to raise for a response, or None when the response is a success."""
+    cls = classify(response.status, response.headers, response.body, safe=safe, now=now)
+    if cls is None:
+        return None
+    message = vendor_message(response.body) or f"HTTP {response.status}"
+    where = dict(vendor=vendor, method=response.method, url=response.url, status=response.status)
+    if cls in (RateLimited, VendorUnavailable):
+        retry_after = parse_retry_after(response.headers.get("Retry-After"), now)
+        return cls(message, retry_after_s=retry_after, **where)
+    return cls(message, **where)
+
+
+class _wait_backoff_or_retry_after(wait_base):
+    """Exponential backoff with jitter, but never sooner than the vendor's Retry-After."""
+
+    def __init__(self, policy: RetryPolicy) -> None:
+        self.backoff = wait_exponential(
+            multiplier=policy.backoff_base_s, max=policy.backoff_max_s
+        ) + wait_random(0, policy.backoff_base_s)
+
+    def __call__(self, retry_state) -> float:
+        backoff = self.backoff(retry_state)
+        exc = retry_state.outcome.exception()
+        retry_after = getattr(exc, "retry_after_s", None)
+        return max(backoff, retry_after or 0.0)
+
+
+class _stop_when_retry_after_too_long(stop_base):
+    """Give up at once when the vendor asks for a longer pause than backoff ever waits."""
+
+    def __init__(self, policy: RetryPolicy) -> None:
+        self.limit_s = policy.backoff_max_s
+
+    def __call__(self, retry_state) -> bool:
+        exc = retry_state.outcome.exception()
+        retry_after = getattr(exc, "retry_after_s", None)
+        return retry_after is not None and retry_after > self.limit_s
+
+
+class VendorHttp:
+    """A vendor instance's HTTP client: base URL, session, throttle, retries, auth."""
+
+    def __init__(
+        self,
+        vendor: str,
+        base_url: str,
+        *,
+        rate_limit: RateLimit = RateLimit(),
+        retry: RetryPolicy = RetryPolicy(),
+        timeout_s: float = 30.0,
+        auth: Authenticator | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        clock: Callable[[], float] = time.time,
+        default_headers: Mapping[str, str] | None = None,
+    ) -> None:
+        self.vendor = vendor
+        self.base_url = base_url.rstrip("/") + "/"
+        self.rate_limit = rate_limit
+        self.retry = retry
+        self.timeout_s = timeout_s
+        self.auth = auth
+        self.sleep = sleep
+        self.clock = clock
+        self.default_headers = {"User-Agent": USER_AGENT, **(default_headers or {})}
+        self.throttler = Throttler(rate_limit=rate_limit.requests, period=rate_limit.per_s)
+        self.stats: Counter[str] = Counter()
+        self._session: aiohttp.ClientSession | None = None
+
+    def url(self, path_or_url: str) -> str:
+        """An absolute URL for a vendor path (server-relative links are resolved)."""
+        return urljoin(self.base_url, path_or_url)
+
+    @property
+    def session(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(
+                timeout=aiohttp.ClientTimeout(total=self.timeout_s),
+                headers=self.default_headers,
+                connector=aiohttp.TCPConnector(limit=16),
+            )
+        return self._session
+
+    async def close(self) -> None:
+        if self._session is not None and not self._session.closed:
+            await self._session.close()
+
+    async def __aenter__(self) -> VendorHttp:
+        return self
+
+    async def __aexit__(self, *exc_info) -> None:
+        await self.close()
+
+    async def request(
+        self,
+        method: str,
+        path_or_url: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+        data: Any = None,
+        json: Any = None,
+        params: Mapping[str, str] | None = None,
+        authenticated: bool = True,
+        safe: bool | None = None,
+    ) -> Response:
+        """Send a request; retry transient failures; raise the error tree for the rest.
+
+        ``safe`` says whether repeating the request can do harm; it defaults to the method's
+        HTTP safety. Unsafe requests are never retried after they may have reached the
+        vendor: those failures raise :class:`AmbiguousError` for the caller to verify.
+        """
+        safe = method.upper() in SAFE_METHODS if safe is None else safe
+        retrying = AsyncRetrying(
+            retry=retry_if_exception_type(TransientError),
+            stop=(
+                stop_after_attempt(self.retry.max_attempts)
+                | stop_after_delay(self.retry.give_up_after_s)
+                | _stop_when_retry_after_too_long(self.retry)
+            ),
+            wait=_wait_backoff_or_retry_after(self.retry),
+            sleep=self.sleep,
+            reraise=True,
+            before_sleep=self._log_retry,
+        )
+        async for attempt in retrying:
+            with attempt:
+                return await self._send_with_auth(
+                    method, path_or_url, headers=headers, data=data, json=json,
+                    params=params, authenticated=authenticated, safe=safe,
+                )
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def get_json(self, path_or_url: str, *, accept: str, params=None) -> Any:
+        """GET and parse JSON, retrying a malformed body like any transient failure."""
+        retrying = AsyncRetrying(
+            retry=retry_if_exception_type(BadResponse),
+            stop=stop_after_attempt(self.retry.max_attempts),
+            wait=_wait_backoff_or_retry_after(self.retry),
+            sleep=self.sleep,
+            reraise=True,
+            before_sleep=self._log_retry,
+        )
+        async for attempt in retrying:
+            with attempt:
+                response = await self.request(
+                    "GET", path_or_url, headers={"Accept": accept}, params=params
+                )
+                return response.json()
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _send_with_auth(self, method, path_or_url, *, headers, authenticated, safe, **kw):
+        for renewal in (False, True):
+            merged = dict(headers or {})
+            if authenticated and self.auth is not None:
+                merged.update(await self.auth.headers(self))
+            try:
+                return await self.send_once(method, path_or_url, headers=merged, safe=safe, **kw)
+            except AuthError as exc:
+                if exc.status != 401 or not authenticated or self.auth is None or renewal:
+                    raise
+                log.info("token_renewal", vendor=self.vendor, reason="401")
+                self.stats["token_renewals_on_401"] += 1
+                self.auth.invalidate()
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def send_once(
+        self, method: str, path_or_url: str, *, headers, safe: bool, data=None, json=None,
+        params=None,
+    ) -> Response:
+        """One throttled attempt, classified; no retries and no auth of its own."""
+        url = self.url(path_or_url)
+        where = dict(vendor=self.vendor, method=method, url=url)
+        body_kw: dict[str, Any] = {}
+        if json is not None:
+            body_kw["data"] = orjson.dumps(json)
+            headers = {"Content-Type": "application/json", **headers}
+        elif data is not None:
+            body_kw["data"] = data
+        await self.throttler.acquire()
+        self.stats["requests"] += 1
+        try:
+            async with self.session.request(
+                method, url, headers=headers, params=params, allow_redirects=False, **body_kw
+            ) as resp:
+                body = await resp.read()
+                response = Response(resp.status, resp.headers, body, method, url)
+        except aiohttp.ClientConnectorError as exc:
+            raise NetworkError(f"cannot connect: {exc.os_error or exc}", **where) from None
+        except (asyncio.TimeoutError, aiohttp.ClientError, OSError) as exc:
+            reason = "timed out" if isinstance(exc, asyncio.TimeoutError) else (
+                f"connection lost: {type(exc).__name__}: {exc}".rstrip(": ")
+            )
+            if safe:
+                raise NetworkError(reason, **where) from None
+            raise AmbiguousError(f"{reason}; the request may have taken effect", **where) from None
+        self.stats[f"status_{response.status}"] += 1
+        error = error_for(response, safe=safe, now=self.clock(), vendor=self.vendor)
+        if error is not None:
+            raise error
+        return response
+
+    def _log_retry(self, retry_state) -> None:
+        exc = retry_state.outcome.exception()
+        self.stats["retries"] += 1
+        log.info(
+            "retrying",
+            vendor=self.vendor,
+            attempt=retry_state.attempt_number,
+            wait_s=round(retry_state.upcoming_sleep, 3),
+            error=str(exc),
+        )

@@ -1,0 +1,460 @@
+"""The ledger: one SQLite file (WAL) and every SQL statement ordersync runs.
+
+Tables
+    orders      one row per (instance, vendor_id): normalised columns, the vendor's raw JSON
+                and a digest of it, so a re-poll of unchanged data writes nothing
+    items       the lines of each order, replaced whenever the order changes
+    events      append-only: one row per real change (appeared, state_changed, updated)
+    sync_state  a cursor per (instance, stream), written in the same transaction as the data
+                it describes
+
+:class:`Ledger` is synchronous and owns the connection. :class:`AsyncLedger` runs every call
+on one dedicated thread, in submission order, so the event loop never waits on SQLite and a
+read submitted after a write sees that write.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import orjson
+from sqlite_utils import Database
+from sqlite_utils.migrations import Migrations
+
+from .clock import iso
+from .model import Item, Order
+
+T = TypeVar("T")
+
+migrations = Migrations("ordersync")
+
+
+@migrations()
+def m001_orders_items_events_sync_state(db: Database) -> None:
+    db.execute(
+        """CREATE TABLE orders (
+            instance TEXT NOT NULL,
+            vendor_id TEXT NOT NULL,
+            adapter TEXT NOT NULL,
+            state TEXT NOT NULL,
+            vendor_state TEXT NOT NULL,
+            reference TEXT,
+            created TEXT,
+            modified TEXT,
+            expires TEXT,
+            customer TEXT,
+            comment TEXT,
+            url TEXT,
+            data TEXT NOT NULL DEFAULT '{}',
+            raw TEXT NOT NULL,
+            digest BLOB NOT NULL,
+            first_seen TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            PRIMARY KEY (instance, vendor_id)
+        ) WITHOUT ROWID"""
+    )
+    db.execute("CREATE INDEX orders_by_vendor_state ON orders (instance, vendor_state)")
+    db.execute("CREATE INDEX orders_by_state ON orders (state)")
+    db.execute(
+        """CREATE TABLE items (
+            instance TEXT NOT NULL,
+            vendor_id TEXT NOT NULL,
+            position INTEGER NOT NULL,
+            key TEXT NOT NULL,
+            title TEXT NOT NULL,
+            quantity INTEGER NOT NULL,
+            status TEXT,
+            expires TEXT,
+            data TEXT NOT NULL DEFAULT '{}',
+            PRIMARY KEY (instance, vendor_id, position)
+        ) WITHOUT ROWID"""
+    )
+    db.execute(
+        """CREATE TABLE events (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            instance TEXT NOT NULL,
+            vendor_id TEXT NOT NULL,
+            at TEXT NOT NULL,
+            source TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            from_state TEXT,
+            to_state TEXT,
+            from_vendor_state TEXT,
+            to_vendor_state TEXT,
+            detail TEXT
+        )"""
+    )
+    db.execute("CREATE INDEX events_by_order ON events (instance, vendor_id)")
+    db.execute(
+        """CREATE TABLE sync_state (
+            instance TEXT NOT NULL,
+            stream TEXT NOT NULL,
+            cursor TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            PRIMARY KEY (instance, stream)
+        )"""
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class PageResult:
+    """What one page did to the ledger."""
+
+    new: int = 0
+    changed: int = 0
+    unchanged: int = 0
+
+
+def digest(raw: bytes) -> bytes:
+    """A short fingerprint of an order's raw JSON: equal fingerprints, nothing to write."""
+    return hashlib.blake2b(raw, digest_size=16).digest()
+
+
+def _dumps(value: Any) -> str:
+    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
+
+
+class Ledger:
+    """The SQLite ledger. Not thread-safe: use it from one thread (see AsyncLedger)."""
+
+    def __init__(self, path: str | Path | None = None, *, memory: bool = False) -> None:
+        if memory:
+            self.db = Database(memory=True)
+        else:
+            path = Path(path)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self.db = Database(sqlite3_connect(path))
+            self.db.enable_wal()
+        self.db.execute("PRAGMA synchronous = NORMAL")
+        self.db.execute("PRAGMA busy_timeout = 5000")
+        migrations.apply(self.db)
+
+    def close(self) -> None:
+        self.db.close()
+
+    # -- writes -----------------------------------------------------------------------
+
+    def apply_page(
+        self,
+        instance: str,
+        adapter: str,
+        stream: str,
+        orders: Sequence[Order],
+        cursor: dict | None,
+        now: float,
+        source: str = "poll",
+    ) -> PageResult:
+        """Write a page of orders and, in the same transaction, the stream's new cursor.
+
+        New orders get an ``appeared`` event; orders whose raw JSON changed are rewritten
+        with a ``state_changed`` or ``updated`` event; unchanged orders cost one read.
+        """
+        at = iso(now)
+        conn = self.db.conn
+        with self.db.atomic():
+            known = self._known_digests(instance, [o.vendor_id for o in orders])
+            order_rows, item_rows, event_rows, replaced = [], [], [], []
+            new = changed = 0
+            seen: set[str] = set()
+            for order in orders:
+                if order.vendor_id in seen:
+                    continue
+                seen.add(order.vendor_id)
+                fingerprint = digest(order.raw)
+                before = known.get(order.vendor_id)
+                if before is not None and before[0] == fingerprint:
+                    continue
+                if before is None:
+                    new += 1
+                    event_rows.append((instance, order.vendor_id, at, source, "appeared", None,
+                                       order.state.value, None, order.vendor_state, None))
+                    first_seen = at
+                else:
+                    changed += 1
+                    replaced.append((instance, order.vendor_id))
+                    _, old_state, old_vendor_state, first_seen = before
+                    moved = (old_state, old_vendor_state) != (order.state.value, order.vendor_state)
+                    event_rows.append((instance, order.vendor_id, at, source,
+                                       "state_changed" if moved else "updated", old_state,
+                                       order.state.value, old_vendor_state, order.vendor_state,
+                                       None))
+                order_rows.append(_order_row(instance, adapter, order, fingerprint, first_seen, at))
+                item_rows.extend(_item_rows(instance, order))
+            if replaced:
+                conn.executemany("DELETE FROM items WHERE instance = ? AND vendor_id = ?", replaced)
+            if order_rows:
+                conn.executemany(
+                    "INSERT OR REPLACE INTO orders (instance, vendor_id, adapter, state,"
+                    " vendor_state, reference, created, modified, expires, customer, comment, url,"
+                    " data, raw, digest, first_seen, updated_at)"
+                    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                    order_rows,
+                )
+            if item_rows:
+                conn.executemany(
+                    "INSERT INTO items (instance, vendor_id, position, key, title, quantity,"
+                    " status, expires, data) VALUES (?,?,?,?,?,?,?,?,?)",
+                    item_rows,
+                )
+            if event_rows:
+                conn.executemany(
+                    "INSERT INTO events (instance, vendor_id, at, source, kind, from_state,"
+                    " to_state, from_vendor_state, to_vendor_state, detail)"
+                    " VALUES (?,?,?,?,?,?,?,?,?,?)",
+                    event_rows,
+                )
+            if cursor is not None:
+                self._save_cursor(instance, stream, cursor, at)
+        return PageResult(new=new, changed=changed, unchanged=len(seen) - new - changed)
+
+    def _known_digests(self, instance: str, vendor_ids: list[str]) -> dict[str, tuple]:
+        known: dict[str, tuple] = {}
+        for chunk in _chunks(vendor_ids, 500):
+            marks = ",".join("?" * len(chunk))
+            rows = self.db.conn.execute(
+                f"SELECT vendor_id, digest, state, vendor_state, first_seen FROM orders"
+                f" WHERE instance = ? AND vendor_id IN ({marks})",
+                [instance, *chunk],
+            )
+            for vendor_id, fingerprint, state, vendor_state, first_seen in rows:
+                known[vendor_id] = (fingerprint, state, vendor_state, first_seen)
+        return known
+
+    def _save_cursor(self, instance: str, stream: str, cursor: dict, at: str) -> None:
+        text = _dumps(cursor)
+        row = self.db.conn.execute(
+            "SELECT cursor FROM sync_state WHERE instance = ? AND stream = ?", (instance, stream)
+        ).fetchone()
+        if row is not None and row[0] == text:
+            return
+        self.db.conn.execute(
+            "INSERT OR REPLACE INTO sync_state (instance, stream, cursor, updated_at)"
+            " VALUES (?, ?, ?, ?)",
+            (instance, stream, text, at),
+        )
+
+    def save_cursor(self, instance: str, stream: str, cursor: dict, now: float) -> None:
+        """Store a cursor alone (a poll that found nothing to write but learned something)."""
+        with self.db.atomic():
+            self._save_cursor(instance, stream, cursor, iso(now))
+
+    # -- reads ------------------------------------------------------------------------
+
+    def cursor(self, instance: str, stream: str) -> dict | None:
+        row = self.db.conn.execute(
+            "SELECT cursor FROM sync_state WHERE instance = ? AND stream = ?", (instance, stream)
+        ).fetchone()
+        return orjson.loads(row[0]) if row else None
+
+    def known_modified(self, instance: str, vendor_ids: Iterable[str]) -> dict[str, str | None]:
+        """The stored ``modified`` of each given order the ledger already has."""
+        found: dict[str, str | None] = {}
+        for chunk in _chunks(list(vendor_ids), 500):
+            marks = ",".join("?" * len(chunk))
+            for vendor_id, modified in self.db.conn.execute(
+                f"SELECT vendor_id, modified FROM orders WHERE instance = ?"
+                f" AND vendor_id IN ({marks})",
+                [instance, *chunk],
+            ):
+                found[vendor_id] = modified
+        return found
+
+    def in_vendor_state(self, instance: str, vendor_state: str) -> list[dict]:
+        """id, url and expires of every order the ledger holds in ``vendor_state``."""
+        return [
+            {"id": row[0], "url": row[1], "expires": row[2]}
+            for row in self.db.conn.execute(
+                "SELECT vendor_id, url, expires FROM orders WHERE instance = ?"
+                " AND vendor_state = ?",
+                (instance, vendor_state),
+            )
+        ]
+
+    def count_by_vendor_state(self, instance: str) -> dict[str, int]:
+        return dict(
+            self.db.conn.execute(
+                "SELECT vendor_state, count(*) FROM orders WHERE instance = ?"
+                " GROUP BY vendor_state",
+                (instance,),
+            ).fetchall()
+        )
+
+    def orders(
+        self, *, instance: str | None = None, state: str | None = None, limit: int | None = None
+    ) -> list[dict]:
+        """Orders, newest first, with their items, as plain dicts."""
+        where, params = [], []
+        if instance:
+            where.append("instance = ?")
+            params.append(instance)
+        if state:
+            where.append("state = ?")
+            params.append(state)
+        sql = "SELECT * FROM orders"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY created DESC, instance, vendor_id"
+        if limit:
+            sql += f" LIMIT {int(limit)}"
+        rows = list(self.db.query(sql, params))
+        items = self._items_for([(r["instance"], r["vendor_id"]) for r in rows])
+        return [_public_order(r, items.get((r["instance"], r["vendor_id"]), [])) for r in rows]
+
+    def order(self, instance: str, vendor_id: str) -> dict | None:
+        """One order with its items, events and raw vendor JSON, or None."""
+        rows = list(
+            self.db.query(
+                "SELECT * FROM orders WHERE instance = ? AND vendor_id = ?", (instance, vendor_id)
+            )
+        )
+        if not rows:
+            return None
+        row = rows[0]
+        items = self._items_for([(instance, vendor_id)]).get((instance, vendor_id), [])
+        order = _public_order(row, items)
+        order["raw"] = orjson.loads(row["raw"])
+        order["events"] = list(
+            self.db.query(
+                "SELECT at, source, kind, from_state, to_state, from_vendor_state,"
+                " to_vendor_state FROM events WHERE instance = ? AND vendor_id = ? ORDER BY id",
+                (instance, vendor_id),
+            )
+        )
+        return order
+
+    def _items_for(self, keys: list[tuple[str, str]]) -> dict[tuple[str, str], list[dict]]:
+        found: dict[tuple[str, str], list[dict]] = {}
+        by_instance: dict[str, list[str]] = {}
+        for instance, vendor_id in keys:
+            by_instance.setdefault(instance, []).append(vendor_id)
+        for instance, ids in by_instance.items():
+            for chunk in _chunks(ids, 500):
+                marks = ",".join("?" * len(chunk))
+                for row in self.db.query(
+                    f"SELECT * FROM items WHERE instance = ? AND vendor_id IN ({marks})"
+                    f" ORDER BY vendor_id, position",
+                    [instance, *chunk],
+                ):
+                    found.setdefault((instance, row["vendor_id"]), []).append(
+                        {
+                            "key": row["key"],
+                            "title": row["title"],
+                            "quantity": row["quantity"],
+                            "status": row["status"],
+                            "expires": row["expires"],
+                            "data": orjson.loads(row["data"]),
+                        }
+                    )
+        return found
+
+    def summary(self) -> list[dict]:
+        """Order counts per instance and common state."""
+        return list(
+            self.db.query(
+                "SELECT instance, state, count(*) AS orders FROM orders"
+                " GROUP BY instance, state ORDER BY instance, state"
+            )
+        )
+
+    def count_events(self, instance: str | None = None) -> int:
+        if instance is None:
+            return self.db.conn.execute("SELECT count(*) FROM events").fetchone()[0]
+        return self.db.conn.execute(
+            "SELECT count(*) FROM events WHERE instance = ?", (instance,)
+        ).fetchone()[0]
+
+
+def sqlite3_connect(path: Path):
+    import sqlite3
+
+    return sqlite3.connect(str(path), check_same_thread=False, timeout=5.0)
+
+
+def _order_row(instance, adapter, order: Order, fingerprint, first_seen, at) -> tuple:
+    return (
+        instance, order.vendor_id, adapter, order.state.value, order.vendor_state,
+        order.reference, order.created, order.modified, order.expires, order.customer,
+        order.comment, order.url, _dumps(order.data) if order.data else "{}",
+        order.raw.decode("utf-8"), fingerprint, first_seen, at,
+    )
+
+
+def _item_rows(instance: str, order: Order) -> Iterable[tuple]:
+    for position, item in enumerate(order.items):
+        yield _item_row(instance, order.vendor_id, position, item)
+
+
+def _item_row(instance: str, vendor_id: str, position: int, item: Item) -> tuple:
+    return (
+        instance, vendor_id, position, item.key, item.title, item.quantity, item.status,
+        item.expires, _dumps(item.data) if item.data else "{}",
+    )
+
+
+def _public_order(row: dict, items: list[dict]) -> dict:
+    return {
+        "vendor": row["instance"],
+        "id": row["vendor_id"],
+        "adapter": row["adapter"],
+        "state": row["state"],
+        "vendor_state": row["vendor_state"],
+        "reference": row["reference"],
+        "created": row["created"],
+        "modified": row["modified"],
+        "expires": row["expires"],
+        "customer": row["customer"],
+        "comment": row["comment"],
+        "url": row["url"],
+        "data": orjson.loads(row["data"]),
+        "first_seen": row["first_seen"],
+        "updated_at": row["updated_at"],
+        "items": items,
+    }
+
+
+def _chunks(values: list[T], size: int) -> Iterable[list[T]]:
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
+
+
+class AsyncLedger:
+    """Runs a :class:`Ledger` on one dedicated thread; calls run in the order submitted."""
+
+    def __init__(self, ledger: Ledger) -> None:
+        self.ledger = ledger
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ledger")
+
+    def submit(self, fn: Callable[..., T], *args: Any) -> asyncio.Future[T]:
+        """Queue ``fn(ledger, *args)`` now; await the returned future for its result."""
+        loop = asyncio.get_running_loop()
+        return loop.run_in_executor(self._executor, fn, self.ledger, *args)
+
+    async def call(self, fn: Callable[..., T], *args: Any) -> T:
+        return await self.submit(fn, *args)
+
+    async def close(self) -> None:
+        await self.call(Ledger.close)
+        self._executor.shutdown(wait=True)
+
+
+class LedgerView:
+    """The read-only slice of the ledger an adapter may consult while it pulls."""
+
+    def __init__(self, ledger: AsyncLedger, instance: str) -> None:
+        self._ledger = ledger
+        self.instance = instance
+
+    async def known_modified(self, vendor_ids: Iterable[str]) -> dict[str, str | None]:
+        return await self._ledger.call(Ledger.known_modified, self.instance, list(vendor_ids))
+
+    async def in_vendor_state(self, vendor_state: str) -> list[dict]:
+        return await self._ledger.call(Ledger.in_vendor_state, self.instance, vendor_state)
+
+    async def count_by_vendor_state(self) -> dict[str, int]:
+        return await self._ledger.call(Ledger.count_by_vendor_state, self.instance)

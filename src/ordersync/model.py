@@ -1,0 +1,65 @@
+"""The common order model every adapter maps its vendor's orders into."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+class State(StrEnum):
+    """The common lifecycle: draft -> submitted -> approved -> in_production -> completed.
+
+    rejected, cancelled, expired and failed are ends. unknown marks a vendor status no
+    mapping knows yet: it is stored and reported, never a reason to stop a poll.
+    """
+
+    DRAFT = "draft"
+    SUBMITTED = "submitted"
+    APPROVED = "approved"
+    IN_PRODUCTION = "in_production"
+    COMPLETED = "completed"
+    REJECTED = "rejected"
+    CANCELLED = "cancelled"
+    EXPIRED = "expired"
+    FAILED = "failed"
+    UNKNOWN = "unknown"
+
+
+FINAL_STATES = frozenset(
+    {State.COMPLETED, State.REJECTED, State.CANCELLED, State.EXPIRED, State.FAILED}
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Item:
+    """One line of an order: what was ordered, how many, and the vendor's own record of it."""
+
+    key: str
+    title: str
+    quantity: int = 1
+    status: str | None = None
+    expires: str | None = None
+    data: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Order:
+    """An order as the ledger keeps it: normalised columns beside the vendor's raw JSON.
+
+    ``vendor_id`` is the id used on the command line as ``INSTANCE:ID``; ``raw`` is the
+    vendor's JSON for the order exactly as received (bytes).
+    """
+
+    vendor_id: str
+    state: State
+    vendor_state: str
+    reference: str | None
+    created: str | None
+    modified: str | None
+    raw: bytes
+    items: tuple[Item, ...] = ()
+    url: str | None = None
+    customer: str | None = None
+    expires: str | None = None
+    comment: str | None = None
+    data: dict = field(default_factory=dict)
