@@ -44,7 +44,9 @@ def map_order(raw: dict) -> Order:
     if not isinstance(href, str) or not href:
         raise ValueError("order without an href")
     vendor_state = raw.get("state")
-    items = tuple(_item(position, item) for position, item in enumerate(raw.get("orderItems") or ()))
+    raw_items = raw.get("orderItems")
+    items = tuple(_item(position, item) for position, item in
+                  enumerate(raw_items if isinstance(raw_items, list) else ()))
     owner = raw.get("owner") if isinstance(raw.get("owner"), dict) else {}
     data: dict[str, Any] = {}
     if raw.get("orderData"):
@@ -73,20 +75,22 @@ def map_order(raw: dict) -> Order:
 def _item(position: int, item: Any) -> Item:
     if not isinstance(item, dict):
         return Item(key=f"#{position}", title="(unreadable item)", data={"raw": item})
-    rendition = item.get("rendition") if isinstance(item.get("rendition"), dict) else {}
+    rendition = item.get("rendition")
+    if not isinstance(rendition, dict):
+        rendition = {}
+    asset = _text(item.get("asset"))
     data: dict[str, Any] = {}
-    if item.get("asset"):
-        data["asset"] = item["asset"]
+    if asset:
+        data["asset"] = asset
     if rendition.get("download"):
         data["download"] = rendition["download"]
     if item.get("itemData"):
         data["itemData"] = _custom_data(item["itemData"])
     if item.get("adminComment"):
         data["adminComment"] = item["adminComment"]
-    title = rendition.get("name") or item.get("asset") or f"item {position + 1}"
     return Item(
-        key=_text(rendition.get("href")) or _text(item.get("asset")) or f"#{position}",
-        title=str(title),
+        key=_text(rendition.get("href")) or asset or f"#{position}",
+        title=str(rendition.get("name") or asset or f"item {position + 1}"),
         quantity=1,
         status="expired" if item.get("expired") else None,
         expires=_text(item.get("expires")),
@@ -96,9 +100,16 @@ def _item(position: int, item: Any) -> Item:
 
 def _custom_data(entries: Any) -> dict[str, Any]:
     """Custom order data as {field id: value}; entries without an id are kept under '?'."""
+    try:
+        out = {entry["id"]: entry.get("value") for entry in entries}
+    except (TypeError, KeyError, AttributeError):
+        pass
+    else:
+        if all(type(key) is str for key in out):
+            return out
     if not isinstance(entries, list):
         return {"?": entries}
-    out: dict[str, Any] = {}
+    out = {}
     for entry in entries:
         if isinstance(entry, dict) and isinstance(entry.get("id"), str):
             out[entry["id"]] = entry.get("value")

@@ -7,7 +7,7 @@ cheaply. The ledger can count the same things. So a poll is:
    stored at the end of the last poll means nothing that changes a count happened: the poll
    ends there and writes nothing.
 2. **Head of history.** Lists are newest first, so new orders are on the first pages: read
-   pages until one holds only orders the ledger has with the same ``modified``.
+   pages until one holds an order the ledger already has.
 3. **Lists that disagree with the ledger.** For pending, approved and rejected, compare the
    vendor's count with the ledger's count of orders in that state. Where they differ, first
    re-read the orders the ledger holds in that state whose ``expires`` has passed (the usual
@@ -84,11 +84,13 @@ class FotowareAdapter:
             yield Page(orders, progress)
 
     async def _head_of_history(self, view: LedgerReader) -> AsyncIterator[Page]:
+        """New orders come first; the first order the ledger already has ends the walk."""
         async for orders, _ in self.api.pages("history"):
             known = await view.known_modified(_ids(orders))
-            if all(known.get(_id(o), "\0") == o.get("modified") for o in orders):
+            if any(known.get(_id(o), "\0") != o.get("modified") for o in orders):
+                yield Page(orders)
+            if known:
                 return
-            yield Page(orders)
 
     async def _reconcile(
         self, list_name: str, vendor_count: int, view: LedgerReader, now: float

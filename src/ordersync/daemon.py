@@ -148,6 +148,7 @@ class Service:
                 failures += 1
                 delay = min(runner.config.poll_interval_s * 2 ** min(failures, 10),
                             MAX_FAILURE_BACKOFF_S)
+                delay = max(delay, result.retry_after_s or 0.0)
             else:
                 failures = 0
                 delay = runner.config.poll_interval_s
@@ -165,7 +166,8 @@ class Service:
         try:
             result = await runner.poll()
         except (VendorError, ConfigError) as exc:
-            result = PollResult(name, errors=[_describe(exc)])
+            result = PollResult(name, errors=[_describe(exc)],
+                                retry_after_s=getattr(exc, "retry_after_s", None))
             self._mark(name, healthy=False, error=result.errors[0],
                        config_problem=isinstance(exc, AuthError))
             return result

@@ -57,7 +57,7 @@ def m001_orders_items_events_sync_state(db: Database) -> None:
             first_seen TEXT NOT NULL,
             updated_at TEXT NOT NULL,
             PRIMARY KEY (instance, vendor_id)
-        ) WITHOUT ROWID"""
+        )"""
     )
     db.execute("CREATE INDEX orders_by_vendor_state ON orders (instance, vendor_state)")
     db.execute("CREATE INDEX orders_by_state ON orders (state)")

@@ -35,6 +35,7 @@ class PollResult:
     requests: int = 0
     duration_s: float = 0.0
     errors: list[str] = field(default_factory=list)
+    retry_after_s: float | None = None
 
     def add(self, result: PageResult, skipped: int) -> None:
         self.pages += 1

@@ -1,0 +1,99 @@
+"""Shared fixtures: a fake clock, running simulators, configurations and services."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import pytest
+
+from ordersync.config import Config, parse_config
+from ordersync.daemon import Service
+from ordersync.ledger import Ledger
+from ordersync.adapters.fotoware.simulator import FotowareSimulator
+
+SECRET_ENV = "TEST_FOTOWARE_SECRET"
+
+
+class FakeClock:
+    """Wall time that only moves when a test (or an injected sleep) moves it."""
+
+    def __init__(self, start: float = 1_790_000_000.0) -> None:
+        self.now = start
+        self.sleeps: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+    async def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+async def fotoware(clock) -> AsyncIterator[Callable[..., FotowareSimulator]]:
+    """Start Fotoware simulators on loopback: ``sim = await fotoware(orders=50)``."""
+    started: list[FotowareSimulator] = []
+
+    async def start(**kwargs) -> FotowareSimulator:
+        kwargs.setdefault("clock", clock)
+        sim = FotowareSimulator(**kwargs)
+        sim.base_url = await sim.start()
+        started.append(sim)
+        return sim
+
+    yield start
+    for sim in started:
+        await sim.stop()
+
+
+def fotoware_config(sim: FotowareSimulator, ledger_path: Path, name: str = "fw",
+                    secret: str | None = None, **overrides) -> Config:
+    """A configuration with one Fotoware instance pointed at ``sim``."""
+    table = {
+        "adapter": "fotoware",
+        "base_url": sim.base_url,
+        "client_id": sim.client_id,
+        "client_secret_env": SECRET_ENV,
+        "rate_limit": {"requests": 1000, "per_s": 1},
+        "backoff_base_s": 0.5,
+        **overrides,
+    }
+    return parse_config(
+        {"ledger": {"path": str(ledger_path)}, "vendors": {name: table}},
+        source="test.toml", environ={SECRET_ENV: secret or sim.client_secret}, base_dir=ledger_path.parent,
+    )
+
+
+@pytest.fixture
+def service_for(tmp_path, clock):
+    """Open a Service over a Fotoware simulator: ``async with service_for(sim) as svc``."""
+
+    def make(sim: FotowareSimulator, **overrides) -> Service:
+        config = fotoware_config(sim, tmp_path / "ledger.db", **overrides)
+        return Service(config, sleep=clock.sleep, clock=clock, handle_signals=False)
+
+    return make
+
+
+@pytest.fixture
+def read_ledger(tmp_path):
+    """A fresh synchronous Ledger on the test's ledger file (close it when done)."""
+    opened: list[Ledger] = []
+
+    def open_() -> Ledger:
+        ledger = Ledger(tmp_path / "ledger.db")
+        opened.append(ledger)
+        return ledger
+
+    yield open_
+    for ledger in opened:
+        ledger.close()

@@ -1,0 +1,21 @@
+"""README.md tells the truth: CI runs exactly its test command."""
+
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def commands() -> list[str]:
+    return re.findall(r"```sh\n(.+?)\n```", (ROOT / "README.md").read_text(encoding="utf-8"))
+
+
+def test_readme_opens_with_the_demo_and_the_test_command():
+    demo, tests = commands()[:2]
+    assert demo.endswith("ordersync demo")
+    assert "pytest" in tests
+
+
+def test_ci_runs_the_readme_test_command():
+    ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+    assert commands()[1] in ci
