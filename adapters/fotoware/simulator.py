@@ -1,0 +1,914 @@
+"""A faithful FotoWeb order-management server for tests, benchmarks and the CLI.
+
+It speaks the wire protocol of vendor-docs/fotoware-*.txt and vendor-notes.md section 1,
+the awkward parts included:
+
+* client-credentials OAuth with a form-encoded body and short-lived bearer tokens
+  (401 with an empty body for a missing, expired or revoked token);
+* discovery through the full API descriptor (``GET /fotoweb/me/``); ``order.admin`` is
+  null without the "Approve Orders" permission, and the admin endpoints then answer 403;
+* vendor media types chosen by ``Accept`` (406 for anything else, ``*/*`` included);
+* order lists newest first in pages of an odd size, linked by opaque ``paging.next`` URLs
+  (``""`` on the last page, ``paging: null`` when one page holds everything). The token
+  encodes a page *index*, as on a real server, so a list that shrinks while it is paged
+  (approving shrinks ``pending``) makes a naive client skip orders;
+* the custom verbs ``SUBMIT``, ``APPROVE`` and ``REJECT``; an update body *replaces*
+  ``orderItems`` and ``orderData`` (leaving them out clears them);
+* custom order data validated against the order configuration (400 ``{"message"}``).
+
+Choices where the documentation is silent: ``adminComment`` and ``expires`` left out of an
+update stay unchanged; a non-writable field may be sent back with its current value (so an
+order read with GET can be echoed back); orders never expire by themselves; carts have
+order ids (the two highest seeded ids) but never appear in lists and refuse every verb
+(400). ``modified`` is written with milliseconds after a change and always moves forward,
+even with a frozen clock.
+
+Only the standard library, aiohttp and orjson are used: this module must not import the
+ordersync package.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import bisect
+import calendar
+import collections
+import email.utils
+import math
+import random
+import re
+import secrets
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Awaitable, Callable
+
+import orjson
+from aiohttp import web
+from aiohttp.http_parser import HttpRequestParserPy
+from aiohttp.web_protocol import RequestPayloadError
+
+TOKEN_PATH = "/fotoweb/oauth2/token"
+CT_DESCRIPTOR = "application/vnd.fotoware.full-api-descriptor+json"
+CT_ORDER_LIST = "application/vnd.fotoware.orderlist+json"
+CT_ORDER_LIST_ALT = "application/vnd.fotoware.order-list+json"
+CT_COUNT = "application/vnd.fotoware.count+json"
+CT_ORDER = "application/vnd.fotoware.order+json"
+CT_ORDER_UPDATE = "application/vnd.fotoware.order-update+json"
+CT_ORDER_CONFIG = "application/vnd.fotoware.order-config+json"
+
+STATES = ("created", "pending", "approved", "rejected", "expired", "cart")
+MUTATING = frozenset({"PATCH", "SUBMIT", "APPROVE", "REJECT"})
+FAULT_KINDS = ("status", "delay", "drop", "malformed", "apply_then_drop")
+BASE_TIME = calendar.timegm((2026, 6, 1, 0, 0, 0))     # created time of the newest seeded id
+FIRST_ID = 10001
+_SEED_WEIGHTS = {"created": 15, "pending": 30, "approved": 35, "rejected": 12, "expired": 8}
+_CARTS = 2
+_LISTS = {"history": "/fotoweb/orders/", "pending": "/fotoweb/orders/pending/",
+          "approved": "/fotoweb/orders/approved/", "rejected": "/fotoweb/orders/rejected/"}
+
+_ARCHIVES = ("5000-Images", "5001-Editorial", "5002-Marketing")
+_FOLDERS = ("Folder", "Events/2026", "Products/Spring", "People/Staff")
+_PROFILES = {"original": "Original", "preview-1024": "Web 1024px",
+             "print-3000": "Print 3000px", "social-1080": "Social 1080px"}
+_PROFILE_KEYS = tuple(_PROFILES)
+_RENDITION_RE = re.compile(r"^/fotoweb/archives/(?:%s)/(?:%s)/IMG_\d{4}\.jpg\.info#(%s)$" % tuple(
+    "|".join(map(re.escape, names)) for names in (_ARCHIVES, _FOLDERS, _PROFILES)))
+_FIRST = ("Kari", "Ola", "Ingrid", "Lars", "Sofia", "Jonas", "Emma", "Henrik", "Nora", "Anders")
+_LAST = ("Nordmann", "Berg", "Hansen", "Larsen", "Johansen", "Dahl", "Lie", "Strand")
+_USER_COMMENTS = (
+    "Needed for the spring campaign landing page and the printed brochure, thanks!",
+    "Please include the high-resolution originals; the printer asked for 300 dpi files.",
+    "For the annual report. Deadline is Friday, so a quick approval would be great.",
+    "Social media series for the product launch week, credits will be given as usual.",
+    "Replacement for images that expired last quarter, same usage as before.")
+_ADMIN_COMMENTS = (
+    "Approved for the stated usage only; contact the photo desk before any reuse.",
+    "Rejected: the model release for two of these images does not cover advertising.",
+    "Checked against the licence register, editorial and web use are fine.",
+    "Please resubmit with a valid project code so that the cost can be allocated.")
+_CAPTIONS = ("Harbour at dawn", "Team offsite, day two", "Spring collection flatlay",
+             "CEO portrait, studio", "Product detail, brushed steel", "Crowd at the expo")
+
+
+def iso(ts: float) -> str:
+    """Format a POSIX time as ISO 8601 UTC with a "Z" suffix, whole seconds."""
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
+
+
+def iso_ms(millis: int) -> str:
+    """Format milliseconds since the epoch as ISO 8601 UTC with milliseconds."""
+    seconds = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(millis // 1000))
+    return f"{seconds}.{millis % 1000:03d}Z"
+
+
+def parse_iso(text: str) -> float:
+    """Parse an ISO 8601 date/time (a naive one counts as UTC) into a POSIX time."""
+    parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    if parsed.tzinfo is None:
+        return calendar.timegm(parsed.timetuple()) + parsed.microsecond / 1e6
+    return parsed.timestamp()
+
+
+@dataclass
+class RequestRecord:
+    """One request as the server saw it; ``status`` 0 means the connection was dropped."""
+    method: str
+    path: str
+    query: str
+    headers: dict[str, str]
+    body: bytes
+    at: float
+    status: int = 0
+
+
+@dataclass
+class Effect:
+    """One applied state change (PATCH, SUBMIT, APPROVE or REJECT) with the body it carried."""
+    verb: str
+    order_id: str
+    at: float
+    body: dict | None
+
+
+class _HttpError(Exception):
+    """Raised by handlers; answered as ``{"message": ...}``, or an empty body without one."""
+
+    def __init__(self, status: int, message: str | None = None, headers: dict | None = None):
+        super().__init__(message)
+        self.status, self.message, self.headers = status, message, headers or {}
+
+
+# --------------------------------------------------------------------------- faults
+
+@dataclass
+class _Fault:
+    kind: str
+    times: int = 1
+    method: str | None = None
+    path_prefix: str | None = None
+    status: int = 503
+    retry_after: str | None = "1"
+    delay_s: float = 0.0
+
+    def matches(self, method: str, path: str) -> bool:
+        """``path`` includes the query, so a prefix like ``/fotoweb/orders/?p=`` works."""
+        if self.method is not None and self.method.upper() != method:
+            return False
+        if self.kind == "apply_then_drop" and method not in MUTATING:
+            return False
+        if path.startswith(TOKEN_PATH):      # only a rule that names the token endpoint
+            return self.path_prefix is not None and self.path_prefix.startswith("/fotoweb/oauth2")
+        return self.path_prefix is None or path.startswith(self.path_prefix)
+
+
+def parse_faults(spec: str) -> list[tuple[str, float]]:
+    """Parse ``"429:0.1,drop:0.02,..."`` into ``[(kind or status code, probability), ...]``."""
+    known = "a status code 400-599, " + ", ".join(FAULT_KINDS[1:])
+    result: list[tuple[str, float]] = []
+    for part in filter(None, (p.strip() for p in spec.split(","))):
+        name, sep, prob_text = (s.strip() for s in part.partition(":"))
+        if name not in FAULT_KINDS[1:] and not (name.isdigit() and 400 <= int(name) <= 599):
+            raise ValueError(f"unknown fault {name!r} in --faults; known: {known}")
+        try:
+            prob = float(prob_text) if sep else math.nan
+        except ValueError:
+            prob = math.nan
+        if not 0.0 <= prob <= 1.0:
+            raise ValueError(f"fault {name!r} in --faults needs a probability between 0 and 1, "
+                             f"as in {name}:0.1 (got {part!r})")
+        result.append((name, prob))
+    if sum(p for _, p in result) > 1.0 + 1e-9:
+        raise ValueError("fault probabilities in --faults add up to more than 1")
+    return result
+
+
+class FaultPlan:
+    """Faults to inject: explicit rules first (in the order added), then random ones."""
+
+    def __init__(self) -> None:
+        self._rules: list[_Fault] = []
+        self._random: list[tuple[str, float]] = []
+        self._rng = random.Random(0)
+
+    def add(self, kind: str, *, times: int = 1, method: str | None = None,
+            path_prefix: str | None = None, status: int = 503,
+            retry_after: str | None = "1", delay_s: float = 0.0) -> None:
+        """Inject ``kind`` into the next ``times`` requests matching method and path prefix.
+
+        The prefix is matched against the path with its query string.
+        """
+        if kind not in FAULT_KINDS:
+            raise ValueError(f"unknown fault kind {kind!r}; known: {', '.join(FAULT_KINDS)}")
+        self._rules.append(_Fault(kind, times, method, path_prefix, status, retry_after, delay_s))
+
+    def random(self, spec: str, seed: int = 0) -> None:
+        """Inject faults at random (``parse_faults`` syntax); at most one per request."""
+        self._random = parse_faults(spec)
+        self._rng = random.Random(seed)
+
+    def clear(self) -> None:
+        self._rules.clear()
+        self._random = []
+
+    def take(self, method: str, path: str) -> _Fault | None:
+        """Return (and use up) the fault for this request, if any."""
+        for rule in self._rules:
+            if rule.times > 0 and rule.matches(method, path):
+                rule.times -= 1
+                if rule.times <= 0:
+                    self._rules.remove(rule)
+                return rule
+        if not self._random or path.startswith(TOKEN_PATH):
+            return None
+        draw, total = self._rng.random(), 0.0
+        for name, prob in self._random:
+            total += prob
+            if draw < total:
+                fault = (_Fault("status", status=int(name)) if name.isdigit()
+                         else _Fault(name, delay_s=0.3))
+                return fault if fault.matches(method, path) else None
+        return None
+
+
+# --------------------------------------------------------------------------- custom order data
+
+def _field(rng: random.Random, label: str, type_: str, **opts: Any) -> dict:
+    """One order-config field with every documented attribute present."""
+    return {"id": str(uuid.UUID(int=rng.getrandbits(128), version=4)), "type": type_,
+            "label": label, "writable": opts.get("writable", True),
+            "required": opts.get("required", False),
+            "multiValue": opts.get("multiValue", False), "multiLine": opts.get("multiLine", False),
+            "validation": {key: opts.get(key, [] if key == "values" else None) for key in (
+                "maxLength", "max", "min", "regex", "taxonomy", "values", "helpText")}}
+
+
+def build_order_config(seed: int) -> dict:
+    """The site's custom order field configuration; field ids are fixed by ``seed``."""
+    rng = random.Random(f"fotoware-order-config-{seed}")
+    return {
+        "orderFields": [
+            _field(rng, "Project code", "text", required=True, regex=r"^[A-Z]{3}-\d{4}$",
+                   maxLength=8, helpText="Three capitals, a dash and four digits: MKT-0042"),
+            _field(rng, "Budget", "text", min=0, max=5000, helpText="Budget in EUR (0 to 5000)"),
+            _field(rng, "Rush", "checkbox"),
+            _field(rng, "Channel", "dropdown", values=["Print", "Web", "Broadcast"]),
+            _field(rng, "Internal note", "text", writable=False, multiLine=True),
+        ],
+        "itemFields": [
+            _field(rng, "Usage", "dropdown", multiValue=True,
+                   values=["Editorial", "Advertising", "Social media", "Internal"],
+                   taxonomy={"href": "/fotoweb/taxonomies/usage", "strict": False}),
+            _field(rng, "Caption", "text", maxLength=40),
+        ],
+    }
+
+
+def _validate_custom_data(data: Any, fields: dict[str, dict], where: str,
+                          current: list[dict], check_required: bool) -> list[dict]:
+    """Check ``orderData``/``itemData`` against the field configuration.
+
+    Returns the normalised list or raises 400 with ``"<label>: <what is wrong>"``.
+    ``current`` is the stored data, against which non-writable fields are compared.
+    """
+    if not isinstance(data, list):
+        raise _HttpError(400, f'{where}: must be a list of {{"id", "value"}} objects')
+    stored = {d["id"]: d["value"] for d in current}
+    seen: dict[str, Any] = {}
+    for i, entry in enumerate(data):
+        if not (isinstance(entry, dict) and isinstance(entry.get("id"), str) and "value" in entry):
+            raise _HttpError(400, f'{where}[{i}]: each entry needs an "id" and a "value"')
+        field = fields.get(entry["id"])
+        if field is None:
+            raise _HttpError(400, f"{where}[{i}]: unknown field id {entry['id']!r}")
+        label, value = field["label"], entry["value"]
+        if entry["id"] in seen:
+            raise _HttpError(400, f"{label}: given more than once")
+        if not field["writable"] and stored.get(entry["id"], object()) != value:
+            raise _HttpError(400, f"{label}: field is not writable")
+        if field["type"] == "checkbox":
+            if type(value) is not bool:
+                raise _HttpError(400, f"{label}: value must be true or false")
+        elif field["multiValue"]:
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                raise _HttpError(400, f"{label}: value must be a list of strings (multi-value)")
+            for text in value:
+                _check_text(label, text, field["validation"])
+        elif isinstance(value, str):
+            _check_text(label, value, field["validation"])
+        else:
+            raise _HttpError(400, f"{label}: value must be a string")
+        seen[entry["id"]] = value
+    if check_required:
+        for field in fields.values():
+            if field["required"] and seen.get(field["id"]) in (None, "", []):
+                raise _HttpError(400, f"{field['label']}: a value is required")
+    return [{"id": key, "value": value} for key, value in seen.items()]
+
+
+def _check_text(label: str, text: str, rules: dict) -> None:
+    """Validate one string: against the value list if any, else length, range and regex."""
+    if rules["values"]:
+        if text not in rules["values"]:
+            raise _HttpError(400, f"{label}: {text!r} is not one of {', '.join(rules['values'])}")
+        return  # "Other validation settings are ignored."
+    if rules["maxLength"] is not None and len(text) > rules["maxLength"]:
+        raise _HttpError(400, f"{label}: longer than {rules['maxLength']} characters")
+    if rules["min"] is not None or rules["max"] is not None:
+        try:
+            number = float(text)
+        except ValueError:
+            number = math.nan
+        if not math.isfinite(number):
+            raise _HttpError(400, f"{label}: {text!r} is not a number")
+        if rules["min"] is not None and number < rules["min"]:
+            raise _HttpError(400, f"{label}: must be at least {rules['min']}")
+        if rules["max"] is not None and number > rules["max"]:
+            raise _HttpError(400, f"{label}: must be at most {rules['max']}")
+    if rules["regex"] is not None and not re.search(rules["regex"], text):
+        hint = f" ({rules['helpText']})" if rules["helpText"] else ""
+        raise _HttpError(400, f"{label}: {text!r} does not match {rules['regex']}{hint}")
+
+
+# --------------------------------------------------------------------------- the server
+
+class FotowareSimulator:
+    """An in-memory FotoWeb site with seeded orders, served by aiohttp.
+
+    Seeded orders exist as (id, created, state) from the start; their bodies are generated
+    deterministically from (seed, id) on first use (about 20 us each; ``warm()`` does all)
+    and cached as serialised bytes, from which list pages are joined. A changed order is
+    also kept as a live dict and its bytes are rebuilt on the next read.
+    """
+
+    def __init__(self, *, orders: int = 60, seed: int = 1, page_size: int = 37,
+                 client_id: str = "ordersync", client_secret: str = "sim-secret",
+                 token_ttl_s: float = 300.0, admin: bool = True,
+                 clock: Callable[[], float] = time.time):
+        self.seed, self.page_size = seed, page_size
+        self.client_id, self.client_secret = client_id, client_secret
+        self.token_ttl_s, self.admin, self._clock = token_ttl_s, admin, clock
+        self.requests: list[RequestRecord] = []
+        self.effects: list[Effect] = []
+        self.faults = FaultPlan()
+        self.early_retries = 0
+        self.not_before = -math.inf          # what our latest Retry-After asked clients to wait for
+        self.early_retry_grace_s = 0.0       # requests this soon after that answer are in flight
+        self._retry_answered_at = -math.inf
+        self._tokens: dict[str, float] = {}  # token -> expiry (simulator clock)
+        self.config = build_order_config(seed)
+        self._config_bytes = orjson.dumps(self.config)
+        self._order_fields = {f["id"]: f for f in self.config["orderFields"]}
+        self._item_fields = {f["id"]: f for f in self.config["itemFields"]}
+        self._seed_orders(orders)
+        self._runner: web.AppRunner | None = None
+        self._server: asyncio.AbstractServer | None = None
+        self.app = self._build_app()
+
+    # ------------------------------------------------------------------ order state
+    def _seed_orders(self, count: int) -> None:
+        """Ids, created times (spaced back from BASE_TIME) and states; carts come last."""
+        rng = random.Random(self.seed)
+        self._ids = list(range(FIRST_ID, FIRST_ID + count + _CARTS))   # ascending = oldest first
+        self._created: dict[int, int] = {}
+        t = BASE_TIME
+        for oid in reversed(self._ids):
+            self._created[oid] = t
+            t -= rng.randint(300, 5400)
+        states = rng.choices(list(_SEED_WEIGHTS), list(_SEED_WEIGHTS.values()), k=count)
+        self._states = dict(zip(self._ids, states + ["cart"] * _CARTS))
+        # Ascending ids per state and for "history" (all but carts), kept sorted with bisect.
+        self._lists: dict[str, list[int]] = collections.defaultdict(list)
+        for oid, state in self._states.items():
+            self._lists[state].append(oid)
+        self._lists["history"] = self._ids[:count]
+        # An order is generated from (seed, id) when first needed. Read-only orders are kept
+        # as bytes only (cheap for the garbage collector); changed ones also as a live dict.
+        self._orders: dict[int, dict] = {}
+        self._bytes: dict[int, bytes] = {}
+
+    def _order(self, oid: int) -> dict:
+        """The live, changeable representation of an order."""
+        order = self._orders.get(oid)
+        if order is None:
+            cached = self._bytes.get(oid)
+            order = orjson.loads(cached) if cached is not None else self._generate(oid)
+            self._orders[oid] = order
+        return order
+
+    def _generate(self, oid: int) -> dict:
+        """Build a seeded order, drawing only ``random()`` (much faster than ``choice``)."""
+        state, created = self._states[oid], self._created[oid]
+        rnd = random.Random(self.seed * 1_000_003 + oid).random
+
+        def pick(options: tuple | list) -> Any:
+            return options[int(rnd() * len(options))]
+
+        fields = self.config["orderFields"]
+        order_data = [
+            {"id": fields[0]["id"], "value": f"{pick(('MKT', 'EDT', 'WEB', 'PRS'))}-"
+                                             f"{int(rnd() * 10000):04d}"},
+            {"id": fields[1]["id"], "value": str(50 * int(rnd() * 101))},
+            {"id": fields[2]["id"], "value": rnd() < 0.2},
+            {"id": fields[3]["id"], "value": pick(("Print", "Web", "Broadcast"))}]
+        if rnd() < 0.3:
+            order_data.append({"id": fields[4]["id"], "value": "Invoice via cost centre 4410."})
+        expires = None
+        if state == "expired":
+            expires = iso(created + 7 * 86400)
+        elif state == "approved" and rnd() < 0.6:
+            expires = iso(created + 90 * 86400)
+        usage, caption = self.config["itemFields"]
+        uses = usage["validation"]["values"]
+        items, draw = [], rnd()
+        for index in range(1 if draw < 0.56 else 2 if draw < 0.85 else 3 if draw < 0.95 else 4):
+            profile = pick(_PROFILE_KEYS)
+            asset = (f"/fotoweb/archives/{pick(_ARCHIVES)}/{pick(_FOLDERS)}/"
+                     f"IMG_{1 + int(rnd() * 9999):04d}.jpg.info")
+            use = int(rnd() * len(uses))
+            item_data = [{"id": usage["id"], "value": [uses[use]] if rnd() < 0.5
+                          else [uses[use], uses[(use + 1) % len(uses)]]}]
+            if rnd() < 0.5:
+                item_data.append({"id": caption["id"], "value": pick(_CAPTIONS)})
+            items.append({
+                "adminComment": "Cleared for editorial use only." if rnd() < 0.2 else "",
+                "asset": asset, "expires": expires, "expired": state == "expired",
+                "itemData": item_data,
+                "rendition": {"name": _PROFILES[profile], "href": f"{asset}#{profile}",
+                              "download": self._download(oid, index, state)}})
+        decided = state in ("approved", "rejected", "expired")
+        modified = min(created + int(rnd() * 3 * 86400), max(created, BASE_TIME))
+        first, last = pick(_FIRST), pick(_LAST)
+        user = f"{first}.{last}".lower()
+        return {
+            "href": f"/fotoweb/orders/{oid}", "created": iso(created),
+            "modified": iso(modified if decided else created), "state": state,
+            "expires": expires, "orderItems": items, "orderData": order_data,
+            "orderReference": f"ORD-{oid}",
+            "checkoutPageLocation": (f"https://shop.example.com/checkout/ORD-{oid}"
+                                     if rnd() < 0.5 else None),
+            "adminComment": pick(_ADMIN_COMMENTS) if decided else "",
+            "userComment": pick(_USER_COMMENTS),
+            "owner": {"userName": user, "fullName": f"{first} {last}",
+                      "email": f"{user}@example.com", "href": f"/fotoweb/users/{user}"}}
+
+    @staticmethod
+    def _download(oid: int, index: int, state: str) -> str | None:
+        """An item's download link: only approved orders have one."""
+        return f"/fotoweb/me/orders/{oid}/items/{index}/download" if state == "approved" else None
+
+    def _serialized(self, oid: int) -> bytes:
+        data = self._bytes.get(oid)
+        if data is None:
+            order = self._orders.get(oid) or self._generate(oid)
+            data = self._bytes[oid] = orjson.dumps(order)
+        return data
+
+    def _changed(self, oid: int, state: str | None = None) -> None:
+        """After a change: a later ``modified``, no cached bytes, and the state's lists."""
+        order = self._order(oid)
+        previous = round(parse_iso(order["modified"]) * 1000)
+        order["modified"] = iso_ms(max(math.floor(self._clock() * 1000), previous + 1))
+        self._bytes.pop(oid, None)
+        old = self._states[oid]
+        if state is None or state == old:
+            return
+        self._move(oid, old, state)
+        if state == "cart":
+            self._move(oid, "history", None)
+        elif old == "cart":
+            self._move(oid, None, "history")
+        self._states[oid] = order["state"] = state
+        for index, item in enumerate(order["orderItems"]):
+            item["rendition"]["download"] = self._download(oid, index, state)
+
+    def _move(self, oid: int, source: str | None, target: str | None) -> None:
+        """Move an id from one sorted id list to another."""
+        if source is not None:
+            ids = self._lists[source]
+            del ids[bisect.bisect_left(ids, oid)]
+        if target is not None:
+            bisect.insort(self._lists[target], oid)
+
+    def _known(self, order_id: str | int) -> int:
+        oid = int(order_id)
+        if oid not in self._states:
+            raise KeyError(order_id)
+        return oid
+
+    # ------------------------------------------------------------------ test helpers
+    def order_ids(self) -> list[str]:
+        """Ids of the orders in the history list (carts excluded), newest first."""
+        return [str(i) for i in reversed(self._lists["history"])]
+
+    def cart_ids(self) -> list[str]:
+        return [str(i) for i in reversed(self._lists["cart"])]
+
+    def get_order(self, order_id: str) -> dict:
+        """A copy of an order's current representation (KeyError when unknown)."""
+        return orjson.loads(self._serialized(self._known(order_id)))
+
+    def add_order(self, state: str = "pending") -> str:
+        """Add a new newest order (created now, or just after the newest); returns its id."""
+        oid = self._ids[-1] + 1
+        self._created[oid] = max(int(self._clock()), self._created[self._ids[-1]] + 1)
+        self._ids.append(oid)
+        self._states[oid] = state
+        self._move(oid, None, state)
+        if state != "cart":
+            self._move(oid, None, "history")
+        order = self._order(oid)
+        order["modified"] = order["created"]
+        return str(oid)
+
+    def set_state(self, order_id: str, state: str) -> None:
+        """Any string goes: a state no doc mentions (e.g. "on-hold") shows in history only."""
+        self._changed(self._known(order_id), state)
+
+    def touch(self, order_id: str, **changes: Any) -> None:
+        """Change top-level fields of an order, e.g. ``touch(id, adminComment="x")``."""
+        oid = self._known(order_id)
+        order = self._order(oid)
+        for key, value in changes.items():
+            if key not in order or key in ("href", "created", "modified", "state"):
+                raise ValueError(f"touch() cannot change {key!r}")
+            order[key] = value
+        self._changed(oid)
+
+    def warm(self) -> None:
+        """Generate and serialise every order now (about 40 us each), e.g. before a benchmark."""
+        for oid in self._ids:
+            self._serialized(oid)
+
+    def revoke_tokens(self) -> None:
+        self._tokens.clear()
+
+    def max_requests_in_window(self, window_s: float = 1.0) -> int:
+        """The most requests (token requests included) that arrived within any ``window_s``."""
+        times, best, start = sorted(r.at for r in self.requests), 0, 0
+        for end, t in enumerate(times):
+            while t - times[start] >= window_s:
+                start += 1
+            best = max(best, end - start + 1)
+        return best
+
+    # ------------------------------------------------------------------ HTTP plumbing
+    def _build_app(self) -> web.Application:
+        app = web.Application(middlewares=[self._front_door])
+        route = app.router.add_route
+        route("POST", TOKEN_PATH, self._token)
+        route("GET", "/fotoweb/me/", self._descriptor)
+        route("GET", "/fotoweb/order-config", self._order_config)
+        for name, path in _LISTS.items():
+            route("GET", path, self._list_handler(name))
+        order_path = r"/fotoweb/orders/{order_id:\d+}"
+        route("GET", order_path, self._get_order)
+        route("PATCH", order_path, self._patch)
+        route("SUBMIT", order_path, self._submit)
+        route("APPROVE", order_path, self._decide)
+        route("REJECT", order_path, self._decide)
+        return app
+
+    @web.middleware
+    async def _front_door(self, request: web.Request,
+                          handler: Callable[[web.Request], Awaitable[web.StreamResponse]]):
+        """Record the request, inject its fault if any, and answer it."""
+        at = self._clock()
+        headers = {k.lower(): v for k, v in request.headers.items()}
+        if "authorization" in headers:
+            headers["authorization"] = "Bearer <redacted>"
+        record = RequestRecord(request.method, request.path, request.query_string, headers,
+                               await request.read(), at)
+        self.requests.append(record)
+        if self._retry_answered_at + self.early_retry_grace_s <= at < self.not_before:
+            self.early_retries += 1
+        fault = self.faults.take(request.method, request.path_qs)
+        kind = fault.kind if fault is not None else None
+        if kind == "delay":
+            await asyncio.sleep(fault.delay_s)
+        if kind == "drop":
+            return self._drop(request)
+        if kind == "status":
+            response = self._fault_answer(fault)
+        else:
+            try:
+                response = await self._answer(request, handler)
+            except web.HTTPException as err:      # aiohttp's own 404 and 405
+                record.status = err.status
+                raise
+            if kind == "apply_then_drop":
+                return self._drop(request)
+            if kind == "malformed":
+                response = self._malformed(response)
+        record.status = response.status
+        return response
+
+    async def _answer(self, request: web.Request, handler: Callable) -> web.StreamResponse:
+        """Check the bearer token, run the handler and turn ``_HttpError`` into an answer."""
+        try:
+            if request.path != TOKEN_PATH:
+                self._authorize(request)
+            return await handler(request)
+        except _HttpError as err:
+            body = b"" if err.message is None else orjson.dumps({"message": err.message})
+            return web.Response(status=err.status, body=body, headers=err.headers,
+                                content_type="application/json" if body else None)
+
+    @staticmethod
+    def _drop(request: web.Request) -> web.Response:
+        """Close the connection without answering; the Response returned is never sent."""
+        if request.transport is not None:
+            request.transport.close()
+        return web.Response(status=204)
+
+    @staticmethod
+    def _malformed(response: web.Response) -> web.Response:
+        """200 with the usual content type but only the first half of the JSON body."""
+        body = response.body if isinstance(response.body, bytes) else b""
+        content_type = response.content_type if body else CT_ORDER
+        body = body or b'{"href": "/fotoweb/orders/", "state": "approved"}'
+        return web.Response(body=body[:max(1, len(body) // 2)], content_type=content_type)
+
+    def _fault_answer(self, fault: _Fault) -> web.Response:
+        """The fault's status with ``Retry-After``; remembers when clients may come back."""
+        headers = {}
+        if fault.retry_after is not None:
+            headers["Retry-After"] = fault.retry_after
+            now = until = self._clock()
+            try:
+                until = now + float(fault.retry_after)
+            except ValueError:
+                try:
+                    until = email.utils.parsedate_to_datetime(fault.retry_after).timestamp()
+                except (TypeError, ValueError):
+                    pass
+            self.not_before = max(self.not_before, until)
+            self._retry_answered_at = now
+        body = orjson.dumps({"message": f"Simulated fault: HTTP {fault.status}"})
+        return web.Response(status=fault.status, headers=headers, body=body,
+                            content_type="application/json")
+
+    def _authorize(self, request: web.Request) -> None:
+        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+        expiry = self._tokens.get(token.strip()) if scheme.lower() == "bearer" else None
+        if expiry is None or self._clock() >= expiry:
+            raise _HttpError(401, None, {"WWW-Authenticate": 'Bearer realm="FotoWeb"'})
+
+    def _require_admin(self) -> None:
+        if not self.admin:
+            raise _HttpError(403, "The request user does not have the Approve Orders permission")
+
+    @staticmethod
+    def _negotiate(request: web.Request, *offered: str) -> str:
+        """The first media type in ``Accept`` that the endpoint offers, else 406."""
+        for part in request.headers.get("Accept", "").split(","):
+            media = part.split(";")[0].strip().lower()
+            if media in offered:
+                return media
+        raise _HttpError(406, f"Accept must be one of: {', '.join(offered)}")
+
+    @staticmethod
+    def _json(body: bytes, content_type: str = "application/json", status: int = 200):
+        return web.Response(status=status, body=body, content_type=content_type)
+
+    # ------------------------------------------------------------------ handlers
+    async def _token(self, request: web.Request) -> web.Response:
+        """Non-interactive OAuth 2.0: client credentials in a form-encoded body."""
+        if request.content_type != "application/x-www-form-urlencoded":
+            return self._json(b'{"error":"invalid_request"}', status=400)
+        form = await request.post()
+        if form.get("grant_type") != "client_credentials":
+            return self._json(b'{"error":"unsupported_grant_type"}', status=400)
+        if (form.get("client_id"), form.get("client_secret")) != (self.client_id,
+                                                                   self.client_secret):
+            return self._json(b'{"error":"invalid_client"}', status=401)
+        token, ttl = secrets.token_urlsafe(24), self.token_ttl_s
+        self._tokens[token] = self._clock() + ttl
+        body = {"access_token": token, "token_type": "bearer",
+                "expires_in": int(ttl) if float(ttl).is_integer() else float(ttl)}
+        response = self._json(orjson.dumps(body))
+        response.headers["Cache-Control"] = "no-store"
+        return response
+
+    async def _descriptor(self, request: web.Request) -> web.Response:
+        content_type = self._negotiate(request, CT_DESCRIPTOR)
+        admin = None
+        if self.admin:
+            admin = {name: _LISTS[name] for name in ("approved", "history", "pending", "rejected")}
+            admin["views"] = {"pending": "/fotoweb/views/orders/admin"}
+        body = {"server": "FotoWeb 8.2 (ordersync simulator)",
+                "user": {"userName": self.client_id, "fullName": "Order sync service",
+                         "email": f"{self.client_id}@example.com", "isGuest": False,
+                         "href": f"/fotoweb/users/{self.client_id}"},
+                "archives": "/fotoweb/archives/", "taxonomies": "/fotoweb/taxonomies/",
+                "order": {"admin": admin, "cart": "/fotoweb/me/cart",
+                          "config": "/fotoweb/order-config", "history": "/fotoweb/me/orders/",
+                          "views": {}}}
+        return self._json(orjson.dumps(body), content_type)
+
+    async def _order_config(self, request: web.Request) -> web.Response:
+        return self._json(self._config_bytes, self._negotiate(request, CT_ORDER_CONFIG))
+
+    def _list_handler(self, name: str) -> Callable[[web.Request], Awaitable[web.Response]]:
+        path = _LISTS[name]
+
+        async def handle(request: web.Request) -> web.Response:
+            """An order list (pages of ``page_size``, newest first) or its count."""
+            self._require_admin()
+            content_type = self._negotiate(request, CT_ORDER_LIST, CT_ORDER_LIST_ALT, CT_COUNT)
+            ids = self._lists[name]
+            if content_type == CT_COUNT:
+                return self._json(orjson.dumps({"count": len(ids)}), content_type)
+            page = self._page_index(name, request.query.get("p"))
+            last = max(0, (len(ids) - 1) // self.page_size)
+            end = len(ids) - page * self.page_size          # ids ascend; pages go newest first
+            chunk = ids[max(0, end - self.page_size):max(0, end)][::-1]
+            paging = b"null"
+            if last > 0 or page > 0:
+                def link(n: int) -> str:
+                    return f"{path}?p={self._page_token(name, n)}"
+                paging = orjson.dumps({"prev": link(page - 1) if page > 0 else "",
+                                       "next": link(page + 1) if page < last else "",
+                                       "first": link(0), "last": link(last)})
+            data = b",".join(map(self._serialized, chunk))
+            return self._json(b'{"data":[' + data + b'],"paging":' + paging + b"}", content_type)
+
+        return handle
+
+    @staticmethod
+    def _page_token(name: str, page: int) -> str:
+        return base64.urlsafe_b64encode(f"{name}|{page}".encode()).decode().rstrip("=")
+
+    @staticmethod
+    def _page_index(name: str, token: str | None) -> int:
+        if token is None:
+            return 0
+        try:
+            decoded = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
+            list_name, page = decoded.split("|")
+            if list_name == name and int(page) >= 0:
+                return int(page)
+        except ValueError:
+            pass
+        raise _HttpError(400, "Invalid paging token")
+
+    def _lookup(self, request: web.Request) -> int:
+        self._require_admin()
+        oid = int(request.match_info["order_id"])
+        if oid not in self._states:
+            raise _HttpError(404, "Order not found")
+        return oid
+
+    def _require_state(self, oid: int, allowed: tuple[str, ...], action: str) -> None:
+        if self._states[oid] not in allowed:
+            raise _HttpError(400, f"Order is {self._states[oid]}; only {' or '.join(allowed)} "
+                                  f"orders can be {action}")
+
+    async def _get_order(self, request: web.Request) -> web.Response:
+        oid = self._lookup(request)
+        return self._json(self._serialized(oid), self._negotiate(request, CT_ORDER))
+
+    async def _patch(self, request: web.Request) -> web.Response:
+        """Replace items, custom data, comment and expiry of a pending or created order."""
+        oid = self._lookup(request)
+        update = await self._update_body(request, required=True)
+        self._require_state(oid, ("pending", "created"), "updated")
+        self._apply_update(oid, update)
+        self._changed(oid)
+        self._effect("PATCH", oid, update)
+        return web.Response(status=204)
+
+    async def _submit(self, request: web.Request) -> web.Response:
+        oid = self._lookup(request)
+        self._require_state(oid, ("created",), "submitted")
+        self._changed(oid, "pending")
+        self._effect("SUBMIT", oid, None)
+        return web.Response(status=204)
+
+    async def _decide(self, request: web.Request) -> web.Response:
+        """APPROVE or REJECT, with an optional update body applied first."""
+        oid = self._lookup(request)
+        update = await self._update_body(request, required=False)
+        self._require_state(oid, ("pending", "created", "rejected", "approved"),
+                            "approved or rejected")
+        if update is not None:
+            self._apply_update(oid, update)
+        self._changed(oid, "approved" if request.method == "APPROVE" else "rejected")
+        self._effect(request.method, oid, update)
+        return self._json(self._serialized(oid), CT_ORDER)
+
+    def _effect(self, verb: str, oid: int, body: dict | None) -> None:
+        self.effects.append(Effect(verb, str(oid), self._clock(), body))
+
+    async def _update_body(self, request: web.Request, required: bool) -> dict | None:
+        raw = await request.read()
+        if not raw.strip():
+            if required:
+                raise _HttpError(400, "An order update body is required")
+            return None
+        if request.content_type != CT_ORDER_UPDATE:
+            raise _HttpError(415, f"Content-Type must be {CT_ORDER_UPDATE}")
+        try:
+            update = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            raise _HttpError(400, "Request body is not valid JSON") from None
+        if not isinstance(update, dict):
+            raise _HttpError(400, "Request body must be a JSON object")
+        return update
+
+    def _apply_update(self, oid: int, update: dict) -> None:
+        """Validate an order-update body completely, then apply it (all or nothing)."""
+        order = self._order(oid)
+        raw_items = update.get("orderItems", [])       # left out = cleared: the documented trap
+        if not isinstance(raw_items, list):
+            raise _HttpError(400, "orderItems: must be a list")
+        old_items = {item["rendition"]["href"]: item for item in order["orderItems"]}
+        items = []
+        for i, raw in enumerate(raw_items):
+            where = f"orderItems[{i}]"
+            href = raw.get("rendition") if isinstance(raw, dict) else None
+            if not isinstance(href, str):
+                raise _HttpError(400, f"{where}.rendition: a rendition href is required")
+            match = _RENDITION_RE.match(href)
+            if match is None:
+                raise _HttpError(400, f"{where}.rendition: unknown rendition {href!r}")
+            expires = self._expiry(raw, "expires", f"{where}.expires", None)
+            item_data = _validate_custom_data(
+                raw.get("itemData", []), self._item_fields, f"{where}.itemData",
+                old_items.get(href, {}).get("itemData", []), "itemData" in raw)
+            items.append({
+                "adminComment": self._text(raw, "adminComment", f"{where}.adminComment", ""),
+                "asset": href.split("#")[0], "expires": expires,
+                "expired": expires is not None and parse_iso(expires) <= self._clock(),
+                "itemData": item_data,
+                "rendition": {"name": _PROFILES[match.group(1)], "href": href, "download": None}})
+        order_data = _validate_custom_data(update.get("orderData", []), self._order_fields,
+                                           "orderData", order["orderData"], "orderData" in update)
+        admin_comment = self._text(update, "adminComment", "adminComment", order["adminComment"])
+        expires = self._expiry(update, "expires", "expires", order["expires"])
+        order.update(orderItems=items, orderData=order_data, adminComment=admin_comment,
+                     expires=expires)
+
+    @staticmethod
+    def _text(body: dict, key: str, where: str, default: str) -> str:
+        value = body.get(key, default)
+        if value is not None and not isinstance(value, str):
+            raise _HttpError(400, f"{where}: must be a string")
+        return value or ""
+
+    @staticmethod
+    def _expiry(body: dict, key: str, where: str, default: str | None) -> str | None:
+        if key not in body:
+            return default
+        if body[key] is None:
+            return None
+        try:
+            return iso(parse_iso(body[key]))
+        except (TypeError, ValueError, AttributeError):
+            raise _HttpError(400, f"{where}: not an ISO 8601 date/time") from None
+
+    # ------------------------------------------------------------------ lifecycle
+    async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
+        """Listen on ``host:port`` (0 = any free port); returns the base URL."""
+        self._runner = web.AppRunner(self.app, access_log=None)
+        await self._runner.setup()
+        loop, server = asyncio.get_running_loop(), self._runner.server
+        assert server is not None
+        self._server = await loop.create_server(
+            lambda: _with_python_parser(server(), loop), host, port)
+        return f"http://{host}:{self._server.sockets[0].getsockname()[1]}"
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            self._server = None
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+
+def _with_python_parser(handler: Any, loop: asyncio.AbstractEventLoop) -> Any:
+    """Give a connection aiohttp's pure-Python request parser.
+
+    aiohttp's C parser (llhttp) knows only registered HTTP methods and answers 400
+    "Invalid method encountered" to SUBMIT, APPROVE and REJECT; the Python parser accepts
+    any RFC 9110 method token, as FotoWeb does.
+    """
+    handler._parser = HttpRequestParserPy(
+        handler, loop, 2**16, max_line_size=handler.max_line_size,
+        max_field_size=handler.max_field_size, max_headers=handler.max_headers,
+        payload_exception=RequestPayloadError, auto_decompress=True,
+        max_msg_queue_size=getattr(handler, "_max_msg_queue_size", 0))
+    return handler
+
+
+async def serve(host: str, port: int, **kwargs: Any) -> None:
+    """Run a simulator on ``host:port`` until cancelled."""
+    simulator = FotowareSimulator(**kwargs)
+    await simulator.start(host, port)
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await simulator.stop()
