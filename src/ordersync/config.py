@@ -7,6 +7,7 @@ variable's name) or ``x_file`` (a file holding it).
 
 from __future__ import annotations
 
+import math
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -186,12 +187,15 @@ def _check_options(table, options: Mapping[str, Option], spec: AdapterSpec, wher
 def _typed(value: Any, kind: type, where: str) -> Any:
     if kind is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
+    if kind is float and isinstance(value, float) and not math.isfinite(value):
+        raise ConfigError(f"{where}: expected a finite number, got {value}")
     if kind is int and isinstance(value, bool):
-        raise ConfigError(f"{where}: expected an integer, got {value!r}")
+        raise ConfigError(f"{where}: expected an integer, got {str(value).lower()}")
     if not isinstance(value, kind):
         names = {str: "a string", int: "an integer", float: "a number", bool: "true or false",
                  dict: "a table"}
-        raise ConfigError(f"{where}: expected {names.get(kind, kind.__name__)}, got {value!r}")
+        shown = str(value).lower() if isinstance(value, bool) else repr(value)
+        raise ConfigError(f"{where}: expected {names.get(kind, kind.__name__)}, got {shown}")
     return value
 
 
@@ -231,6 +235,8 @@ def _rate_limit(value: Any, where: str) -> RateLimit:
     default = RateLimit()
     requests = _typed(value.get("requests", default.requests), int, f"{where}.requests")
     per_s = _typed(value.get("per_s", default.per_s), float, f"{where}.per_s")
-    if requests < 1 or per_s <= 0:
-        raise ConfigError(f"{where}: requests must be at least 1 and per_s greater than 0")
+    if requests < 1:
+        raise ConfigError(f"{where}.requests: must be at least 1")
+    if per_s <= 0:
+        raise ConfigError(f"{where}.per_s: must be greater than 0")
     return RateLimit(requests=requests, per_s=per_s)

@@ -39,7 +39,10 @@ class Redactor:
             return {k: self._clean(k, v) for k, v in value.items()}
         if isinstance(value, (list, tuple)):
             return [self._clean("", v) for v in value]
-        return value
+        if value is None or isinstance(value, (bool, int, float)):
+            return value
+        # exceptions, bytes, URLs ...: the renderer would print their repr, so clean that
+        return self._clean(key, str(value) if isinstance(value, BaseException) else repr(value))
 
 
 def configure(
