@@ -2,6 +2,8 @@
 
     OrderSyncError
     ├── ConfigError            bad configuration, arguments or ids: the operator must fix something
+    ├── ActionRefused          an action that cannot be done as asked, found out before (or
+    │                          instead of) asking the vendor: wrong state, invalid custom data
     └── VendorError            a vendor call went wrong; carries vendor instance, method and url
         ├── TransientError     worth retrying: the same request may well succeed later
         │   ├── RateLimited         429 (or a vendor's own rate-limit signal), with retry_after_s
@@ -21,12 +23,24 @@ knows a vendor by name.
 from __future__ import annotations
 
 
+def one_line(text: str) -> str:
+    """Text safe to print as one line: line breaks and other control characters escaped."""
+    return "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode() for ch in text)
+
+
 class OrderSyncError(Exception):
-    """Base of every error ordersync raises on purpose."""
+    """Base of every error ordersync raises on purpose; its message is always one line."""
+
+    def __init__(self, message: str = "", *args) -> None:
+        super().__init__(one_line(str(message)), *args)
 
 
 class ConfigError(OrderSyncError):
     """Configuration, arguments or ids are wrong; the message names what and where."""
+
+
+class ActionRefused(OrderSyncError):
+    """An action cannot be done as asked; the message says which rule it breaks."""
 
 
 class VendorError(OrderSyncError):
@@ -42,7 +56,7 @@ class VendorError(OrderSyncError):
         status: int | None = None,
     ) -> None:
         super().__init__(message)
-        self.message = message
+        self.message = one_line(message)
         self.vendor = vendor
         self.method = method
         self.url = url
