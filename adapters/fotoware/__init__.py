@@ -11,7 +11,7 @@ from ordersync.contract import AdapterSpec, Option
 
 from .client import ClientCredentials, FotowareApi
 from .mapping import map_order
-from .pull import FotowareAdapter
+from .adapter import FotowareAdapter
 
 OPTIONS = {
     "client_id": Option(str, required=True, help="OAuth client id of the API client"),

@@ -12,6 +12,8 @@ import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
+import orjson
+
 from ordersync.errors import AuthError, Rejected
 from ordersync.http import BadResponse, VendorHttp
 
@@ -146,6 +148,40 @@ class FotowareApi:
             raise BadResponse("order answer is not an object", vendor=self.http.vendor,
                               url=self.http.url(href))
         return body
+
+    async def order_config(self) -> dict:
+        """The site's custom order field configuration (orderFields, itemFields)."""
+        await self.admin_urls()
+        if not self._config_url:
+            return {"orderFields": [], "itemFields": []}
+        body = await self.http.get_json(self._config_url, accept=ORDER_CONFIG)
+        if not isinstance(body, dict):
+            raise BadResponse("order configuration is not an object", vendor=self.http.vendor,
+                              url=self.http.url(self._config_url))
+        return {"orderFields": body.get("orderFields") or [],
+                "itemFields": body.get("itemFields") or []}
+
+    async def change(self, verb: str, href: str, body: dict | None = None) -> dict | None:
+        """PATCH, SUBMIT, APPROVE or REJECT an order; the Order it answers with, if any.
+
+        These requests are never repeated by the HTTP layer once they may have reached
+        FotoWeb: a lost answer raises AmbiguousError for the outbox to verify.
+        """
+        headers = {"Accept": ORDER}
+        data = None
+        if body is not None:
+            headers["Content-Type"] = ORDER_UPDATE
+            data = orjson.dumps(body)
+        response = await self._admin_call(
+            self.http.request(verb, href, headers=headers, data=data, safe=False)
+        )
+        if response.status != 200 or not response.body:
+            return None
+        try:
+            order = response.json()
+        except BadResponse:
+            return None  # the change is made; the next read brings the order
+        return order if isinstance(order, dict) and order.get("href") else None
 
     async def _admin_call(self, call):
         try:

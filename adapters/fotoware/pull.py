@@ -40,10 +40,8 @@ RECONCILED_LISTS = ("pending", "approved", "rejected")
 log = structlog.get_logger("ordersync.adapters.fotoware")
 
 
-class FotowareAdapter:
-    """One FotoWeb site as ordersync sees it."""
-
-    stream = "orders"
+class FotowarePull:
+    """Pulls a FotoWeb site's orders: counts first, pages only where something changed."""
 
     def __init__(self, api: FotowareApi, *, full_scan_interval_s: float = 86400.0) -> None:
         self.api = api

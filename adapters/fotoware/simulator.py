@@ -355,6 +355,9 @@ class FotowareSimulator:
         self.faults = FaultPlan()
         self.early_retries = 0
         self.not_before = -math.inf          # what our latest Retry-After asked clients to wait for
+        self.rate_limit: tuple[int, float] | None = None  # (requests, per seconds), then 429
+        self.rate_limited = 0                # requests answered 429 by that limit
+        self._accepted: collections.deque[float] = collections.deque()
         self.early_retry_grace_s = 0.0       # requests this soon after that answer are in flight
         self._retry_answered_at = -math.inf
         self._tokens: dict[str, float] = {}  # token -> expiry (simulator clock)
@@ -584,6 +587,9 @@ class FotowareSimulator:
         self.requests.append(record)
         if self._retry_answered_at + self.early_retry_grace_s <= at < self.not_before:
             self.early_retries += 1
+        if self._over_rate_limit(at):
+            record.status = 429
+            return self._fault_answer(self._rate_fault(at))
         fault = self.faults.take(request.method, request.path_qs)
         kind = fault.kind if fault is not None else None
         if kind == "delay":
@@ -604,6 +610,23 @@ class FotowareSimulator:
                 response = self._malformed(response)
         record.status = response.status
         return response
+
+    def _over_rate_limit(self, at: float) -> bool:
+        """A sliding-window limiter like a real gateway's: too many accepted requests -> 429."""
+        if self.rate_limit is None:
+            return False
+        limit, window_s = self.rate_limit
+        while self._accepted and at - self._accepted[0] >= window_s:
+            self._accepted.popleft()
+        if len(self._accepted) >= limit:
+            self.rate_limited += 1
+            return True
+        self._accepted.append(at)
+        return False
+
+    def _rate_fault(self, at: float) -> _Fault:
+        wait_s = max(0.001, self.rate_limit[1] - (at - self._accepted[0]))
+        return _Fault("status", status=429, retry_after=str(math.ceil(wait_s)))
 
     async def _answer(self, request: web.Request, handler: Callable) -> web.StreamResponse:
         """Check the bearer token, run the handler and turn ``_HttpError`` into an answer."""

@@ -21,9 +21,9 @@ import orjson
 from . import __version__, logs
 from .config import Config, load_config
 from .daemon import LedgerBusy, Service
-from .errors import ConfigError, VendorError
+from .errors import ActionRefused, ConfigError, VendorError
 from .ledger import Ledger
-from .model import State
+from .model import ActionState, State
 
 EXIT_OK, EXIT_VENDOR, EXIT_USAGE, EXIT_BUSY, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 DEFAULT_CONFIG = "config/ordersync.toml"
@@ -91,6 +91,55 @@ def build_parser() -> Parser:
     show.add_argument("--json", action="store_true", help="print JSON")
     show.set_defaults(func=cmd_orders_show)
 
+    decisions = {
+        "approve": "approve Fotoware orders (APPROVE), optionally with changes",
+        "reject": "reject Fotoware orders (REJECT), optionally with changes",
+        "update": "change Fotoware orders' comment, expiry or custom data (PATCH)",
+        "submit": "submit created Fotoware orders for approval (SUBMIT)",
+    }
+    for kind, text in decisions.items():
+        decide = commands.add_parser(kind, help=text, description=text[0].upper() + text[1:] + ". The"
+                                     " action is checked, queued in the ledger's outbox and"
+                                     " performed by the daemon or the next `sync --once`"
+                                     " (or at once with --wait).")
+        decide.add_argument("orders", nargs="+", metavar="VENDOR:ID", help="orders to act on")
+        if kind != "submit":
+            decide.add_argument("--comment", metavar="TEXT", help="administrator's comment")
+            decide.add_argument("--expires", metavar="ISO",
+                                help="expiry time (ISO 8601, e.g. 2027-01-31T12:00:00Z) or"
+                                " 'never'")
+            decide.add_argument("--data", action="append", default=[], metavar="FIELD=VALUE",
+                                help="custom order data by field label or id; repeat for"
+                                " several fields or for several values of a multi-value field")
+            decide.add_argument("--item-data", action="append", default=[],
+                                metavar="N:FIELD=VALUE",
+                                help="custom data of item N (counted from 0); repeatable")
+        decide.add_argument("--key", metavar="KEY",
+                            help="idempotency key (default: derived from the action itself,"
+                            " so repeating a command queues nothing new)")
+        _wait_arguments(decide)
+        decide.set_defaults(func=cmd_decide, kind=kind)
+
+    actions = commands.add_parser("actions", help="list, show, retry or cancel queued actions",
+                                  description="The outbox: every push to a vendor.")
+    action_commands = actions.add_subparsers(dest="actions_command", metavar="SUBCOMMAND",
+                                             parser_class=Parser)
+    action_commands.required = True
+    alist = action_commands.add_parser("list", help="list actions, oldest first",
+                                       description="List the outbox's actions, oldest first.")
+    alist.add_argument("--state", metavar="S", help="only this state: "
+                       + ", ".join(s.value for s in ActionState))
+    alist.add_argument("--vendor", metavar="V", help="only this vendor instance")
+    alist.add_argument("--json", action="store_true", help="print JSON (an array of actions)")
+    alist.set_defaults(func=cmd_actions_list)
+    for name, text in (("show", "show one action and every HTTP attempt it made"),
+                       ("retry", "try a dead, failed or uncertain action again"),
+                       ("cancel", "withdraw a pending, dead, failed or uncertain action")):
+        sub = action_commands.add_parser(name, help=text, description=text[0].upper() + text[1:] + ".")
+        sub.add_argument("id", type=int, metavar="ID", help="the action's number")
+        sub.add_argument("--json", action="store_true", help="print JSON")
+        sub.set_defaults(func=cmd_action, verb=name)
+
     demo = commands.add_parser("demo", help="run every simulator, sync them, print a summary",
                                description="Start the built-in vendor simulators on loopback"
                                " with seeded data, sync them into a fresh ledger and report."
@@ -130,7 +179,7 @@ def main(argv: list[str] | None = None) -> int:
         return args.func(args)
     except LedgerBusy as exc:
         return _fail(str(exc), EXIT_BUSY)
-    except ConfigError as exc:
+    except (ConfigError, ActionRefused) as exc:
         return _fail(str(exc), EXIT_USAGE)
     except VendorError as exc:
         return _fail(str(exc), EXIT_VENDOR)
@@ -254,11 +303,151 @@ def _known_instance(config: Config, name: str) -> None:
         config.vendor(name)
 
 
-def _table(headers: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
+def _table(headers: tuple[str, ...], rows: list[tuple[str, ...]], noun: str = "orders") -> None:
     widths = [max([len(h), *(len(r[i]) for r in rows)]) for i, h in enumerate(headers)]
     for row in (headers, *rows):
         print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
-    print(f"({len(rows)} orders)")
+    print(f"({len(rows)} {noun})")
+
+
+def _wait_arguments(parser) -> None:
+    parser.add_argument("--wait", action="store_true",
+                        help="wait until the actions have ended (performing them here when no"
+                        " daemon runs) and exit 0 only if all succeeded")
+    parser.add_argument("--timeout", type=float, default=60.0, metavar="S",
+                        help="with --wait: give up waiting after S seconds (default: 60)")
+    parser.add_argument("--json", action="store_true", help="print the actions as JSON")
+
+
+def parse_assignments(values: list[str], option: str) -> dict:
+    """``FIELD=VALUE`` pairs; a field given twice collects a list (multi-value fields)."""
+    out: dict = {}
+    for text in values:
+        name, sep, value = text.partition("=")
+        if not sep or not name.strip():
+            raise UsageError(f"{option}: {text!r} is not FIELD=VALUE")
+        name = name.strip()
+        if name in out:
+            out[name] = (out[name] if isinstance(out[name], list) else [out[name]]) + [value]
+        else:
+            out[name] = value
+    return out
+
+
+def parse_item_assignments(values: list[str]) -> dict[int, dict]:
+    by_item: dict[int, list[str]] = {}
+    for text in values:
+        index, sep, rest = text.partition(":")
+        if not sep or not index.strip().isdigit():
+            raise UsageError(f"--item-data: {text!r} is not N:FIELD=VALUE")
+        by_item.setdefault(int(index), []).append(rest)
+    return {i: parse_assignments(v, "--item-data") for i, v in by_item.items()}
+
+
+def cmd_decide(args) -> int:
+    from .actions import enqueue
+
+    config = args.config_obj
+    targets = [parse_order_ref(text) for text in args.orders]
+    params = {}
+    if args.kind != "submit":
+        params = {"comment": args.comment, "expires": args.expires,
+                  "data": parse_assignments(args.data, "--data"),
+                  "item_data": parse_item_assignments(args.item_data)}
+    if args.wait and args.timeout <= 0:
+        raise UsageError("--timeout: must be greater than 0")
+    queued = asyncio.run(enqueue(config, args.kind, targets, params, key=args.key))
+    if not args.wait:
+        actions = [action for action, _ in queued]
+        if args.json:
+            _print_json([{**_action_json(a), "queued": created} for a, created in queued])
+        else:
+            for action, created in queued:
+                verb = "queued" if created else "already queued"
+                print(f"{verb} action #{action.id}: {action.kind} {action.target}"
+                      f" ({action.state.value})")
+        return EXIT_OK
+    return _wait_and_report(config, [a.id for a, _ in queued], args)
+
+
+def _wait_and_report(config: Config, ids: list[int], args) -> int:
+    from .actions import wait_for
+
+    actions = asyncio.run(wait_for(config, ids, timeout_s=args.timeout))
+    if args.json:
+        _print_json([_action_json(a) for a in actions])
+    else:
+        for action in actions:
+            detail = f": {action.last_error}" if action.last_error and (
+                action.state is not ActionState.SUCCEEDED) else ""
+            print(f"action #{action.id}: {action.kind} {action.target} {action.state.value}"
+                  f"{detail}")
+    return EXIT_OK if all(a.state is ActionState.SUCCEEDED for a in actions) else EXIT_VENDOR
+
+
+def _action_json(action) -> dict:
+    return {
+        "id": action.id, "vendor": action.instance, "order": action.vendor_id,
+        "kind": action.kind, "payload": action.payload, "key": action.key,
+        "state": action.state.value, "attempts": action.attempts,
+        "next_attempt_at": action.next_attempt_at,
+        "needs_verification": action.needs_verification, "last_error": action.last_error,
+        "result": action.result, "created_at": action.created_at,
+        "updated_at": action.updated_at,
+    }
+
+
+def cmd_actions_list(args) -> int:
+    config = args.config_obj
+    if args.state and args.state not in {s.value for s in ActionState}:
+        raise UsageError(f"--state: unknown state {args.state!r}; one of: "
+                         + ", ".join(s.value for s in ActionState))
+    if args.vendor:
+        _known_instance(config, args.vendor)
+    ledger = _open_ledger(config)
+    try:
+        actions = ledger.outbox.list(instance=args.vendor, state=args.state)
+    finally:
+        ledger.close()
+    if args.json:
+        _print_json([_action_json(a) for a in actions])
+        return EXIT_OK
+    rows = [(f"#{a.id}", a.kind, a.target, a.state.value, str(a.attempts),
+             a.updated_at or "", (a.last_error or "")[:60]) for a in actions]
+    _table(("ACTION", "KIND", "ORDER", "STATE", "TRIES", "UPDATED", "LAST ERROR"), rows,
+           noun="actions")
+    return EXIT_OK
+
+
+def cmd_action(args) -> int:
+    import time
+
+    config = args.config_obj
+    ledger = _open_ledger(config)
+    try:
+        if args.verb == "retry":
+            action = ledger.outbox.retry(args.id, time.time())
+        elif args.verb == "cancel":
+            action = ledger.outbox.cancel(args.id, time.time())
+        else:
+            action = ledger.outbox.get(args.id)
+        attempts = ledger.outbox.attempts(args.id)
+    finally:
+        ledger.close()
+    if args.json:
+        _print_json({**_action_json(action), "attempts_log": attempts})
+        return EXIT_OK
+    if args.verb != "show":
+        print(f"action #{action.id} is now {action.state.value}")
+        return EXIT_OK
+    for key, value in _action_json(action).items():
+        print(f"{key:>18}: {orjson.dumps(value).decode() if isinstance(value, dict) else value}")
+    print(f"{'attempts':>18}:")
+    for attempt in attempts:
+        print(f"{'':>20}#{attempt['number']} {attempt['at']} {attempt['request']}"
+              f" -> {attempt['status'] or '-'} ({attempt['latency_ms']} ms)"
+              + (f" {attempt['error']}" if attempt["error"] else ""))
+    return EXIT_OK
 
 
 def cmd_demo(args) -> int:

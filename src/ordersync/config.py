@@ -30,7 +30,19 @@ CORE_VENDOR_OPTIONS: dict[str, Option] = {
     "backoff_base_s": Option(float, default=0.5),
     "backoff_max_s": Option(float, default=30.0),
     "rate_limit": Option(dict, default=None),
+    "action_max_attempts": Option(int, default=8),
+    "action_backoff_base_s": Option(float, default=2.0),
+    "action_backoff_max_s": Option(float, default=600.0),
 }
+
+
+@dataclass(frozen=True, slots=True)
+class ActionPolicy:
+    """How often and how patiently an outbox action is tried."""
+
+    max_attempts: int = 8
+    backoff_base_s: float = 2.0
+    backoff_max_s: float = 600.0
 
 
 @dataclass(frozen=True)
@@ -44,6 +56,7 @@ class VendorConfig:
     timeout_s: float = 30.0
     rate_limit: RateLimit = RateLimit()
     retry: RetryPolicy = RetryPolicy()
+    actions: ActionPolicy = ActionPolicy()
     settings: Mapping[str, Any] = field(default_factory=dict)
     secrets: Mapping[str, str] = field(default_factory=dict, repr=False)
 
@@ -130,11 +143,13 @@ def _vendor(name: str, table: Any, *, source: str, environ, base_dir: Path) -> V
     base_url = core["base_url"]
     if not base_url.startswith(("http://", "https://")):
         raise ConfigError(f"{where}.base_url: expected an http:// or https:// URL")
-    for key in ("poll_interval_s", "timeout_s", "backoff_base_s", "backoff_max_s"):
+    for key in ("poll_interval_s", "timeout_s", "backoff_base_s", "backoff_max_s",
+                "action_backoff_base_s", "action_backoff_max_s"):
         if core[key] <= 0:
             raise ConfigError(f"{where}.{key}: must be greater than 0")
-    if core["max_attempts"] < 1:
-        raise ConfigError(f"{where}.max_attempts: must be at least 1")
+    for key in ("max_attempts", "action_max_attempts"):
+        if core[key] < 1:
+            raise ConfigError(f"{where}.{key}: must be at least 1")
     return VendorConfig(
         name=name,
         adapter=adapter_name,
@@ -146,6 +161,11 @@ def _vendor(name: str, table: Any, *, source: str, environ, base_dir: Path) -> V
             max_attempts=core["max_attempts"],
             backoff_base_s=float(core["backoff_base_s"]),
             backoff_max_s=float(core["backoff_max_s"]),
+        ),
+        actions=ActionPolicy(
+            max_attempts=core["action_max_attempts"],
+            backoff_base_s=float(core["action_backoff_base_s"]),
+            backoff_max_s=float(core["action_backoff_max_s"]),
         ),
         settings={k: v for k, v in values.items() if k not in CORE_VENDOR_OPTIONS},
         secrets=secrets,

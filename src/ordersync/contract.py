@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from .model import Order
+from .model import Action, Order
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,13 +49,46 @@ class LedgerReader(Protocol):
     async def count_by_vendor_state(self) -> dict[str, int]: ...
 
 
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What performing or verifying an action found out.
+
+    ``done``: the effect is there (True), is not there (False), or cannot be told (None).
+    ``order`` is a fresh copy of the vendor's order, when the call returned or read one, so
+    the ledger learns the result at once (source "action").
+    """
+
+    done: bool | None
+    result: dict | None = None
+    order: dict | None = None
+    reason: str = ""
+
+
 class Adapter(Protocol):
     """A configured vendor instance."""
 
     stream: str
+    action_kinds: Mapping[str, str]
+    """Action kinds this adapter performs, each with a one-line description."""
 
     def pull(self, cursor: dict | None, view: LedgerReader, now: float) -> AsyncIterator[Page]:
         """Pages of orders changed since ``cursor``; nothing at all when nothing changed."""
+        ...
+
+    async def prepare(self, kind: str, order: dict, params: dict) -> dict:
+        """Check an action before it is queued and return its payload.
+
+        ``order`` is the ledger's copy (with ``raw``). Raises ActionRefused naming the rule
+        broken; may ask the vendor (e.g. for a field configuration).
+        """
+        ...
+
+    async def perform(self, action: Action) -> Outcome:
+        """Do the action at the vendor. Vendor errors propagate as the error tree."""
+        ...
+
+    async def verify(self, action: Action) -> Outcome:
+        """Read the vendor to learn whether the action's effect already happened."""
         ...
 
 

@@ -20,12 +20,15 @@ import structlog
 
 from .config import Config
 from .errors import AuthError, ConfigError, OrderSyncError, VendorError
+from .executor import Executor
 from .ledger import AsyncLedger, Ledger
 from .sync import PollResult, VendorRunner
 
 log = structlog.get_logger("ordersync.daemon")
 
 MAX_FAILURE_BACKOFF_S = 900.0
+ACTION_CHECK_INTERVAL_S = 0.5
+"""How often the daemon looks for newly queued actions: a CLI enqueue is picked up within it."""
 
 
 class LedgerBusy(OrderSyncError):
@@ -79,6 +82,7 @@ class Service:
         self.lock = LedgerLock(config.ledger_path)
         self.ledger: AsyncLedger | None = None
         self.runners: dict[str, VendorRunner] = {}
+        self.executors: dict[str, Executor] = {}
         self.healthy: dict[str, bool] = {}
         self._stopping = asyncio.Event()
 
@@ -92,8 +96,10 @@ class Service:
             raise
         self.ledger = AsyncLedger(ledger)
         for name, vendor in self.config.vendors.items():
-            self.runners[name] = VendorRunner(vendor, self.ledger, sleep=self.sleep,
-                                              clock=self.clock)
+            runner = VendorRunner(vendor, self.ledger, sleep=self.sleep, clock=self.clock)
+            self.runners[name] = runner
+            self.executors[name] = Executor(runner, self.ledger, policy=vendor.actions,
+                                            clock=self.clock)
             self.healthy[name] = True
 
     async def close(self) -> None:
@@ -112,13 +118,32 @@ class Service:
         await self.close()
 
     def stop(self) -> None:
-        """Ask every loop to finish its current step and return."""
+        """Ask every loop to finish its current step (a page, an action) and return."""
         self._stopping.set()
+        for runner in self.runners.values():
+            runner.stopping = True
+        for executor in self.executors.values():
+            executor.stopping = True
 
     async def run_once(self, vendor: str | None = None) -> list[PollResult]:
-        """One poll of every (or one) vendor instance, concurrently; failures are reported."""
+        """One poll of every (or one) vendor instance, then its due actions, concurrently."""
         names = [self.config.vendor(vendor).name] if vendor else list(self.runners)
-        return list(await asyncio.gather(*(self._poll(name) for name in names)))
+        return list(await asyncio.gather(*(self._poll_and_drain(name) for name in names)))
+
+    async def _poll_and_drain(self, name: str) -> PollResult:
+        result = await self._poll(name)
+        result.actions = dict(await self.drain_actions(name, recover=True))
+        return result
+
+    async def drain_actions(self, name: str, *, recover: bool = False):
+        executor = self.executors[name]
+        structlog.contextvars.bind_contextvars(vendor=name)
+        try:
+            if recover:
+                await executor.recover()
+            return await executor.drain()
+        finally:
+            structlog.contextvars.unbind_contextvars("vendor")
 
     async def run(self) -> None:
         """Poll every vendor on its interval until stop() or SIGTERM/SIGINT."""
@@ -128,7 +153,8 @@ class Service:
                 loop.add_signal_handler(signum, self._on_signal, signum)
         log.info("started", vendors=list(self.runners), ledger=str(self.config.ledger_path))
         try:
-            await asyncio.gather(*(self._loop(name) for name in self.runners))
+            await asyncio.gather(*(self._loop(name) for name in self.runners),
+                                 *(self._action_loop(name) for name in self.runners))
         finally:
             if self.handle_signals:
                 for signum in (signal.SIGTERM, signal.SIGINT):
@@ -153,6 +179,16 @@ class Service:
                 failures = 0
                 delay = runner.config.poll_interval_s
             await self._wait(delay)
+
+    async def _action_loop(self, name: str) -> None:
+        recover = True
+        while not self._stopping.is_set():
+            try:
+                await self.drain_actions(name, recover=recover)
+                recover = False
+            except OrderSyncError as exc:  # the ledger or an adapter bug: say so, keep going
+                log.error("action_loop_failed", vendor=name, error=_describe(exc))
+            await self._wait(ACTION_CHECK_INTERVAL_S)
 
     async def _wait(self, delay_s: float) -> None:
         try:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
+from contextvars import ContextVar
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
@@ -33,6 +34,7 @@ from tenacity.stop import stop_base
 from tenacity.wait import wait_base
 
 from . import __version__
+from .clock import iso
 from .errors import (
     AmbiguousError,
     AuthError,
@@ -46,6 +48,10 @@ from .errors import (
 )
 
 log = structlog.get_logger("ordersync.http")
+
+request_log: ContextVar[list[dict] | None] = ContextVar("ordersync_request_log", default=None)
+"""When set to a list, every request sent in this context is appended to it (method and
+path, status, latency, error): the outbox records each HTTP attempt of an action this way."""
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 USER_AGENT = f"ordersync/{__version__}"
@@ -338,26 +344,49 @@ class VendorHttp:
             body_kw["data"] = data
         await self.throttler.acquire()
         self.stats["requests"] += 1
+        started = time.perf_counter()
+        status: int | None = None
         try:
-            async with self.session.request(
-                method, url, headers=headers, params=params, allow_redirects=False, **body_kw
-            ) as resp:
-                body = await resp.read()
-                response = Response(resp.status, resp.headers, body, method, url)
-        except aiohttp.ClientConnectorError as exc:
-            raise NetworkError(f"cannot connect: {exc.os_error or exc}", **where) from None
-        except (asyncio.TimeoutError, aiohttp.ClientError, OSError) as exc:
-            reason = "timed out" if isinstance(exc, asyncio.TimeoutError) else (
-                f"connection lost: {type(exc).__name__}: {exc}".rstrip(": ")
-            )
-            if safe:
-                raise NetworkError(reason, **where) from None
-            raise AmbiguousError(f"{reason}; the request may have taken effect", **where) from None
-        self.stats[f"status_{response.status}"] += 1
-        error = error_for(response, safe=safe, now=self.clock(), vendor=self.vendor)
-        if error is not None:
-            raise error
-        return response
+            try:
+                async with self.session.request(
+                    method, url, headers=headers, params=params, allow_redirects=False, **body_kw
+                ) as resp:
+                    status = resp.status
+                    body = await resp.read()
+                    response = Response(resp.status, resp.headers, body, method, url)
+            except aiohttp.ClientConnectorError as exc:
+                raise NetworkError(f"cannot connect: {exc.os_error or exc}", **where) from None
+            except (asyncio.TimeoutError, aiohttp.ClientError, OSError) as exc:
+                reason = "timed out" if isinstance(exc, asyncio.TimeoutError) else (
+                    f"connection lost: {type(exc).__name__}: {exc}".rstrip(": ")
+                )
+                if safe:
+                    raise NetworkError(reason, **where) from None
+                raise AmbiguousError(
+                    f"{reason}; the request may have taken effect", **where) from None
+            self.stats[f"status_{response.status}"] += 1
+            error = error_for(response, safe=safe, now=self.clock(), vendor=self.vendor)
+            if error is not None:
+                raise error
+            return response
+        except VendorError as exc:
+            self._record(method, url, status, started, exc.message)
+            raise
+        finally:
+            if status is not None and status < 400:
+                self._record(method, url, status, started, None)
+
+    def _record(self, method: str, url: str, status: int | None, started: float,
+                error: str | None) -> None:
+        entries = request_log.get()
+        if entries is not None:
+            entries.append({
+                "at": iso(self.clock()),
+                "request": f"{method} {url.removeprefix(self.base_url.rstrip('/'))}",
+                "status": status,
+                "latency_ms": round((time.perf_counter() - started) * 1000, 2),
+                "error": error,
+            })
 
     def _log_retry(self, retry_state) -> None:
         exc = retry_state.outcome.exception()

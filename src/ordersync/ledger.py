@@ -28,7 +28,8 @@ from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
 from .clock import iso
-from .model import Item, Order
+from .errors import ConfigError
+from .model import Action, ActionState, Item, Order
 
 T = TypeVar("T")
 
@@ -102,6 +103,46 @@ def m001_orders_items_events_sync_state(db: Database) -> None:
     )
 
 
+@migrations()
+def m002_outbox(db: Database) -> None:
+    db.execute(
+        """CREATE TABLE actions (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            instance TEXT NOT NULL,
+            vendor_id TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            payload TEXT NOT NULL,
+            key TEXT NOT NULL UNIQUE,
+            state TEXT NOT NULL,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            next_attempt_at REAL NOT NULL,
+            needs_verification INTEGER NOT NULL DEFAULT 0,
+            last_error TEXT,
+            result TEXT,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        )"""
+    )
+    db.execute("CREATE INDEX actions_due ON actions (instance, state, next_attempt_at)")
+    db.execute("CREATE INDEX actions_by_order ON actions (instance, vendor_id)")
+    db.execute(
+        """CREATE TABLE attempts (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            action_id INTEGER NOT NULL REFERENCES actions (id),
+            number INTEGER NOT NULL,
+            at TEXT NOT NULL,
+            request TEXT NOT NULL,
+            status INTEGER,
+            latency_ms REAL,
+            error TEXT
+        )"""
+    )
+    db.execute("CREATE INDEX attempts_by_action ON attempts (action_id)")
+
+
+OPEN_ACTION_STATES = ("pending", "in_flight", "uncertain")
+
+
 @dataclass(frozen=True, slots=True)
 class PageResult:
     """What one page did to the ledger."""
@@ -137,6 +178,11 @@ class Ledger:
 
     def close(self) -> None:
         self.db.close()
+
+    @property
+    def outbox(self) -> Outbox:
+        """The actions and their attempts (the outbox half of the ledger)."""
+        return Outbox(self)
 
     # -- writes -----------------------------------------------------------------------
 
@@ -368,6 +414,201 @@ class Ledger:
         return self.db.conn.execute(
             "SELECT count(*) FROM events WHERE instance = ?", (instance,)
         ).fetchone()[0]
+
+
+class OutboxError(ConfigError):
+    """An outbox request that cannot be honoured (unknown id, wrong state, key reused)."""
+
+
+class Outbox:
+    """The outbox half of the ledger: actions and their HTTP attempts."""
+
+    def __init__(self, ledger: Ledger) -> None:
+        self.db = ledger.db
+
+    def enqueue(self, instance: str, vendor_id: str, kind: str, payload: dict, key: str,
+                now: float) -> tuple[Action, bool]:
+        """Add an action; the same key twice is one action. Returns (action, created)."""
+        at = iso(now)
+        text = _dumps(payload)
+        with self.db.atomic():
+            cursor = self.db.conn.execute(
+                "INSERT OR IGNORE INTO actions (instance, vendor_id, kind, payload, key, state,"
+                " next_attempt_at, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?)",
+                (instance, vendor_id, kind, text, key, ActionState.PENDING.value, now, at, at),
+            )
+            created = cursor.rowcount == 1
+            action = self._by_key(key)
+        if not created and (action.instance, action.vendor_id, action.kind, action.payload) != (
+            instance, vendor_id, kind, orjson.loads(text)
+        ):
+            raise OutboxError(
+                f"idempotency key {key!r} already names action #{action.id}"
+                f" ({action.kind} {action.target}), a different action"
+            )
+        return action, created
+
+    def _by_key(self, key: str) -> Action:
+        row = next(self.db.query("SELECT * FROM actions WHERE key = ?", (key,)))
+        return _action(row)
+
+    def get(self, action_id: int) -> Action:
+        rows = list(self.db.query("SELECT * FROM actions WHERE id = ?", (action_id,)))
+        if not rows:
+            raise OutboxError(f"no action #{action_id}")
+        return _action(rows[0])
+
+    def attempts(self, action_id: int) -> list[dict]:
+        return list(self.db.query(
+            "SELECT number, at, request, status, latency_ms, error FROM attempts"
+            " WHERE action_id = ? ORDER BY id", (action_id,)))
+
+    def list(self, *, instance: str | None = None, state: str | None = None,
+             limit: int | None = None) -> list[Action]:
+        where, params = [], []
+        if instance:
+            where.append("instance = ?")
+            params.append(instance)
+        if state:
+            where.append("state = ?")
+            params.append(state)
+        sql = "SELECT * FROM actions" + (" WHERE " + " AND ".join(where) if where else "")
+        sql += " ORDER BY id" + (f" LIMIT {int(limit)}" if limit else "")
+        return [_action(row) for row in self.db.query(sql, params)]
+
+    def counts(self, instance: str | None = None) -> dict[str, int]:
+        sql = "SELECT state, count(*) FROM actions"
+        params: tuple = ()
+        if instance:
+            sql += " WHERE instance = ?"
+            params = (instance,)
+        return dict(self.db.conn.execute(sql + " GROUP BY state", params).fetchall())
+
+    def due(self, instance: str, now: float, limit: int = 100) -> list[Action]:
+        """Pending actions whose time has come, oldest first, one order at a time in order.
+
+        An action waits while an earlier action on the same order is still open (pending,
+        in flight or uncertain), so a vendor always sees one order's actions in the order
+        they were given.
+        """
+        rows = self.db.query(
+            "SELECT * FROM actions AS a WHERE a.instance = ? AND a.state = 'pending'"
+            " AND a.next_attempt_at <= ? AND NOT EXISTS (SELECT 1 FROM actions AS b"
+            " WHERE b.instance = a.instance AND b.vendor_id = a.vendor_id AND b.id < a.id"
+            " AND b.state IN ('pending', 'in_flight', 'uncertain'))"
+            " ORDER BY a.id LIMIT ?",
+            (instance, now, limit),
+        )
+        return [_action(row) for row in rows]
+
+    def next_due_at(self, instance: str) -> float | None:
+        row = self.db.conn.execute(
+            "SELECT min(next_attempt_at) FROM actions WHERE instance = ? AND state = 'pending'",
+            (instance,),
+        ).fetchone()
+        return row[0]
+
+    def start(self, action_id: int, now: float) -> Action | None:
+        """Mark a pending action in flight, durably, before its request. None if not pending."""
+        with self.db.atomic():
+            cursor = self.db.conn.execute(
+                "UPDATE actions SET state = 'in_flight', attempts = attempts + 1,"
+                " updated_at = ? WHERE id = ? AND state = 'pending'",
+                (iso(now), action_id),
+            )
+            if cursor.rowcount != 1:
+                return None
+            return self.get(action_id)
+
+    def finish(
+        self,
+        action: Action,
+        state: ActionState,
+        now: float,
+        *,
+        error: str | None = None,
+        result: dict | None = None,
+        next_attempt_at: float | None = None,
+        needs_verification: bool | None = None,
+        refund_attempt: bool = False,
+        http_log: Sequence[dict] = (),
+    ) -> None:
+        """Record an attempt's outcome and its HTTP requests in one transaction."""
+        at = iso(now)
+        with self.db.atomic():
+            self.db.conn.execute(
+                "UPDATE actions SET state = ?, last_error = ?, result = coalesce(?, result),"
+                " next_attempt_at = coalesce(?, next_attempt_at),"
+                " needs_verification = coalesce(?, needs_verification),"
+                " attempts = attempts - ?, updated_at = ? WHERE id = ?",
+                (state.value, error, _dumps(result) if result is not None else None,
+                 next_attempt_at, None if needs_verification is None else int(needs_verification),
+                 int(refund_attempt), at, action.id),
+            )
+            self.db.conn.executemany(
+                "INSERT INTO attempts (action_id, number, at, request, status, latency_ms, error)"
+                " VALUES (?,?,?,?,?,?,?)",
+                [(action.id, action.attempts, entry.get("at", at), entry["request"],
+                  entry.get("status"), entry.get("latency_ms"), entry.get("error"))
+                 for entry in http_log],
+            )
+
+    def recover_in_flight(self, instance: str, now: float) -> int:
+        """After a restart: every in-flight action must be verified before anything else."""
+        with self.db.atomic():
+            return self.db.conn.execute(
+                "UPDATE actions SET state = 'pending', needs_verification = 1,"
+                " next_attempt_at = ?, updated_at = ? WHERE instance = ? AND state = 'in_flight'",
+                (now, iso(now), instance),
+            ).rowcount
+
+    def retry(self, action_id: int, now: float) -> Action:
+        """A person asks for another try: dead, failed or uncertain -> pending.
+
+        An uncertain action is retried without verification: the person has decided it did
+        not take effect. Others keep their need for verification.
+        """
+        action = self.get(action_id)
+        allowed = (ActionState.DEAD, ActionState.FAILED, ActionState.UNCERTAIN)
+        if action.state not in allowed:
+            raise OutboxError(f"action #{action_id} is {action.state.value}; only dead, failed"
+                              " or uncertain actions can be retried")
+        verify = False if action.state is ActionState.UNCERTAIN else action.needs_verification
+        with self.db.atomic():
+            self.db.conn.execute(
+                "UPDATE actions SET state = 'pending', attempts = 0, next_attempt_at = ?,"
+                " needs_verification = ?, updated_at = ? WHERE id = ?",
+                (now, int(verify), iso(now), action_id),
+            )
+        return self.get(action_id)
+
+    def cancel(self, action_id: int, now: float) -> Action:
+        """A person withdraws an action that has not reached the vendor for sure."""
+        action = self.get(action_id)
+        allowed = (ActionState.PENDING, ActionState.DEAD, ActionState.FAILED,
+                   ActionState.UNCERTAIN)
+        if action.state not in allowed:
+            raise OutboxError(f"action #{action_id} is {action.state.value}; only pending, dead,"
+                              " failed or uncertain actions can be cancelled")
+        with self.db.atomic():
+            cursor = self.db.conn.execute(
+                "UPDATE actions SET state = 'cancelled', updated_at = ? WHERE id = ? AND state = ?",
+                (iso(now), action_id, action.state.value),
+            )
+        if cursor.rowcount != 1:
+            raise OutboxError(f"action #{action_id} changed while cancelling; look again")
+        return self.get(action_id)
+
+
+def _action(row: dict) -> Action:
+    return Action(
+        id=row["id"], instance=row["instance"], vendor_id=row["vendor_id"], kind=row["kind"],
+        payload=orjson.loads(row["payload"]), key=row["key"], state=ActionState(row["state"]),
+        attempts=row["attempts"], next_attempt_at=row["next_attempt_at"],
+        needs_verification=bool(row["needs_verification"]), last_error=row["last_error"],
+        result=orjson.loads(row["result"]) if row["result"] else None,
+        created_at=row["created_at"], updated_at=row["updated_at"],
+    )
 
 
 def sqlite3_connect(path: Path):

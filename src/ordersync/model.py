@@ -63,3 +63,48 @@ class Order:
     expires: str | None = None
     comment: str | None = None
     data: dict = field(default_factory=dict)
+
+
+class ActionState(StrEnum):
+    """Where an outbox action stands.
+
+    pending -> in_flight -> succeeded | failed | dead, or back to pending for a retry;
+    uncertain when it may have taken effect and nothing can tell; cancelled by a person.
+    """
+
+    PENDING = "pending"
+    IN_FLIGHT = "in_flight"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    DEAD = "dead"
+    UNCERTAIN = "uncertain"
+    CANCELLED = "cancelled"
+
+
+ACTION_END_STATES = frozenset(
+    {ActionState.SUCCEEDED, ActionState.FAILED, ActionState.DEAD, ActionState.CANCELLED}
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Action:
+    """One push to a vendor, as the outbox holds it."""
+
+    id: int
+    instance: str
+    vendor_id: str
+    kind: str
+    payload: dict
+    key: str
+    state: ActionState
+    attempts: int
+    next_attempt_at: float
+    needs_verification: bool
+    last_error: str | None = None
+    result: dict | None = None
+    created_at: str | None = None
+    updated_at: str | None = None
+
+    @property
+    def target(self) -> str:
+        return f"{self.instance}:{self.vendor_id}"

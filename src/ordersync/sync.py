@@ -36,6 +36,7 @@ class PollResult:
     duration_s: float = 0.0
     errors: list[str] = field(default_factory=list)
     retry_after_s: float | None = None
+    actions: dict[str, int] = field(default_factory=dict)
 
     def add(self, result: PageResult, skipped: int) -> None:
         self.pages += 1
@@ -49,12 +50,13 @@ class PollResult:
             "vendor": self.vendor, "pages": self.pages, "new": self.new,
             "changed": self.changed, "unchanged": self.unchanged, "skipped": self.skipped,
             "requests": self.requests, "duration_s": round(self.duration_s, 3),
+            "actions": self.actions,
         }
 
 
 def map_and_apply(
     ledger: Ledger, spec: AdapterSpec, instance: str, stream: str, raw_orders: list[dict],
-    cursor: dict | None, now: float,
+    cursor: dict | None, now: float, source: str = "poll",
 ) -> tuple[PageResult, int]:
     """Map a page with the adapter's pure mapping and write it with its cursor (ledger thread).
 
@@ -67,7 +69,17 @@ def map_and_apply(
         except (ValueError, TypeError, KeyError, AttributeError) as exc:
             skipped += 1
             log.warning("order_unreadable", vendor=instance, error=str(exc))
-    return ledger.apply_page(instance, spec.name, stream, mapped, cursor, now), skipped
+    return ledger.apply_page(instance, spec.name, stream, mapped, cursor, now, source), skipped
+
+
+def build_adapter(config: VendorConfig, *, sleep=asyncio.sleep, clock=time.time):
+    """(spec, http, adapter) for a vendor instance: its own session, throttle and retries."""
+    spec = find_adapter(config.adapter)
+    http = VendorHttp(
+        config.name, config.base_url, rate_limit=config.rate_limit, retry=config.retry,
+        timeout_s=config.timeout_s, sleep=sleep, clock=clock,
+    )
+    return spec, http, spec.create(config, http, clock=clock)
 
 
 class VendorRunner:
@@ -85,12 +97,8 @@ class VendorRunner:
         self.name = config.name
         self.ledger = ledger
         self.clock = clock
-        self.spec = find_adapter(config.adapter)
-        self.http = VendorHttp(
-            config.name, config.base_url, rate_limit=config.rate_limit, retry=config.retry,
-            timeout_s=config.timeout_s, sleep=sleep, clock=clock,
-        )
-        self.adapter = self.spec.create(config, self.http, clock=clock)
+        self.spec, self.http, self.adapter = build_adapter(config, sleep=sleep, clock=clock)
+        self.stopping = False
 
     async def poll(self) -> PollResult:
         """Pull every change since the stored cursor into the ledger."""
@@ -109,6 +117,8 @@ class VendorRunner:
                 writing = self.ledger.submit(
                     map_and_apply, self.spec, self.name, stream, page.orders, page.cursor, now
                 )
+                if self.stopping:
+                    break  # every page is committed with its cursor: the next poll resumes
             if writing is not None:
                 result.add(*await writing)
                 writing = None

@@ -319,16 +319,10 @@ async def test_unknown_vendor_state_is_stored_not_fatal(fotoware, service_for, r
         sim.touch(target, adminComment="x")
         sim._order(int(target))["state"] = "on-hold"  # a state no doc mentions
         sim._bytes.pop(int(target), None)
-        service.runners["fw"].adapter.full_scan_interval_s = 0
+        service.runners["fw"].adapter.puller.full_scan_interval_s = 0
         result = await poll(service)
     assert result.errors == []
     stored = read_ledger().order("fw", target)
     assert (stored["state"], stored["vendor_state"]) == ("unknown", "on-hold")
 
 
-def test_ledger_reopens_without_reapplying_migrations(tmp_path):
-    Ledger(tmp_path / "l.db").close()
-    ledger = Ledger(tmp_path / "l.db")
-    applied = [r["name"] for r in ledger.db["_sqlite_migrations"].rows]
-    ledger.close()
-    assert applied == ["m001_orders_items_events_sync_state"]

@@ -1,0 +1,191 @@
+"""The outbox executor: every queued action reaches its vendor once, or a person hears of it.
+
+For each due action of a vendor instance, in order:
+
+1. mark it ``in_flight`` and commit, *before* any request;
+2. if an earlier attempt may have taken effect (it was in flight when the process died, or
+   its answer was lost), **verify** first: read the vendor; effect present -> succeeded,
+   absent -> perform, cannot tell -> uncertain (a person decides);
+3. perform it, and record the outcome with every HTTP request it made, in one transaction
+   (with the vendor's fresh copy of the order, when there is one, as an ``action`` event).
+
+Outcomes by error class (see errors.py): permanent -> failed (with the vendor's message);
+transient -> pending again after backoff (never sooner than Retry-After), dead after the
+configured attempts; ambiguous -> pending and marked for verification; auth/config ->
+pending, the attempt not counted, the vendor reported unhealthy.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections import Counter
+from collections.abc import Callable
+import structlog
+
+from .config import ActionPolicy
+from .contract import Outcome
+from .errors import (
+    ActionRefused,
+    AmbiguousError,
+    AuthError,
+    PermanentError,
+    TransientError,
+    VendorError,
+)
+from .http import request_log
+from .ledger import AsyncLedger, Ledger
+from .model import Action, ActionState
+from .sync import VendorRunner, map_and_apply
+
+log = structlog.get_logger("ordersync.executor")
+
+AUTH_RETRY_S = 300.0
+
+
+def backoff_s(policy: ActionPolicy, attempts: int, retry_after_s: float | None,
+              jitter: float) -> float:
+    """Exponential backoff with jitter (``jitter`` in [0, 1)), never below Retry-After."""
+    base = min(policy.backoff_max_s, policy.backoff_base_s * 2 ** max(0, attempts - 1))
+    return max(base + jitter * policy.backoff_base_s, retry_after_s or 0.0)
+
+
+def _due(ledger: Ledger, instance: str, now: float, limit: int) -> list[Action]:
+    return ledger.outbox.due(instance, now, limit)
+
+
+def _start(ledger: Ledger, action_id: int, now: float) -> Action | None:
+    return ledger.outbox.start(action_id, now)
+
+
+def _recover(ledger: Ledger, instance: str, now: float) -> int:
+    return ledger.outbox.recover_in_flight(instance, now)
+
+
+class Executor:
+    """Drains one vendor instance's due actions through its adapter."""
+
+    def __init__(
+        self,
+        runner: VendorRunner,
+        ledger: AsyncLedger,
+        *,
+        policy: ActionPolicy = ActionPolicy(),
+        clock: Callable[[], float] = time.time,
+        jitter: Callable[[], float] = random.random,
+    ) -> None:
+        self.runner = runner
+        self.instance = runner.name
+        self.ledger = ledger
+        self.policy = policy
+        self.clock = clock
+        self.jitter = jitter
+        self.stopping = False
+
+    async def recover(self) -> int:
+        """Actions left in flight by a process that died: verify them before anything else."""
+        count = await self.ledger.call(_recover, self.instance, self.clock())
+        if count:
+            log.warning("actions_recovered", vendor=self.instance, in_flight=count,
+                        note="each will be verified against the vendor before any retry")
+        return count
+
+    async def drain(self, batch: int = 50) -> Counter[str]:
+        """Run every action due now; returns how many ended in each state."""
+        ended: Counter[str] = Counter()
+        while not self.stopping:
+            due = await self.ledger.call(_due, self.instance, self.clock(), batch)
+            if not due:
+                break
+            for action in due:
+                if self.stopping:
+                    break
+                state = await self.execute(action)
+                if state is not None:
+                    ended[state.value] += 1
+        return ended
+
+    async def execute(self, action: Action) -> ActionState | None:
+        """One attempt at one action; None when another process took it first."""
+        started = await self.ledger.call(_start, action.id, self.clock())
+        if started is None:
+            return None
+        requests: list[dict] = []
+        token = request_log.set(requests)
+        structlog.contextvars.bind_contextvars(action=action.id)
+        try:
+            decision = await self._attempt(started)
+        finally:
+            request_log.reset(token)
+            structlog.contextvars.unbind_contextvars("action")
+        state, fields, order = decision
+        await self.ledger.call(self._record, started, state, self.clock(), fields, order,
+                               requests)
+        level = "info" if state in (ActionState.SUCCEEDED, ActionState.PENDING) else "warning"
+        getattr(log, level)("action_" + state.value, vendor=self.instance, action=action.id,
+                            kind=action.kind, order=action.target, attempt=started.attempts,
+                            error=fields.get("error"))
+        return state
+
+    async def _attempt(self, action: Action) -> tuple[ActionState, dict, dict | None]:
+        adapter = self.runner.adapter
+        now = self.clock
+        try:
+            if action.needs_verification:
+                verdict = await adapter.verify(action)
+                if verdict.done is True:
+                    return self._succeeded(verdict, verified=True)
+                if verdict.done is None:
+                    return ActionState.UNCERTAIN, {
+                        "error": f"may have taken effect and cannot be verified: {verdict.reason}"
+                    }, verdict.order
+            outcome = await adapter.perform(action)
+            return self._succeeded(outcome, verified=False)
+        except ActionRefused as exc:
+            return ActionState.FAILED, {"error": str(exc)}, None
+        except PermanentError as exc:
+            return ActionState.FAILED, {"error": _vendor_said(exc)}, None
+        except AuthError as exc:
+            return ActionState.PENDING, {
+                "error": _vendor_said(exc), "refund_attempt": True,
+                "next_attempt_at": now() + AUTH_RETRY_S}, None
+        except AmbiguousError as exc:
+            if action.attempts >= self.policy.max_attempts:
+                return ActionState.UNCERTAIN, {
+                    "error": f"gave up after {action.attempts} attempts; the last may have"
+                    f" taken effect: {_vendor_said(exc)}", "needs_verification": True}, None
+            return ActionState.PENDING, {
+                "error": _vendor_said(exc), "needs_verification": True,
+                "next_attempt_at": now() + backoff_s(self.policy, action.attempts, None,
+                                                     self.jitter())}, None
+        except TransientError as exc:
+            if action.attempts >= self.policy.max_attempts:
+                return ActionState.DEAD, {
+                    "error": f"gave up after {action.attempts} attempts: {_vendor_said(exc)}"
+                }, None
+            return ActionState.PENDING, {
+                "error": _vendor_said(exc),
+                "next_attempt_at": now() + backoff_s(self.policy, action.attempts,
+                                                     exc.retry_after_s, self.jitter())}, None
+        except VendorError as exc:  # pragma: no cover - every VendorError is classified above
+            return ActionState.FAILED, {"error": _vendor_said(exc)}, None
+
+    @staticmethod
+    def _succeeded(outcome: Outcome, *, verified: bool) -> tuple[ActionState, dict, dict | None]:
+        result = dict(outcome.result or {})
+        result["verified"] = verified
+        return ActionState.SUCCEEDED, {"result": result, "needs_verification": False}, \
+            outcome.order
+
+    def _record(self, ledger: Ledger, action: Action, state: ActionState, now: float,
+                fields: dict, order: dict | None, requests: list[dict]) -> None:
+        with ledger.db.atomic():
+            if order is not None:
+                map_and_apply(ledger, self.runner.spec, self.instance,
+                              self.runner.adapter.stream, [order], None, now, source="action")
+            ledger.outbox.finish(action, state, now, http_log=requests, **fields)
+
+
+def _vendor_said(exc: VendorError) -> str:
+    status = f"HTTP {exc.status}: " if exc.status is not None else ""
+    return f"{status}{exc.message}"
