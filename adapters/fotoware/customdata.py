@@ -42,6 +42,8 @@ def check(fields: list[dict], values: Mapping[str, Any], scope: str) -> dict[str
             raise ActionRefused(f"{label}: given more than once")
         if not field.get("writable", True):
             raise ActionRefused(f"{label}: the field is not writable")
+        if field.get("required") and value in ("", []):
+            raise ActionRefused(f"{label}: a value is required ({scope} field)")
         checked[field["id"]] = _value(field, label, value)
     return checked
 
