@@ -23,32 +23,33 @@ order ids (the two highest seeded ids) but never appear in lists and refuse ever
 (400). ``modified`` is written with milliseconds after a change and always moves forward,
 even with a frozen clock.
 
-Only the standard library, aiohttp and orjson are used: this module must not import the
-ordersync package.
+Recording, faults, the rate limit, early-retry counting and the server lifecycle come from
+``ordersync.simkit`` (vendor-agnostic); otherwise only the standard library, aiohttp and
+orjson are used.
 """
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import bisect
 import calendar
 import collections
-import email.utils
 import math
 import random
 import re
 import secrets
 import time
 import uuid
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Awaitable, Callable
 
 import orjson
 from aiohttp import web
-from aiohttp.http_parser import HttpRequestParserPy
-from aiohttp.web_protocol import RequestPayloadError
+
+from ordersync.simkit import (
+    FAULT_KINDS, Effect, FaultPlan, HttpError as _HttpError, RequestRecord, SimulatorBase,
+    parse_faults,
+)
 
 TOKEN_PATH = "/fotoweb/oauth2/token"
 CT_DESCRIPTOR = "application/vnd.fotoware.full-api-descriptor+json"
@@ -61,7 +62,6 @@ CT_ORDER_CONFIG = "application/vnd.fotoware.order-config+json"
 
 STATES = ("created", "pending", "approved", "rejected", "expired", "cart")
 MUTATING = frozenset({"PATCH", "SUBMIT", "APPROVE", "REJECT"})
-FAULT_KINDS = ("status", "delay", "drop", "malformed", "apply_then_drop")
 BASE_TIME = calendar.timegm((2026, 6, 1, 0, 0, 0))     # created time of the newest seeded id
 FIRST_ID = 10001
 _SEED_WEIGHTS = {"created": 15, "pending": 30, "approved": 35, "rejected": 12, "expired": 8}
@@ -110,127 +110,6 @@ def parse_iso(text: str) -> float:
     if parsed.tzinfo is None:
         return calendar.timegm(parsed.timetuple()) + parsed.microsecond / 1e6
     return parsed.timestamp()
-
-
-@dataclass
-class RequestRecord:
-    """One request as the server saw it; ``status`` 0 means the connection was dropped."""
-    method: str
-    path: str
-    query: str
-    headers: dict[str, str]
-    body: bytes
-    at: float
-    status: int = 0
-
-
-@dataclass
-class Effect:
-    """One applied state change (PATCH, SUBMIT, APPROVE or REJECT) with the body it carried."""
-    verb: str
-    order_id: str
-    at: float
-    body: dict | None
-
-
-class _HttpError(Exception):
-    """Raised by handlers; answered as ``{"message": ...}``, or an empty body without one."""
-
-    def __init__(self, status: int, message: str | None = None, headers: dict | None = None):
-        super().__init__(message)
-        self.status, self.message, self.headers = status, message, headers or {}
-
-
-# --------------------------------------------------------------------------- faults
-
-@dataclass
-class _Fault:
-    kind: str
-    times: int = 1
-    method: str | None = None
-    path_prefix: str | None = None
-    status: int = 503
-    retry_after: str | None = "1"
-    delay_s: float = 0.0
-
-    def matches(self, method: str, path: str) -> bool:
-        """``path`` includes the query, so a prefix like ``/fotoweb/orders/?p=`` works."""
-        if self.method is not None and self.method.upper() != method:
-            return False
-        if self.kind == "apply_then_drop" and method not in MUTATING:
-            return False
-        if path.startswith(TOKEN_PATH):      # only a rule that names the token endpoint
-            return self.path_prefix is not None and self.path_prefix.startswith("/fotoweb/oauth2")
-        return self.path_prefix is None or path.startswith(self.path_prefix)
-
-
-def parse_faults(spec: str) -> list[tuple[str, float]]:
-    """Parse ``"429:0.1,drop:0.02,..."`` into ``[(kind or status code, probability), ...]``."""
-    known = "a status code 400-599, " + ", ".join(FAULT_KINDS[1:])
-    result: list[tuple[str, float]] = []
-    for part in filter(None, (p.strip() for p in spec.split(","))):
-        name, sep, prob_text = (s.strip() for s in part.partition(":"))
-        if name not in FAULT_KINDS[1:] and not (name.isdigit() and 400 <= int(name) <= 599):
-            raise ValueError(f"unknown fault {name!r} in --faults; known: {known}")
-        try:
-            prob = float(prob_text) if sep else math.nan
-        except ValueError:
-            prob = math.nan
-        if not 0.0 <= prob <= 1.0:
-            raise ValueError(f"fault {name!r} in --faults needs a probability between 0 and 1, "
-                             f"as in {name}:0.1 (got {part!r})")
-        result.append((name, prob))
-    if sum(p for _, p in result) > 1.0 + 1e-9:
-        raise ValueError("fault probabilities in --faults add up to more than 1")
-    return result
-
-
-class FaultPlan:
-    """Faults to inject: explicit rules first (in the order added), then random ones."""
-
-    def __init__(self) -> None:
-        self._rules: list[_Fault] = []
-        self._random: list[tuple[str, float]] = []
-        self._rng = random.Random(0)
-
-    def add(self, kind: str, *, times: int = 1, method: str | None = None,
-            path_prefix: str | None = None, status: int = 503,
-            retry_after: str | None = "1", delay_s: float = 0.0) -> None:
-        """Inject ``kind`` into the next ``times`` requests matching method and path prefix.
-
-        The prefix is matched against the path with its query string.
-        """
-        if kind not in FAULT_KINDS:
-            raise ValueError(f"unknown fault kind {kind!r}; known: {', '.join(FAULT_KINDS)}")
-        self._rules.append(_Fault(kind, times, method, path_prefix, status, retry_after, delay_s))
-
-    def random(self, spec: str, seed: int = 0) -> None:
-        """Inject faults at random (``parse_faults`` syntax); at most one per request."""
-        self._random = parse_faults(spec)
-        self._rng = random.Random(seed)
-
-    def clear(self) -> None:
-        self._rules.clear()
-        self._random = []
-
-    def take(self, method: str, path: str) -> _Fault | None:
-        """Return (and use up) the fault for this request, if any."""
-        for rule in self._rules:
-            if rule.times > 0 and rule.matches(method, path):
-                rule.times -= 1
-                if rule.times <= 0:
-                    self._rules.remove(rule)
-                return rule
-        if not self._random or path.startswith(TOKEN_PATH):
-            return None
-        draw, total = self._rng.random(), 0.0
-        for name, prob in self._random:
-            total += prob
-            if draw < total:
-                fault = (_Fault("status", status=int(name)) if name.isdigit()
-                         else _Fault(name, delay_s=0.3))
-                return fault if fault.matches(method, path) else None
-        return None
 
 
 # --------------------------------------------------------------------------- custom order data
@@ -334,7 +213,7 @@ def _check_text(label: str, text: str, rules: dict) -> None:
 
 # --------------------------------------------------------------------------- the server
 
-class FotowareSimulator:
+class FotowareSimulator(SimulatorBase):
     """An in-memory FotoWeb site with seeded orders, served by aiohttp.
 
     Seeded orders exist as (id, created, state) from the start; their bodies are generated
@@ -343,31 +222,26 @@ class FotowareSimulator:
     also kept as a live dict and its bytes are rebuilt on the next read.
     """
 
+    MUTATING = MUTATING
+    GUARDED_PREFIXES = ("/fotoweb/oauth2",)     # faults only when a rule names the token path
+    REDACT_HEADERS = {"authorization": "Bearer <redacted>"}
+    MALFORMED_FALLBACK = (b'{"href": "/fotoweb/orders/", "state": "approved"}', CT_ORDER)
+    PYTHON_PARSER = True                          # SUBMIT, APPROVE and REJECT
+
     def __init__(self, *, orders: int = 60, seed: int = 1, page_size: int = 37,
                  client_id: str = "ordersync", client_secret: str = "sim-secret",
                  token_ttl_s: float = 300.0, admin: bool = True,
                  clock: Callable[[], float] = time.time):
+        super().__init__(clock=clock)
         self.seed, self.page_size = seed, page_size
         self.client_id, self.client_secret = client_id, client_secret
-        self.token_ttl_s, self.admin, self._clock = token_ttl_s, admin, clock
-        self.requests: list[RequestRecord] = []
-        self.effects: list[Effect] = []
-        self.faults = FaultPlan()
-        self.early_retries = 0
-        self.not_before = -math.inf          # what our latest Retry-After asked clients to wait for
-        self.rate_limit: tuple[int, float] | None = None  # (requests, per seconds), then 429
-        self.rate_limited = 0                # requests answered 429 by that limit
-        self._accepted: collections.deque[float] = collections.deque()
-        self.early_retry_grace_s = 0.0       # requests this soon after that answer are in flight
-        self._retry_answered_at = -math.inf
+        self.token_ttl_s, self.admin = token_ttl_s, admin
         self._tokens: dict[str, float] = {}  # token -> expiry (simulator clock)
         self.config = build_order_config(seed)
         self._config_bytes = orjson.dumps(self.config)
         self._order_fields = {f["id"]: f for f in self.config["orderFields"]}
         self._item_fields = {f["id"]: f for f in self.config["itemFields"]}
         self._seed_orders(orders)
-        self._runner: web.AppRunner | None = None
-        self._server: asyncio.AbstractServer | None = None
         self.app = self._build_app()
 
     # ------------------------------------------------------------------ order state
@@ -548,18 +422,8 @@ class FotowareSimulator:
     def revoke_tokens(self) -> None:
         self._tokens.clear()
 
-    def max_requests_in_window(self, window_s: float = 1.0) -> int:
-        """The most requests (token requests included) that arrived within any ``window_s``."""
-        times, best, start = sorted(r.at for r in self.requests), 0, 0
-        for end, t in enumerate(times):
-            while t - times[start] >= window_s:
-                start += 1
-            best = max(best, end - start + 1)
-        return best
-
     # ------------------------------------------------------------------ HTTP plumbing
-    def _build_app(self) -> web.Application:
-        app = web.Application(middlewares=[self._front_door])
+    def _routes(self, app: web.Application) -> None:
         route = app.router.add_route
         route("POST", TOKEN_PATH, self._token)
         route("GET", "/fotoweb/me/", self._descriptor)
@@ -572,108 +436,10 @@ class FotowareSimulator:
         route("SUBMIT", order_path, self._submit)
         route("APPROVE", order_path, self._decide)
         route("REJECT", order_path, self._decide)
-        return app
-
-    @web.middleware
-    async def _front_door(self, request: web.Request,
-                          handler: Callable[[web.Request], Awaitable[web.StreamResponse]]):
-        """Record the request, inject its fault if any, and answer it."""
-        at = self._clock()
-        headers = {k.lower(): v for k, v in request.headers.items()}
-        if "authorization" in headers:
-            headers["authorization"] = "Bearer <redacted>"
-        record = RequestRecord(request.method, request.path, request.query_string, headers,
-                               await request.read(), at)
-        self.requests.append(record)
-        if self._retry_answered_at + self.early_retry_grace_s <= at < self.not_before:
-            self.early_retries += 1
-        if self._over_rate_limit(at):
-            record.status = 429
-            return self._fault_answer(self._rate_fault(at))
-        fault = self.faults.take(request.method, request.path_qs)
-        kind = fault.kind if fault is not None else None
-        if kind == "delay":
-            await asyncio.sleep(fault.delay_s)
-        if kind == "drop":
-            return self._drop(request)
-        if kind == "status":
-            response = self._fault_answer(fault)
-        else:
-            try:
-                response = await self._answer(request, handler)
-            except web.HTTPException as err:      # aiohttp's own 404 and 405
-                record.status = err.status
-                raise
-            if kind == "apply_then_drop":
-                return self._drop(request)
-            if kind == "malformed":
-                response = self._malformed(response)
-        record.status = response.status
-        return response
-
-    def _over_rate_limit(self, at: float) -> bool:
-        """A sliding-window limiter like a real gateway's: too many accepted requests -> 429."""
-        if self.rate_limit is None:
-            return False
-        limit, window_s = self.rate_limit
-        while self._accepted and at - self._accepted[0] >= window_s:
-            self._accepted.popleft()
-        if len(self._accepted) >= limit:
-            self.rate_limited += 1
-            return True
-        self._accepted.append(at)
-        return False
-
-    def _rate_fault(self, at: float) -> _Fault:
-        wait_s = max(0.001, self.rate_limit[1] - (at - self._accepted[0]))
-        return _Fault("status", status=429, retry_after=str(math.ceil(wait_s)))
-
-    async def _answer(self, request: web.Request, handler: Callable) -> web.StreamResponse:
-        """Check the bearer token, run the handler and turn ``_HttpError`` into an answer."""
-        try:
-            if request.path != TOKEN_PATH:
-                self._authorize(request)
-            return await handler(request)
-        except _HttpError as err:
-            body = b"" if err.message is None else orjson.dumps({"message": err.message})
-            return web.Response(status=err.status, body=body, headers=err.headers,
-                                content_type="application/json" if body else None)
-
-    @staticmethod
-    def _drop(request: web.Request) -> web.Response:
-        """Close the connection without answering; the Response returned is never sent."""
-        if request.transport is not None:
-            request.transport.close()
-        return web.Response(status=204)
-
-    @staticmethod
-    def _malformed(response: web.Response) -> web.Response:
-        """200 with the usual content type but only the first half of the JSON body."""
-        body = response.body if isinstance(response.body, bytes) else b""
-        content_type = response.content_type if body else CT_ORDER
-        body = body or b'{"href": "/fotoweb/orders/", "state": "approved"}'
-        return web.Response(body=body[:max(1, len(body) // 2)], content_type=content_type)
-
-    def _fault_answer(self, fault: _Fault) -> web.Response:
-        """The fault's status with ``Retry-After``; remembers when clients may come back."""
-        headers = {}
-        if fault.retry_after is not None:
-            headers["Retry-After"] = fault.retry_after
-            now = until = self._clock()
-            try:
-                until = now + float(fault.retry_after)
-            except ValueError:
-                try:
-                    until = email.utils.parsedate_to_datetime(fault.retry_after).timestamp()
-                except (TypeError, ValueError):
-                    pass
-            self.not_before = max(self.not_before, until)
-            self._retry_answered_at = now
-        body = orjson.dumps({"message": f"Simulated fault: HTTP {fault.status}"})
-        return web.Response(status=fault.status, headers=headers, body=body,
-                            content_type="application/json")
 
     def _authorize(self, request: web.Request) -> None:
+        if request.path == TOKEN_PATH:
+            return
         scheme, _, token = request.headers.get("Authorization", "").partition(" ")
         expiry = self._tokens.get(token.strip()) if scheme.lower() == "bearer" else None
         if expiry is None or self._clock() >= expiry:
@@ -691,10 +457,6 @@ class FotowareSimulator:
             if media in offered:
                 return media
         raise _HttpError(406, f"Accept must be one of: {', '.join(offered)}")
-
-    @staticmethod
-    def _json(body: bytes, content_type: str = "application/json", status: int = 200):
-        return web.Response(status=status, body=body, content_type=content_type)
 
     # ------------------------------------------------------------------ handlers
     async def _token(self, request: web.Request) -> web.Response:
@@ -822,9 +584,6 @@ class FotowareSimulator:
         self._effect(request.method, oid, update)
         return self._json(self._serialized(oid), CT_ORDER)
 
-    def _effect(self, verb: str, oid: int, body: dict | None) -> None:
-        self.effects.append(Effect(verb, str(oid), self._clock(), body))
-
     async def _update_body(self, request: web.Request, required: bool) -> dict | None:
         raw = await request.read()
         if not raw.strip():
@@ -892,46 +651,12 @@ class FotowareSimulator:
         except (TypeError, ValueError, AttributeError):
             raise _HttpError(400, f"{where}: not an ISO 8601 date/time") from None
 
-    # ------------------------------------------------------------------ lifecycle
-    async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
-        """Listen on ``host:port`` (0 = any free port); returns the base URL."""
-        self._runner = web.AppRunner(self.app, access_log=None)
-        await self._runner.setup()
-        loop, server = asyncio.get_running_loop(), self._runner.server
-        assert server is not None
-        self._server = await loop.create_server(
-            lambda: _with_python_parser(server(), loop), host, port)
-        return f"http://{host}:{self._server.sockets[0].getsockname()[1]}"
-
-    async def stop(self) -> None:
-        if self._server is not None:
-            self._server.close()
-            self._server = None
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-
-
-def _with_python_parser(handler: Any, loop: asyncio.AbstractEventLoop) -> Any:
-    """Give a connection aiohttp's pure-Python request parser.
-
-    aiohttp's C parser (llhttp) knows only registered HTTP methods and answers 400
-    "Invalid method encountered" to SUBMIT, APPROVE and REJECT; the Python parser accepts
-    any RFC 9110 method token, as FotoWeb does.
-    """
-    handler._parser = HttpRequestParserPy(
-        handler, loop, 2**16, max_line_size=handler.max_line_size,
-        max_field_size=handler.max_field_size, max_headers=handler.max_headers,
-        payload_exception=RequestPayloadError, auto_decompress=True,
-        max_msg_queue_size=getattr(handler, "_max_msg_queue_size", 0))
-    return handler
-
-
 async def serve(host: str, port: int, **kwargs: Any) -> None:
     """Run a simulator on ``host:port`` until cancelled."""
-    simulator = FotowareSimulator(**kwargs)
-    await simulator.start(host, port)
-    try:
-        await asyncio.Event().wait()
-    finally:
-        await simulator.stop()
+    await FotowareSimulator.serve(host, port, **kwargs)
+
+
+__all__ = ["CT_COUNT", "CT_DESCRIPTOR", "CT_ORDER", "CT_ORDER_CONFIG", "CT_ORDER_LIST",
+           "CT_ORDER_LIST_ALT", "CT_ORDER_UPDATE", "FAULT_KINDS", "MUTATING", "TOKEN_PATH",
+           "Effect", "FaultPlan", "FotowareSimulator", "RequestRecord", "build_order_config",
+           "iso", "iso_ms", "parse_faults", "parse_iso", "serve"]

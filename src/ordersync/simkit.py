@@ -1,0 +1,417 @@
+"""The vendor-agnostic half of every vendor simulator.
+
+A vendor simulator (``adapters/<vendor>/simulator.py``) subclasses :class:`SimulatorBase`,
+which provides what all of them share:
+
+* every request recorded in ``.requests`` (:class:`RequestRecord`; status 0 = dropped) and
+  every applied state change in ``.effects`` (:class:`Effect`, appended by the vendor code
+  through ``_effect``);
+* fault injection (:class:`FaultPlan`: ``status``, ``delay``, ``drop``, ``malformed`` and
+  ``apply_then_drop``, explicit rules or seeded random ones in :func:`parse_faults` syntax),
+  a sliding-window rate limit answering 429, and a count of clients that come back before
+  the ``Retry-After`` they were given (``.early_retries``);
+* ``start()``/``stop()`` on loopback, :meth:`SimulatorBase.serve`, and
+  :meth:`SimulatorBase.max_requests_in_window`.
+
+The vendor supplies small hooks: ``_routes(app)`` (its endpoints), ``_authorize(request)``
+(raise :class:`HttpError` to refuse), ``_error_response(err)`` (its own error body),
+``_fault_body(status)`` (the body of an injected error status) and a few class attributes
+(``MUTATING``, ``GUARDED_PREFIXES``, ``REDACT_HEADERS``, ``MALFORMED_FALLBACK``,
+``PYTHON_PARSER``).
+
+Only the standard library, aiohttp and orjson are used; this module imports no adapter (the
+core never imports a vendor) and nothing else from ordersync.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import email.utils
+import math
+import random
+import time
+from dataclasses import dataclass
+from typing import Any, Awaitable, Callable, ClassVar
+
+import orjson
+from aiohttp import web
+from aiohttp.http_parser import HttpRequestParserPy
+from aiohttp.web_protocol import RequestPayloadError
+
+FAULT_KINDS = ("status", "delay", "drop", "malformed", "apply_then_drop")
+WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@dataclass
+class RequestRecord:
+    """One request as the server saw it; ``status`` 0 means the connection was dropped."""
+    method: str
+    path: str
+    query: str
+    headers: dict[str, str]
+    body: bytes
+    at: float
+    status: int = 0
+
+
+@dataclass
+class Effect:
+    """One applied state change (a vendor-specific verb) with the body it carried."""
+    verb: str
+    order_id: str
+    at: float
+    body: Any
+
+
+class HttpError(Exception):
+    """Raised by handlers; the simulator's ``_error_response`` hook turns it into an answer.
+
+    ``message`` None asks for an empty body where the vendor has one; ``payload`` is free for
+    the vendor (e.g. which kind of "empty item" an error body should be).
+    """
+
+    def __init__(self, status: int, message: str | None = None, headers: dict | None = None,
+                 payload: Any = None):
+        super().__init__(message)
+        self.status, self.message, self.headers = status, message, headers or {}
+        self.payload = payload
+
+
+# --------------------------------------------------------------------------- faults
+
+@dataclass
+class _Fault:
+    kind: str
+    times: int = 1
+    method: str | None = None
+    path_prefix: str | None = None
+    status: int = 503
+    retry_after: str | None = "1"
+    delay_s: float = 0.0
+    mutating: frozenset[str] = WRITE_METHODS
+    guarded: tuple[str, ...] = ()
+
+    def matches(self, method: str, path: str) -> bool:
+        """``path`` includes the query, so a prefix like ``/orders/?p=`` works.
+
+        ``apply_then_drop`` only fires on a mutating method. A path under a guarded prefix
+        (e.g. a token endpoint) is only hit by a rule whose prefix names that guarded prefix.
+        """
+        if self.method is not None and self.method.upper() != method:
+            return False
+        if self.kind == "apply_then_drop" and method not in self.mutating:
+            return False
+        for guard in self.guarded:
+            if path.startswith(guard):
+                return (self.path_prefix is not None and self.path_prefix.startswith(guard)
+                        and path.startswith(self.path_prefix))
+        return self.path_prefix is None or path.startswith(self.path_prefix)
+
+
+def parse_faults(spec: str) -> list[tuple[str, float]]:
+    """Parse ``"429:0.1,drop:0.02,..."`` into ``[(kind or status code, probability), ...]``."""
+    known = "a status code 400-599, " + ", ".join(FAULT_KINDS[1:])
+    result: list[tuple[str, float]] = []
+    for part in filter(None, (p.strip() for p in spec.split(","))):
+        name, sep, prob_text = (s.strip() for s in part.partition(":"))
+        if name not in FAULT_KINDS[1:] and not (name.isdigit() and 400 <= int(name) <= 599):
+            raise ValueError(f"unknown fault {name!r} in --faults; known: {known}")
+        try:
+            prob = float(prob_text) if sep else math.nan
+        except ValueError:
+            prob = math.nan
+        if not 0.0 <= prob <= 1.0:
+            raise ValueError(f"fault {name!r} in --faults needs a probability between 0 and 1, "
+                             f"as in {name}:0.1 (got {part!r})")
+        result.append((name, prob))
+    if sum(p for _, p in result) > 1.0 + 1e-9:
+        raise ValueError("fault probabilities in --faults add up to more than 1")
+    return result
+
+
+class FaultPlan:
+    """Faults to inject: explicit rules first (in the order added), then random ones.
+
+    ``mutating``: the methods ``apply_then_drop`` fires on. ``guarded``: path prefixes that
+    random faults never touch and explicit rules only when their prefix names them.
+    """
+
+    def __init__(self, *, mutating: frozenset[str] = WRITE_METHODS,
+                 guarded: tuple[str, ...] = ()) -> None:
+        self._mutating, self._guarded = frozenset(mutating), tuple(guarded)
+        self._rules: list[_Fault] = []
+        self._random: list[tuple[str, float]] = []
+        self._rng = random.Random(0)
+
+    def add(self, kind: str, *, times: int = 1, method: str | None = None,
+            path_prefix: str | None = None, status: int = 503,
+            retry_after: str | None = "1", delay_s: float = 0.0) -> None:
+        """Inject ``kind`` into the next ``times`` requests matching method and path prefix.
+
+        The prefix is matched against the path with its query string.
+        """
+        if kind not in FAULT_KINDS:
+            raise ValueError(f"unknown fault kind {kind!r}; known: {', '.join(FAULT_KINDS)}")
+        self._rules.append(self._fault(kind, times=times, method=method,
+                                       path_prefix=path_prefix, status=status,
+                                       retry_after=retry_after, delay_s=delay_s))
+
+    def random(self, spec: str, seed: int = 0) -> None:
+        """Inject faults at random (``parse_faults`` syntax); at most one per request."""
+        self._random = parse_faults(spec)
+        self._rng = random.Random(seed)
+
+    def clear(self) -> None:
+        self._rules.clear()
+        self._random = []
+
+    def _fault(self, kind: str, **fields: Any) -> _Fault:
+        return _Fault(kind, mutating=self._mutating, guarded=self._guarded, **fields)
+
+    def take(self, method: str, path: str) -> _Fault | None:
+        """Return (and use up) the fault for this request, if any."""
+        for rule in self._rules:
+            if rule.times > 0 and rule.matches(method, path):
+                rule.times -= 1
+                if rule.times <= 0:
+                    self._rules.remove(rule)
+                return rule
+        if not self._random or path.startswith(self._guarded):
+            return None
+        draw, total = self._rng.random(), 0.0
+        for name, prob in self._random:
+            total += prob
+            if draw < total:
+                fault = (self._fault("status", status=int(name)) if name.isdigit()
+                         else self._fault(name, delay_s=0.3))
+                return fault if fault.matches(method, path) else None
+        return None
+
+
+# --------------------------------------------------------------------------- the base class
+
+class SimulatorBase:
+    """An aiohttp server with request recording, faults, a rate limit and early-retry counts.
+
+    Subclasses call ``super().__init__(clock=...)`` first, then build their state, then
+    ``self.app = self._build_app()`` (which calls the ``_routes`` hook).
+    """
+
+    #: methods ``apply_then_drop`` fires on (a rule or random draw on others does nothing)
+    MUTATING: ClassVar[frozenset[str]] = WRITE_METHODS
+    #: path prefixes faults leave alone unless an explicit rule's prefix names them
+    GUARDED_PREFIXES: ClassVar[tuple[str, ...]] = ()
+    #: lower-case header name -> the value recorded in ``.requests`` instead of the real one
+    REDACT_HEADERS: ClassVar[dict[str, str]] = {}
+    #: (body, content type) a ``malformed`` fault truncates when the real answer is empty
+    MALFORMED_FALLBACK: ClassVar[tuple[bytes, str]] = (b'{"message": "ok"}', "application/json")
+    #: use aiohttp's pure-Python request parser (needed to accept custom HTTP verbs)
+    PYTHON_PARSER: ClassVar[bool] = False
+
+    def __init__(self, *, clock: Callable[[], float] = time.time,
+                 rate_limit: tuple[int, float] | None = None,
+                 early_retry_grace_s: float = 0.0) -> None:
+        self._clock = clock
+        self.requests: list[RequestRecord] = []
+        self.effects: list[Effect] = []
+        self.faults = FaultPlan(mutating=self.MUTATING, guarded=self.GUARDED_PREFIXES)
+        self.early_retries = 0
+        self.not_before = -math.inf          # what our latest Retry-After asked clients to wait for
+        self.rate_limit = rate_limit         # (requests, per seconds), then 429
+        self.rate_limited = 0                # requests answered 429 by that limit
+        self._accepted: collections.deque[float] = collections.deque()
+        self.early_retry_grace_s = early_retry_grace_s  # requests this soon after are in flight
+        self._retry_answered_at = -math.inf
+        self._runner: web.AppRunner | None = None
+        self._server: asyncio.AbstractServer | None = None
+
+    # ------------------------------------------------------------------ hooks
+    def _routes(self, app: web.Application) -> None:
+        """Add the vendor's endpoints to ``app``."""
+        raise NotImplementedError
+
+    def _authorize(self, request: web.Request) -> None:
+        """Raise :class:`HttpError` (usually 401) when the request may not pass."""
+
+    def _error_response(self, err: HttpError) -> web.Response:
+        """The vendor's answer to a refused request; default ``{"message"}`` or empty."""
+        body = b"" if err.message is None else orjson.dumps({"message": err.message})
+        return web.Response(status=err.status, body=body, headers=err.headers,
+                            content_type="application/json" if body else None)
+
+    def _fault_body(self, status: int) -> bytes:
+        """The JSON body of an injected error status (and of a 429 from the rate limit)."""
+        return orjson.dumps({"message": f"Simulated fault: HTTP {status}"})
+
+    # ------------------------------------------------------------------ shared helpers
+    def _effect(self, verb: str, order_id: Any, body: Any) -> None:
+        self.effects.append(Effect(verb, str(order_id), self._clock(), body))
+
+    @staticmethod
+    def _json(body: bytes, content_type: str = "application/json", status: int = 200):
+        return web.Response(status=status, body=body, content_type=content_type)
+
+    def max_requests_in_window(self, window_s: float = 1.0) -> int:
+        """The most requests (token requests included) that arrived within any ``window_s``."""
+        times, best, start = sorted(r.at for r in self.requests), 0, 0
+        for end, t in enumerate(times):
+            while t - times[start] >= window_s:
+                start += 1
+            best = max(best, end - start + 1)
+        return best
+
+    # ------------------------------------------------------------------ HTTP plumbing
+    def _build_app(self) -> web.Application:
+        app = web.Application(middlewares=[self._front_door])
+        self._routes(app)
+        return app
+
+    @web.middleware
+    async def _front_door(self, request: web.Request, handler: Handler):
+        """Record the request, inject its fault if any, and answer it."""
+        at = self._clock()
+        headers = {k.lower(): v for k, v in request.headers.items()}
+        for name, shown in self.REDACT_HEADERS.items():
+            if name in headers:
+                headers[name] = shown
+        record = RequestRecord(request.method, request.path, request.query_string, headers,
+                               await request.read(), at)
+        self.requests.append(record)
+        if self._retry_answered_at + self.early_retry_grace_s <= at < self.not_before:
+            self.early_retries += 1
+        if self._over_rate_limit(at):
+            record.status = 429
+            return self._fault_answer(self._rate_fault(at))
+        fault = self.faults.take(request.method, request.path_qs)
+        kind = fault.kind if fault is not None else None
+        if kind == "delay":
+            await asyncio.sleep(fault.delay_s)
+        if kind == "drop":
+            return self._drop(request)
+        if kind == "status":
+            response = self._fault_answer(fault)
+        else:
+            try:
+                response = await self._answer(request, handler)
+            except web.HTTPException as err:      # aiohttp's own 404 and 405
+                record.status = err.status
+                raise
+            if kind == "apply_then_drop":
+                return self._drop(request)
+            if kind == "malformed":
+                response = self._malformed(response)
+        record.status = response.status
+        return response
+
+    def _over_rate_limit(self, at: float) -> bool:
+        """A sliding-window limiter like a real gateway's: too many accepted requests -> 429."""
+        if self.rate_limit is None:
+            return False
+        limit, window_s = self.rate_limit
+        while self._accepted and at - self._accepted[0] >= window_s:
+            self._accepted.popleft()
+        if len(self._accepted) >= limit:
+            self.rate_limited += 1
+            return True
+        self._accepted.append(at)
+        return False
+
+    def _rate_fault(self, at: float) -> _Fault:
+        wait_s = max(0.001, self.rate_limit[1] - (at - self._accepted[0]))
+        return _Fault("status", status=429, retry_after=str(math.ceil(wait_s)))
+
+    async def _answer(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        """Check authorization, run the handler and turn :class:`HttpError` into an answer."""
+        try:
+            self._authorize(request)
+            return await handler(request)
+        except HttpError as err:
+            return self._error_response(err)
+
+    @staticmethod
+    def _drop(request: web.Request) -> web.Response:
+        """Close the connection without answering; the Response returned is never sent."""
+        if request.transport is not None:
+            request.transport.close()
+        return web.Response(status=204)
+
+    def _malformed(self, response: web.Response) -> web.Response:
+        """200 with the usual content type but only the first half of the JSON body."""
+        body = response.body if isinstance(response.body, bytes) else b""
+        fallback_body, fallback_type = self.MALFORMED_FALLBACK
+        content_type = response.content_type if body else fallback_type
+        body = body or fallback_body
+        return web.Response(body=body[:max(1, len(body) // 2)], content_type=content_type)
+
+    def _fault_answer(self, fault: _Fault) -> web.Response:
+        """The fault's status with ``Retry-After``; remembers when clients may come back."""
+        headers = {}
+        if fault.retry_after is not None:
+            headers["Retry-After"] = fault.retry_after
+            now = until = self._clock()
+            try:
+                until = now + float(fault.retry_after)
+            except ValueError:
+                try:
+                    until = email.utils.parsedate_to_datetime(fault.retry_after).timestamp()
+                except (TypeError, ValueError):
+                    pass
+            self.not_before = max(self.not_before, until)
+            self._retry_answered_at = now
+        return web.Response(status=fault.status, headers=headers,
+                            body=self._fault_body(fault.status), content_type="application/json")
+
+    # ------------------------------------------------------------------ lifecycle
+    async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
+        """Listen on ``host:port`` (0 = any free port); returns ``http://host:port``."""
+        self._runner = web.AppRunner(self.app, access_log=None)
+        await self._runner.setup()
+        loop, server = asyncio.get_running_loop(), self._runner.server
+        assert server is not None
+        if self.PYTHON_PARSER:
+            def factory() -> Any:
+                return with_python_parser(server(), loop)
+        else:
+            factory = server
+        self._server = await loop.create_server(factory, host, port)
+        return f"http://{host}:{self._server.sockets[0].getsockname()[1]}"
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            self._server = None
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    @classmethod
+    async def serve(cls, host: str, port: int, **kwargs: Any) -> None:
+        """Run a simulator ``cls(**kwargs)`` on ``host:port`` until cancelled."""
+        simulator = cls(**kwargs)
+        await simulator.start(host, port)
+        try:
+            await asyncio.Event().wait()
+        finally:
+            await simulator.stop()
+
+
+def with_python_parser(handler: Any, loop: asyncio.AbstractEventLoop) -> Any:
+    """Give a connection aiohttp's pure-Python request parser.
+
+    aiohttp's C parser (llhttp) knows only registered HTTP methods and answers 400
+    "Invalid method encountered" to custom verbs (SUBMIT, APPROVE, ...); the Python parser
+    accepts any RFC 9110 method token.
+    """
+    handler._parser = HttpRequestParserPy(
+        handler, loop, 2**16, max_line_size=handler.max_line_size,
+        max_field_size=handler.max_field_size, max_headers=handler.max_headers,
+        payload_exception=RequestPayloadError, auto_decompress=True,
+        max_msg_queue_size=getattr(handler, "_max_msg_queue_size", 0))
+    return handler
+
+
+__all__ = ["FAULT_KINDS", "WRITE_METHODS", "Effect", "FaultPlan", "HttpError", "RequestRecord",
+           "SimulatorBase", "parse_faults", "with_python_parser"]
