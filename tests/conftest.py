@@ -97,3 +97,45 @@ def read_ledger(tmp_path):
     yield open_
     for ledger in opened:
         ledger.close()
+
+
+@pytest.fixture
+async def pwinty(clock):
+    """Start Pwinty simulators on loopback: ``sim = await pwinty(orders=50)``."""
+    from ordersync.adapters.pwinty.simulator import PwintySimulator
+
+    started = []
+
+    async def start(**kwargs):
+        kwargs.setdefault("clock", clock)
+        sim = PwintySimulator(**kwargs)
+        sim.base_url = await sim.start() + "/v2.2"
+        started.append(sim)
+        return sim
+
+    yield start
+    for sim in started:
+        await sim.stop()
+
+
+PWINTY_KEY_ENV = "TEST_PWINTY_KEY"
+
+
+def pwinty_config(sim, ledger_path: Path, name: str = "prints", api_key: str | None = None,
+                  **overrides) -> Config:
+    """A configuration with one Pwinty instance pointed at ``sim``."""
+    table = {
+        "adapter": "pwinty",
+        "base_url": sim.base_url,
+        "merchant_id": sim.merchant_id,
+        "api_key_env": PWINTY_KEY_ENV,
+        "rate_limit": {"requests": 1000, "per_s": 1},
+        "backoff_base_s": 0.5,
+        "action_backoff_base_s": 1.0,
+        **overrides,
+    }
+    return parse_config(
+        {"ledger": {"path": str(ledger_path)}, "vendors": {name: table}},
+        source="test.toml", environ={PWINTY_KEY_ENV: api_key or sim.api_key},
+        base_dir=ledger_path.parent,
+    )

@@ -31,13 +31,16 @@ def default_key(instance: str, vendor_id: str, kind: str, payload: dict) -> str:
 async def enqueue(
     config: Config,
     kind: str,
-    targets: list[tuple[str, str]],
+    targets: list[tuple[str, str | None]],
     params: dict,
     *,
     key: str | None = None,
     clock: Callable[[], float] = time.time,
 ) -> list[tuple[Action, bool]]:
-    """Check and queue ``kind`` for every target; returns (action, newly queued) each."""
+    """Check and queue ``kind`` for every target; returns (action, newly queued) each.
+
+    A target ``(instance, None)`` is an action that makes a new order at that instance.
+    """
     if key is not None and len(targets) != 1:
         raise ActionRefused("--key names one action: give exactly one order with it")
     ledger = Ledger(config.ledger_path)
@@ -53,12 +56,16 @@ async def enqueue(
                 if kind not in adapter.action_kinds:
                     raise ActionRefused(f"{instance} ({vendor.adapter}) cannot {kind}; it can "
                                         + ", ".join(adapter.action_kinds))
-                order = ledger.order(instance, vendor_id)
-                if order is None:
-                    raise ActionRefused(f"no order {instance}:{vendor_id} in the ledger"
-                                        " (is the id right? `ordersync sync --once` fetches"
-                                        " new orders)")
-                payload = await adapter.prepare(kind, order, params)
+                if vendor_id is None:  # the action makes a new order (Pwinty's create)
+                    payload = await adapter.prepare(kind, None, params)
+                    vendor_id = "new-" + default_key(instance, "", kind, payload)[-16:]
+                else:
+                    order = ledger.order(instance, vendor_id)
+                    if order is None:
+                        raise ActionRefused(f"no order {instance}:{vendor_id} in the ledger"
+                                            " (is the id right? `ordersync sync --once` fetches"
+                                            " new orders)")
+                    payload = await adapter.prepare(kind, order, params)
                 prepared.append((instance, vendor_id, payload))
         finally:
             for _, http, _ in adapters.values():

@@ -95,7 +95,9 @@ def build_parser() -> Parser:
         "approve": "approve Fotoware orders (APPROVE), optionally with changes",
         "reject": "reject Fotoware orders (REJECT), optionally with changes",
         "update": "change Fotoware orders' comment, expiry or custom data (PATCH)",
-        "submit": "submit created Fotoware orders for approval (SUBMIT)",
+        "submit": "submit orders: Fotoware created -> pending (SUBMIT); Pwinty for printing,"
+                  " after its SubmissionStatus says the order is valid",
+        "cancel": "cancel Pwinty print orders that are not yet submitted",
     }
     for kind, text in decisions.items():
         decide = commands.add_parser(kind, help=text, description=text[0].upper() + text[1:] + ". The"
@@ -103,7 +105,7 @@ def build_parser() -> Parser:
                                      " performed by the daemon or the next `sync --once`"
                                      " (or at once with --wait).")
         decide.add_argument("orders", nargs="+", metavar="VENDOR:ID", help="orders to act on")
-        if kind != "submit":
+        if kind not in ("submit", "cancel"):
             decide.add_argument("--comment", metavar="TEXT", help="administrator's comment")
             decide.add_argument("--expires", metavar="ISO",
                                 help="expiry time (ISO 8601, e.g. 2027-01-31T12:00:00Z) or"
@@ -119,6 +121,70 @@ def build_parser() -> Parser:
                             " so repeating a command queues nothing new)")
         _wait_arguments(decide)
         decide.set_defaults(func=cmd_decide, kind=kind)
+
+    photos = commands.add_parser("photos", help="add or remove photos of a print order",
+                                 description="Photos of Pwinty print orders (queued actions).")
+    photo_commands = photos.add_subparsers(dest="photos_command", metavar="SUBCOMMAND",
+                                           parser_class=Parser)
+    photo_commands.required = True
+    add = photo_commands.add_parser(
+        "add", help="add photos by URL (several URLs go as one batch) or by uploading a file",
+        description="Add photos to a draft print order: by URL (repeat --url for a batch) or by"
+        " uploading a local JPEG (--file, sent with its md5 so Pwinty can check it).")
+    add.add_argument("order", metavar="VENDOR:ID", help="the print order")
+    source = add.add_mutually_exclusive_group(required=True)
+    source.add_argument("--url", action="append", metavar="URL",
+                        help="where Pwinty downloads the photo; repeat for a batch")
+    source.add_argument("--file", metavar="PATH", help="a local image file to upload")
+    add.add_argument("--type", required=True, metavar="T",
+                     help="catalogue item, e.g. 4x6, 8x10, 10x15_cm")
+    add.add_argument("--copies", type=int, default=1, metavar="N", help="copies (default: 1)")
+    add.add_argument("--sizing", default="Crop", choices=["Crop", "ShrinkToFit",
+                     "ShrinkToExactFit"], help="how the image is fitted (default: Crop)")
+    add.add_argument("--price-to-user", type=int, metavar="MINOR",
+                     help="price charged per copy, in pence/cents (InvoiceRecipient only)")
+    add.add_argument("--key", metavar="KEY", help="idempotency key (default: derived)")
+    _wait_arguments(add)
+    add.set_defaults(func=cmd_photos_add)
+    remove = photo_commands.add_parser("remove", help="remove a photo from a draft order",
+                                       description="Remove a photo from a draft print order.")
+    remove.add_argument("order", metavar="VENDOR:ID", help="the print order")
+    remove.add_argument("photo", metavar="PHOTO", help="the photo's id")
+    remove.add_argument("--key", metavar="KEY", help="idempotency key (default: derived)")
+    _wait_arguments(remove)
+    remove.set_defaults(func=cmd_photos_remove)
+
+    print_order = commands.add_parser("print-order", help="create a print order or change its"
+                                      " address", description="Pwinty print orders.")
+    print_commands = print_order.add_subparsers(dest="print_command", metavar="SUBCOMMAND",
+                                                parser_class=Parser)
+    print_commands.required = True
+    create = print_commands.add_parser(
+        "create", help="create a print order",
+        description="Create a print order at a Pwinty instance, from options or from a JSON or"
+        " TOML file of the same fields (options win). Pwinty v2.2 cannot find an order whose"
+        " creation went unanswered: such an action becomes 'uncertain' for a person to check.")
+    create.add_argument("vendor", metavar="VENDOR", help="the Pwinty instance")
+    update = print_commands.add_parser("address", help="change a draft order's address",
+                                       description="Change a draft print order's recipient"
+                                       " address (only the fields given).")
+    update.add_argument("order", metavar="VENDOR:ID", help="the print order")
+    for sub in (create, update):
+        sub.add_argument("--from", dest="from_file", metavar="FILE",
+                         help="read the fields from a JSON or TOML file")
+        for option, field_name in ADDRESS_OPTIONS.items():
+            sub.add_argument(f"--{option}", dest=field_name, metavar="TEXT",
+                             help=f"{field_name}")
+        sub.add_argument("--key", metavar="KEY", help="idempotency key (default: derived)")
+        _wait_arguments(sub)
+    create.add_argument("--payment", choices=["InvoiceMe", "InvoiceRecipient"],
+                        help="who pays (default: InvoiceMe)")
+    create.add_argument("--quality", dest="qualityLevel", choices=["Pro", "Standard"],
+                        help="print quality (required, here or in --from)")
+    create.add_argument("--tracked", dest="useTrackedShipping", action="store_true",
+                        default=None, help="use tracked shipping")
+    create.set_defaults(func=cmd_print_create)
+    update.set_defaults(func=cmd_print_address)
 
     actions = commands.add_parser("actions", help="list, show, retry or cancel queued actions",
                                   description="The outbox: every push to a vendor.")
@@ -310,6 +376,89 @@ def _table(headers: tuple[str, ...], rows: list[tuple[str, ...]], noun: str = "o
     print(f"({len(rows)} {noun})")
 
 
+ADDRESS_OPTIONS = {
+    "recipient": "recipientName", "address1": "address1", "address2": "address2",
+    "town": "addressTownOrCity", "state": "stateOrCounty", "postcode": "postalOrZipCode",
+    "country": "countryCode", "destination-country": "destinationCountryCode",
+    "phone": "mobileTelephone", "email": "email",
+}
+
+
+def _queue(args, kind: str, targets: list, params: dict) -> int:
+    """Queue (and with --wait, see through) one kind of action; print what happened."""
+    from .actions import enqueue
+
+    if args.wait and args.timeout <= 0:
+        raise UsageError("--timeout: must be greater than 0")
+    queued = asyncio.run(enqueue(args.config_obj, kind, targets, params, key=args.key))
+    if args.wait:
+        return _wait_and_report(args.config_obj, [a.id for a, _ in queued], args)
+    if args.json:
+        _print_json([{**_action_json(a), "queued": created} for a, created in queued])
+    else:
+        for action, created in queued:
+            verb = "queued" if created else "already queued"
+            print(f"{verb} action #{action.id}: {action.kind} {action.target}"
+                  f" ({action.state.value})")
+    return EXIT_OK
+
+
+def cmd_photos_add(args) -> int:
+    target = parse_order_ref(args.order)
+    common = {"type": args.type, "copies": args.copies, "sizing": args.sizing,
+              "priceToUser": args.price_to_user}
+    if args.file:
+        return _queue(args, "add_photo", [target], {"photos": [{**common, "file": args.file}]})
+    photos = [{**common, "url": url} for url in args.url]
+    kind = "add_photo" if len(photos) == 1 else "add_photos"
+    return _queue(args, kind, [target], {"photos": photos})
+
+
+def cmd_photos_remove(args) -> int:
+    return _queue(args, "delete_photo", [parse_order_ref(args.order)],
+                  {"photo_id": args.photo})
+
+
+def _order_fields(args, names) -> dict:
+    fields: dict = {}
+    if args.from_file:
+        fields.update(_read_fields(Path(args.from_file)))
+    for name in names:
+        value = getattr(args, name, None)
+        if value is not None:
+            fields[name] = value
+    return fields
+
+
+def _read_fields(path: Path) -> dict:
+    import tomllib
+
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"--from {path}: cannot read it ({exc.strerror})") from None
+    try:
+        data = tomllib.loads(text) if path.suffix == ".toml" else orjson.loads(text)
+    except (tomllib.TOMLDecodeError, orjson.JSONDecodeError) as exc:
+        raise UsageError(f"--from {path}: not valid {'TOML' if path.suffix == '.toml' else 'JSON'}"
+                         f": {exc}") from None
+    if not isinstance(data, dict):
+        raise UsageError(f"--from {path}: expected an object of order fields")
+    return data
+
+
+def cmd_print_create(args) -> int:
+    fields = _order_fields(args, [*ADDRESS_OPTIONS.values(), "payment", "qualityLevel",
+                                  "useTrackedShipping"])
+    _known_instance(args.config_obj, args.vendor)
+    return _queue(args, "create", [(args.vendor, None)], {"fields": fields})
+
+
+def cmd_print_address(args) -> int:
+    fields = _order_fields(args, ADDRESS_OPTIONS.values())
+    return _queue(args, "update_address", [parse_order_ref(args.order)], {"fields": fields})
+
+
 def _wait_arguments(parser) -> None:
     parser.add_argument("--wait", action="store_true",
                         help="wait until the actions have ended (performing them here when no"
@@ -345,29 +494,13 @@ def parse_item_assignments(values: list[str]) -> dict[int, dict]:
 
 
 def cmd_decide(args) -> int:
-    from .actions import enqueue
-
-    config = args.config_obj
     targets = [parse_order_ref(text) for text in args.orders]
     params = {}
-    if args.kind != "submit":
+    if args.kind not in ("submit", "cancel"):
         params = {"comment": args.comment, "expires": args.expires,
                   "data": parse_assignments(args.data, "--data"),
                   "item_data": parse_item_assignments(args.item_data)}
-    if args.wait and args.timeout <= 0:
-        raise UsageError("--timeout: must be greater than 0")
-    queued = asyncio.run(enqueue(config, args.kind, targets, params, key=args.key))
-    if not args.wait:
-        actions = [action for action, _ in queued]
-        if args.json:
-            _print_json([{**_action_json(a), "queued": created} for a, created in queued])
-        else:
-            for action, created in queued:
-                verb = "queued" if created else "already queued"
-                print(f"{verb} action #{action.id}: {action.kind} {action.target}"
-                      f" ({action.state.value})")
-        return EXIT_OK
-    return _wait_and_report(config, [a.id for a, _ in queued], args)
+    return _queue(args, args.kind, targets, params)
 
 
 def _wait_and_report(config: Config, ids: list[int], args) -> int:

@@ -114,5 +114,7 @@ class AdapterSpec:
     """``simulator(orders=N, seed=S)`` -> a simulator with seeded data."""
     demo_settings: Callable[[Simulator, str], dict] | None = None
     """Settings (including secret values) that point an instance at a running simulator."""
+    base_path: str = ""
+    """Path under a simulator's address where the API lives (Pwinty's ``/v2.2``)."""
     defaults: Mapping[str, Any] = field(default_factory=dict)
     """Overrides of the core's per-vendor defaults (poll_interval_s, rate_limit ...)."""

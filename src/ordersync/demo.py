@@ -29,7 +29,7 @@ async def run_demo(directory: Path, *, orders: int) -> dict:
             sim = spec.simulator(orders=orders, seed=1)
             base_url = await sim.start("127.0.0.1", 0)
             simulators[name] = sim
-            table = {"adapter": name, "base_url": base_url,
+            table = {"adapter": name, "base_url": base_url + spec.base_path,
                      "rate_limit": {"requests": 50, "per_s": 1.0}}
             for key, value in spec.demo_settings(sim, base_url).items():
                 if spec.options[key].secret:

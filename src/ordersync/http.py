@@ -54,6 +54,7 @@ request_log: ContextVar[list[dict] | None] = ContextVar("ordersync_request_log",
 path, status, latency, error): the outbox records each HTTP attempt of an action this way."""
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+THROTTLE_MARGIN = 1.02
 USER_AGENT = f"ordersync/{__version__}"
 
 
@@ -147,10 +148,17 @@ def classify(
     *,
     safe: bool,
     now: float,
+    overrides: Mapping[int, type[VendorError]] | None = None,
 ) -> type[VendorError] | None:
-    """Which error class an HTTP status means, or None when it is a success."""
+    """Which error class an HTTP status means, or None when it is a success.
+
+    ``overrides`` carries a vendor's own meanings (Pwinty's 403 is "not in this state",
+    a refusal, not a permission problem).
+    """
     if status < 400:
         return None
+    if overrides and status in overrides:
+        return overrides[status]
     if status == 429:
         return RateLimited
     if status in (401, 403):
@@ -164,9 +172,13 @@ def classify(
     return Rejected
 
 
-def error_for(response: Response, *, safe: bool, now: float, vendor: str) -> VendorError | None:
+def error_for(
+    response: Response, *, safe: bool, now: float, vendor: str,
+    overrides: Mapping[int, type[VendorError]] | None = None,
+) -> VendorError | None:
     """The exception to raise for a response, or None when the response is a success."""
-    cls = classify(response.status, response.headers, response.body, safe=safe, now=now)
+    cls = classify(response.status, response.headers, response.body, safe=safe, now=now,
+                   overrides=overrides)
     if cls is None:
         return None
     message = vendor_message(response.body) or f"HTTP {response.status}"
@@ -229,8 +241,13 @@ class VendorHttp:
         self.sleep = sleep
         self.clock = clock
         self.default_headers = {"User-Agent": USER_AGENT, **(default_headers or {})}
-        self.throttler = Throttler(rate_limit=rate_limit.requests, period=rate_limit.per_s)
+        # A 2% longer window than configured: requests sent exactly one window apart can
+        # arrive a little less than one window apart, and the vendor counts arrivals.
+        self.throttler = Throttler(rate_limit=rate_limit.requests,
+                                   period=rate_limit.per_s * THROTTLE_MARGIN)
         self.stats: Counter[str] = Counter()
+        self.status_errors: dict[int, type[VendorError]] = {}
+        """A vendor's own meaning of a status code, set by its adapter."""
         self._session: aiohttp.ClientSession | None = None
 
     def url(self, path_or_url: str) -> str:
@@ -322,7 +339,8 @@ class VendorHttp:
             try:
                 return await self.send_once(method, path_or_url, headers=merged, safe=safe, **kw)
             except AuthError as exc:
-                if exc.status != 401 or not authenticated or self.auth is None or renewal:
+                if (exc.status != 401 or not authenticated or self.auth is None or renewal
+                        or not getattr(self.auth, "renews", True)):
                     raise
                 log.info("token_renewal", vendor=self.vendor, reason="401")
                 self.stats["token_renewals_on_401"] += 1
@@ -365,7 +383,8 @@ class VendorHttp:
                 raise AmbiguousError(
                     f"{reason}; the request may have taken effect", **where) from None
             self.stats[f"status_{response.status}"] += 1
-            error = error_for(response, safe=safe, now=self.clock(), vendor=self.vendor)
+            error = error_for(response, safe=safe, now=self.clock(), vendor=self.vendor,
+                              overrides=self.status_errors)
             if error is not None:
                 raise error
             return response

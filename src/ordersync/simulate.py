@@ -21,7 +21,11 @@ async def run_simulator(
     options = {"page_size": page_size} if page_size else {}
     if page_size is not None and page_size < 1:
         raise ConfigError("--page-size: must be at least 1")
-    sim = spec.simulator(orders=orders, seed=seed, **options)
+    try:
+        sim = spec.simulator(orders=orders, seed=seed, **options)
+    except TypeError:
+        raise ConfigError(f"--page-size: the {adapter} simulator has no page size of its own"
+                          " (its clients choose one)") from None
     if faults:
         try:
             sim.faults.random(faults, seed=seed)
@@ -32,7 +36,8 @@ async def run_simulator(
     except OSError as exc:
         raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
     settings = spec.demo_settings(sim, base_url) if spec.demo_settings else {}
-    print(f"{adapter} simulator listening on {base_url} with {orders} orders", flush=True)
+    print(f"{adapter} simulator listening on {base_url}{spec.base_path} with {orders} orders",
+          flush=True)
     for key, value in settings.items():
         print(f"  {key} = {value!r}", flush=True)
     stop = asyncio.Event()

@@ -1,0 +1,51 @@
+"""Pwinty REST API v2.2: print orders, their photos, and their submission.
+
+Registered as the ``pwinty`` adapter through the ``ordersync.adapters`` entry point.
+"""
+
+from __future__ import annotations
+
+import time
+
+from ordersync.contract import AdapterSpec, Option
+
+from .adapter import PwintyAdapter
+from .client import PwintyApi
+from .mapping import map_order
+
+OPTIONS = {
+    "merchant_id": Option(str, required=True, help="Pwinty merchant id"),
+    "api_key": Option(str, required=True, secret=True, help="Pwinty REST API key"),
+    "page_size": Option(int, default=100, help="orders per list request (count)"),
+    "readiness_max_age_s": Option(float, default=900.0,
+                                  help="re-read SubmissionStatus of unchanged drafts this often"),
+}
+
+
+def create(config, http, *, clock=time.time) -> PwintyAdapter:
+    api = PwintyApi(http, config.settings["merchant_id"], config.secrets["api_key"])
+    return PwintyAdapter(api, page_size=config.settings["page_size"],
+                         readiness_max_age_s=config.settings["readiness_max_age_s"])
+
+
+def simulator(*, orders: int = 60, seed: int = 1, **kwargs):
+    from .simulator import PwintySimulator
+
+    return PwintySimulator(orders=orders, seed=seed, **kwargs)
+
+
+def demo_settings(sim, base_url: str) -> dict:
+    return {"merchant_id": sim.merchant_id, "api_key": sim.api_key}
+
+
+ADAPTER = AdapterSpec(
+    name="pwinty",
+    options=OPTIONS,
+    create=create,
+    map_order=map_order,
+    simulator=simulator,
+    demo_settings=demo_settings,
+    base_path="/v2.2",
+)
+
+__all__ = ["ADAPTER", "PwintyAdapter", "PwintyApi", "map_order"]

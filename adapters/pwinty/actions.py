@@ -1,0 +1,257 @@
+"""Pwinty actions: create an order, update its address, add photos (by URL, by upload, in a
+batch), delete a photo, submit, cancel.
+
+None of these requests is idempotent at Pwinty and v2.2 has no idempotency keys, so each
+kind says how a lost answer is verified by reading the order (:func:`effect_present`).
+One cannot be: an order created without an answer carries no merchant reference to find
+it by, so that action becomes ``uncertain`` and is reported, never repeated blindly.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any
+
+from ordersync.contract import Outcome
+from ordersync.errors import ActionRefused, NotFound
+from ordersync.model import Action
+
+from .client import PwintyApi
+from .mapping import ADDRESS_FIELDS
+
+KINDS = {
+    "create": "create a print order (recipient and address)",
+    "update_address": "change a draft order's recipient address",
+    "add_photo": "add a photo to a draft order, by URL or by uploading a file",
+    "add_photos": "add several photos by URL in one batch",
+    "delete_photo": "remove a photo from a draft order",
+    "submit": "submit an order for printing, once SubmissionStatus says it is valid",
+    "cancel": "cancel an order that is not yet submitted",
+}
+
+SIZINGS = ("Crop", "ShrinkToFit", "ShrinkToExactFit")
+PAYMENTS = ("InvoiceMe", "InvoiceRecipient")
+QUALITY_LEVELS = ("Pro", "Standard")
+PHOTOS_ALLOWED = ("NotYetSubmitted", "AwaitingPayment")
+DRAFT_ONLY = ("NotYetSubmitted",)
+ALLOWED_FROM = {
+    "update_address": DRAFT_ONLY,
+    "add_photo": PHOTOS_ALLOWED,
+    "add_photos": PHOTOS_ALLOWED,
+    "delete_photo": DRAFT_ONLY,
+    "submit": ("NotYetSubmitted", "AwaitingPayment"),
+    "cancel": ("NotYetSubmitted", "AwaitingPayment"),
+}
+CREATE_FIELDS = (*ADDRESS_FIELDS, "useTrackedShipping", "payment", "qualityLevel")
+MAX_UPLOAD_BYTES = 50 * 1024 * 1024
+
+
+def photo_matches(photo: dict, wanted: dict) -> bool:
+    """The same picture (URL or md5), the same product type and the same number of copies."""
+    same_source = (wanted.get("url") and photo.get("url") == wanted["url"]) or (
+        wanted.get("md5Hash") and photo.get("md5Hash") == wanted["md5Hash"])
+    return bool(same_source) and photo.get("type") == wanted["type"] and str(
+        photo.get("copies")) == str(wanted["copies"])
+
+
+def count_matching(order: dict, wanted: dict) -> int:
+    return sum(1 for photo in order.get("photos") or [] if photo_matches(photo, wanted))
+
+
+def effect_present(kind: str, order: dict, payload: dict) -> bool | None:
+    """Whether a fresh read of the order already shows the action's effect.
+
+    Photos count as added when the order holds more photos with the same URL or md5, type
+    and copies than it held when the action was queued (``baseline``), so adding the
+    same photo twice on purpose still works.
+    """
+    status = order.get("status")
+    if kind == "create":
+        return None
+    if kind == "update_address":
+        return all(order.get(k) == v for k, v in payload["fields"].items())
+    if kind in ("add_photo", "add_photos"):
+        return all(count_matching(order, photo) > photo["baseline"] for photo in payload["photos"])
+    if kind == "delete_photo":
+        return all(str(p.get("id")) != payload["photo_id"] for p in order.get("photos") or [])
+    if kind == "submit":
+        return status not in ("NotYetSubmitted", "AwaitingPayment")
+    if kind == "cancel":
+        return status == "Cancelled"
+    raise ValueError(kind)
+
+
+def readiness_problems(readiness: dict) -> list[str]:
+    """What SubmissionStatus says blocks an order, as readable phrases."""
+    problems = [str(e) for e in readiness.get("generalErrors") or []]
+    for photo in readiness.get("photos") or []:
+        for error in photo.get("errors") or []:
+            problems.append(f"photo {photo.get('id')}: {error}")
+    return problems
+
+
+class PwintyActions:
+    """Prepare, perform and verify Pwinty actions for one account."""
+
+    def __init__(self, api: PwintyApi) -> None:
+        self.api = api
+
+    # -- prepare: checked when queued, against the ledger's copy ------------------------
+
+    async def prepare(self, kind: str, order: dict | None, params: dict) -> dict:
+        if kind not in KINDS:
+            raise ActionRefused(f"pwinty cannot {kind}; it can {', '.join(KINDS)}")
+        if kind == "create":
+            return self._prepare_create(params)
+        status = order["vendor_state"]
+        if status not in ALLOWED_FROM[kind]:
+            verb = kind.replace("_", " ")
+            raise ActionRefused(f"{order['vendor']}:{order['id']} is {status}; {verb} needs an"
+                                " order that is " + " or ".join(ALLOWED_FROM[kind]))
+        raw = order["raw"]
+        if kind == "update_address":
+            fields = {k: v for k, v in params.get("fields", {}).items() if v is not None}
+            unknown = set(fields) - set(ADDRESS_FIELDS)
+            if unknown:
+                raise ActionRefused(f"not an address field: {sorted(unknown)[0]}")
+            if not fields:
+                raise ActionRefused("update address needs at least one field to change")
+            return {"fields": fields}
+        if kind in ("add_photo", "add_photos"):
+            photos = [await self._photo(raw, photo) for photo in params["photos"]]
+            if kind == "add_photos" and any(p.get("file") for p in photos):
+                raise ActionRefused("a batch adds photos by URL only; upload files one by one")
+            return {"photos": photos}
+        if kind == "delete_photo":
+            photo_id = str(params["photo_id"])
+            if all(str(p.get("id")) != photo_id for p in raw.get("photos") or []):
+                raise ActionRefused(f"{order['vendor']}:{order['id']} has no photo {photo_id}")
+            return {"photo_id": photo_id}
+        return {}
+
+    def _prepare_create(self, params: dict) -> dict:
+        fields = {k: v for k, v in params.get("fields", {}).items() if v not in (None, "")}
+        unknown = set(fields) - set(CREATE_FIELDS)
+        if unknown:
+            raise ActionRefused(f"not an order field: {sorted(unknown)[0]}; fields: "
+                                + ", ".join(CREATE_FIELDS))
+        for required in ("recipientName", "countryCode", "qualityLevel"):
+            if not fields.get(required):
+                raise ActionRefused(f"a print order needs {required}")
+        fields.setdefault("destinationCountryCode", fields["countryCode"])
+        fields.setdefault("payment", "InvoiceMe")
+        if fields["payment"] not in PAYMENTS:
+            raise ActionRefused(f"payment must be {' or '.join(PAYMENTS)}")
+        if fields["qualityLevel"] not in QUALITY_LEVELS:
+            raise ActionRefused(f"qualityLevel must be {' or '.join(QUALITY_LEVELS)}")
+        return {"fields": fields}
+
+    async def _photo(self, raw: dict, photo: dict) -> dict:
+        wanted: dict[str, Any] = {
+            "type": photo.get("type"),
+            "copies": photo.get("copies", 1),
+            "sizing": photo.get("sizing", "Crop"),
+        }
+        if not wanted["type"]:
+            raise ActionRefused("a photo needs --type (a catalogue item such as 4x6)")
+        if not isinstance(wanted["copies"], int) or wanted["copies"] < 1:
+            raise ActionRefused(f"--copies must be a whole number of at least 1,"
+                                f" got {wanted['copies']!r}")
+        if wanted["sizing"] not in SIZINGS:
+            raise ActionRefused(f"--sizing must be one of {', '.join(SIZINGS)}")
+        await self._check_type(raw, wanted["type"])
+        if photo.get("priceToUser") is not None:
+            wanted["priceToUser"] = photo["priceToUser"]
+        if photo.get("url"):
+            wanted["url"] = photo["url"]
+            if not str(photo["url"]).startswith(("http://", "https://")):
+                raise ActionRefused(f"--url must be an http(s) URL, got {photo['url']!r}")
+        elif photo.get("file"):
+            wanted.update(_file_facts(Path(photo["file"])))
+        else:
+            raise ActionRefused("a photo needs --url or --file")
+        wanted["baseline"] = count_matching(raw, wanted)
+        return wanted
+
+    async def _check_type(self, raw: dict, photo_type: str) -> None:
+        country, quality = raw.get("countryCode"), raw.get("qualityLevel")
+        if not (country and quality):
+            return
+        catalogue = await self.api.catalogue(country, quality)
+        names = [i.get("name") for i in catalogue.get("items") or [] if isinstance(i, dict)]
+        if names and photo_type not in names:
+            raise ActionRefused(f"photo type {photo_type!r} is not in the {country}"
+                                f" {quality} catalogue; it has {', '.join(map(str, names))}")
+
+    # -- perform and verify -------------------------------------------------------------
+
+    async def perform(self, action: Action) -> Outcome:
+        order_id, payload, kind = action.vendor_id, action.payload, action.kind
+        if kind == "create":
+            order = await self.api.create_order(payload["fields"])
+            return Outcome(True, {"order_id": str(order.get("id"))}, order)
+        if kind == "update_address":
+            await self.api.update_order(order_id, payload["fields"])
+        elif kind == "add_photo":
+            [photo] = payload["photos"]
+            await self._add_one(order_id, photo)
+        elif kind == "add_photos":
+            answer = await self.api.add_photos(order_id, [_photo_fields(p) for p in
+                                                          payload["photos"]])
+            if answer.get("errorMessage"):
+                raise ActionRefused(f"Pwinty refused the batch: {answer['errorMessage']}")
+        elif kind == "delete_photo":
+            try:
+                await self.api.delete_photo(order_id, payload["photo_id"])
+            except NotFound:
+                return await self.verify(action)  # an earlier, unanswered delete did it
+        elif kind == "submit":
+            readiness = await self.api.submission_status(order_id)
+            if not readiness.get("isValid"):
+                problems = readiness_problems(readiness) or ["no reason given"]
+                raise ActionRefused("Pwinty says the order cannot be submitted: "
+                                    + "; ".join(problems))
+            await self.api.set_status(order_id, "Submitted")
+        elif kind == "cancel":
+            await self.api.set_status(order_id, "Cancelled")
+        return Outcome(True, {"kind": kind}, await self.api.order(order_id))
+
+    async def _add_one(self, order_id: str, photo: dict) -> None:
+        fields = _photo_fields(photo)
+        if photo.get("file"):
+            content = Path(photo["file"]).read_bytes() if Path(photo["file"]).is_file() else None
+            if content is None or hashlib.md5(content).hexdigest() != photo["md5Hash"]:
+                raise ActionRefused(f"{photo['file']} is gone or changed since it was queued")
+            await self.api.upload_photo(order_id, fields, content, Path(photo["file"]).name)
+        else:
+            await self.api.add_photo(order_id, fields)
+
+    async def verify(self, action: Action) -> Outcome:
+        if action.kind == "create":
+            return Outcome(None, reason="Pwinty v2.2 orders carry no merchant reference, so an"
+                           " order created without an answer cannot be found: look in the"
+                           " Pwinty dashboard, then `actions cancel` (it exists) or"
+                           " `actions retry` (it does not)")
+        order = await self.api.order(action.vendor_id)
+        done = effect_present(action.kind, order, action.payload)
+        return Outcome(done, {"verified": True}, order,
+                       reason="the order already shows it" if done else "not on the order")
+
+
+def _photo_fields(photo: dict) -> dict:
+    return {k: photo[k] for k in ("type", "url", "copies", "sizing", "priceToUser", "md5Hash")
+            if photo.get(k) is not None}
+
+
+def _file_facts(path: Path) -> dict:
+    try:
+        size = path.stat().st_size
+        if size > MAX_UPLOAD_BYTES:
+            raise ActionRefused(f"--file {path}: {size} bytes, more than the"
+                                f" {MAX_UPLOAD_BYTES} this command uploads")
+        content = path.read_bytes()
+    except OSError as exc:
+        raise ActionRefused(f"--file {path}: cannot read it ({exc.strerror})") from None
+    return {"file": str(path.resolve()), "md5Hash": hashlib.md5(content).hexdigest(),
+            "size": size}

@@ -1,0 +1,38 @@
+"""The Pwinty adapter as the core sees it: pull orders, prepare/perform/verify actions."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from ordersync.contract import LedgerReader, Outcome, Page
+from ordersync.model import Action
+
+from .actions import KINDS, PwintyActions
+from .client import PwintyApi
+from .pull import PwintyPull
+
+
+class PwintyAdapter:
+    """One Pwinty merchant account."""
+
+    stream = "orders"
+    action_kinds = KINDS
+
+    def __init__(self, api: PwintyApi, *, page_size: int = 100,
+                 readiness_max_age_s: float = 900.0) -> None:
+        self.api = api
+        self.puller = PwintyPull(api, page_size=page_size,
+                                 readiness_max_age_s=readiness_max_age_s)
+        self.actions = PwintyActions(api)
+
+    def pull(self, cursor: dict | None, view: LedgerReader, now: float) -> AsyncIterator[Page]:
+        return self.puller.pull(cursor, view, now)
+
+    async def prepare(self, kind: str, order: dict | None, params: dict) -> dict:
+        return await self.actions.prepare(kind, order, params)
+
+    async def perform(self, action: Action) -> Outcome:
+        return await self.actions.perform(action)
+
+    async def verify(self, action: Action) -> Outcome:
+        return await self.actions.verify(action)

@@ -1,0 +1,122 @@
+"""Pwinty's REST API v2.2 over :class:`ordersync.http.VendorHttp`.
+
+Two headers authenticate every call (their names are case-insensitive); bodies go out
+form-encoded like most Pwinty clients send them, batches as JSON, uploads as multipart.
+A 403 from Pwinty means "not valid in the order's current state": a refusal, not a
+permission problem, so it is classified as :class:`~ordersync.errors.Rejected`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import aiohttp
+
+from ordersync.errors import AuthError, Rejected
+from ordersync.http import BadResponse, VendorHttp
+
+JSON = "application/json"
+
+
+class PwintyHeaders:
+    """The merchant id and API key headers; nothing to renew, so a 401 is final."""
+
+    renews = False
+
+    def __init__(self, merchant_id: str, api_key: str) -> None:
+        self._headers = {"X-Pwinty-MerchantId": merchant_id, "X-Pwinty-REST-API-Key": api_key}
+
+    async def headers(self, http: VendorHttp) -> Mapping[str, str]:
+        return self._headers
+
+    def invalidate(self) -> None:
+        pass
+
+
+def form(fields: Mapping[str, Any]) -> dict[str, str]:
+    """Fields as Pwinty's form bodies carry them (booleans as true/false, no None)."""
+    out = {}
+    for key, value in fields.items():
+        if value is None:
+            continue
+        out[key] = ("true" if value else "false") if isinstance(value, bool) else str(value)
+    return out
+
+
+class PwintyApi:
+    """The calls ordersync makes to Pwinty."""
+
+    def __init__(self, http: VendorHttp, merchant_id: str, api_key: str) -> None:
+        self.http = http
+        http.auth = PwintyHeaders(merchant_id, api_key)
+        http.status_errors = {403: Rejected}
+        self._wrong_credentials_hint = "check merchant_id and the API key"
+
+    async def _json(self, method: str, path: str, **kw) -> Any:
+        try:
+            response = await self.http.request(method, path, headers={"Accept": JSON}, **kw)
+        except AuthError as exc:
+            raise AuthError(f"{exc.message} ({self._wrong_credentials_hint})", vendor=exc.vendor,
+                            method=exc.method, url=exc.url, status=exc.status) from None
+        return response.json() if response.body else None
+
+    async def orders_page(self, count: int, offset: int) -> list[dict]:
+        body = await self.http_get("Orders", params={"count": str(count), "offset": str(offset)})
+        if not isinstance(body, list):
+            raise BadResponse("order list is not an array", vendor=self.http.vendor,
+                              url=self.http.url("Orders"))
+        return [o for o in body if isinstance(o, dict)]
+
+    async def http_get(self, path: str, params=None) -> Any:
+        try:
+            return await self.http.get_json(path, accept=JSON, params=params)
+        except AuthError as exc:
+            raise AuthError(f"{exc.message} ({self._wrong_credentials_hint})", vendor=exc.vendor,
+                            method=exc.method, url=exc.url, status=exc.status) from None
+
+    async def order(self, order_id: str) -> dict:
+        return _object(await self.http_get(f"Orders/{order_id}"), "order", self.http)
+
+    async def submission_status(self, order_id: str) -> dict:
+        return _object(await self.http_get(f"Orders/{order_id}/SubmissionStatus"),
+                       "submission status", self.http)
+
+    async def catalogue(self, country: str, quality: str) -> dict:
+        return _object(await self.http_get(f"Catalogue/{country}/{quality}"), "catalogue",
+                       self.http)
+
+    async def create_order(self, fields: Mapping[str, Any]) -> dict:
+        return _object(await self._json("POST", "Orders", data=form(fields)), "order", self.http)
+
+    async def update_order(self, order_id: str, fields: Mapping[str, Any]) -> dict | None:
+        return await self._json("PUT", f"Orders/{order_id}", data=form(fields), safe=False)
+
+    async def add_photo(self, order_id: str, fields: Mapping[str, Any]) -> dict:
+        return _object(await self._json("POST", f"Orders/{order_id}/Photos", data=form(fields)),
+                       "photo", self.http)
+
+    async def upload_photo(self, order_id: str, fields: Mapping[str, Any], content: bytes,
+                           filename: str) -> dict:
+        body = aiohttp.FormData()
+        for key, value in form(fields).items():
+            body.add_field(key, value)
+        body.add_field("file", content, filename=filename, content_type="image/jpeg")
+        return _object(await self._json("POST", f"Orders/{order_id}/Photos", data=body),
+                       "photo", self.http)
+
+    async def add_photos(self, order_id: str, photos: list[dict]) -> dict:
+        return _object(await self._json("POST", f"Orders/{order_id}/Photos/Batch", json=photos),
+                       "batch answer", self.http)
+
+    async def delete_photo(self, order_id: str, photo_id: str) -> None:
+        await self._json("DELETE", f"Orders/{order_id}/Photos/{photo_id}", safe=False)
+
+    async def set_status(self, order_id: str, status: str) -> None:
+        await self._json("POST", f"Orders/{order_id}/Status", data=form({"status": status}))
+
+
+def _object(body: Any, what: str, http: VendorHttp) -> dict:
+    if not isinstance(body, dict):
+        raise BadResponse(f"{what} answer is not an object", vendor=http.vendor)
+    return body
