@@ -39,6 +39,20 @@ def demo_settings(sim, base_url: str) -> dict:
     return {"client_id": sim.client_id, "client_secret": sim.client_secret}
 
 
+def demo_actions(orders: list[dict]) -> list[tuple[str, str | None, dict]]:
+    """Approve two pending orders (one with a comment), reject one, submit a created one."""
+    pending = [o["id"] for o in orders if o["vendor_state"] == "pending"]
+    created = [o["id"] for o in orders if o["vendor_state"] == "created"]
+    actions = []
+    if len(pending) >= 3:
+        actions += [("approve", pending[0], {}),
+                    ("approve", pending[1], {"comment": "Approved for the spring campaign"}),
+                    ("reject", pending[2], {"comment": "No model release for this use"})]
+    if created:
+        actions.append(("submit", created[0], {}))
+    return actions
+
+
 ADAPTER = AdapterSpec(
     name="fotoware",
     options=OPTIONS,
@@ -46,6 +60,7 @@ ADAPTER = AdapterSpec(
     map_order=map_order,
     simulator=simulator,
     demo_settings=demo_settings,
+    demo_actions=demo_actions,
 )
 
 __all__ = ["ADAPTER", "FotowareAdapter", "FotowareApi", "ClientCredentials", "map_order"]

@@ -38,6 +38,19 @@ def demo_settings(sim, base_url: str) -> dict:
     return {"merchant_id": sim.merchant_id, "api_key": sim.api_key}
 
 
+def demo_actions(orders: list[dict]) -> list[tuple[str, str | None, dict]]:
+    """Create a print order, and add a photo to an existing draft."""
+    actions: list[tuple[str, str | None, dict]] = [("create", None, {"fields": {
+        "recipientName": "Demo Customer", "address1": "1 Example Street",
+        "addressTownOrCity": "London", "postalOrZipCode": "N1 1AA", "countryCode": "GB",
+        "qualityLevel": "Pro"}})]
+    drafts = [o for o in orders if o["vendor_state"] == "NotYetSubmitted"]
+    if drafts:
+        actions.append(("add_photo", drafts[0]["id"], {"photos": [{
+            "type": "4x6", "url": "https://images.example.com/demo.jpg", "copies": 2}]}))
+    return actions
+
+
 ADAPTER = AdapterSpec(
     name="pwinty",
     options=OPTIONS,
@@ -45,6 +58,7 @@ ADAPTER = AdapterSpec(
     map_order=map_order,
     simulator=simulator,
     demo_settings=demo_settings,
+    demo_actions=demo_actions,
     base_path="/v2.2",
 )
 

@@ -5,6 +5,7 @@ Exit codes
     1  a vendor could not be synced (the others were)
     2  bad input: configuration, arguments or ids
     3  another ordersync process holds the ledger
+   70  internal error (a bug: please report it)
   130  interrupted
 """
 
@@ -26,6 +27,7 @@ from .ledger import Ledger
 from .model import ActionState, State
 
 EXIT_OK, EXIT_VENDOR, EXIT_USAGE, EXIT_BUSY, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+EXIT_INTERNAL = 70
 DEFAULT_CONFIG = "config/ordersync.toml"
 
 
@@ -251,6 +253,13 @@ def main(argv: list[str] | None = None) -> int:
         return _fail(str(exc), EXIT_VENDOR)
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
+    except Exception as exc:  # a bug: one line, the traceback only when asked for
+        if "--log-level" in (argv or sys.argv) and "debug" in (argv or sys.argv):
+            import traceback
+
+            traceback.print_exc()
+        return _fail(f"internal error: {type(exc).__name__}: {exc} (rerun with"
+                     " --log-level debug for the traceback, and please report it)", EXIT_INTERNAL)
 
 
 def _fail(message: str, code: int) -> int:

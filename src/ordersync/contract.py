@@ -114,6 +114,8 @@ class AdapterSpec:
     """``simulator(orders=N, seed=S)`` -> a simulator with seeded data."""
     demo_settings: Callable[[Simulator, str], dict] | None = None
     """Settings (including secret values) that point an instance at a running simulator."""
+    demo_actions: Callable[[list[dict]], list[tuple[str, str | None, dict]]] | None = None
+    """Sample actions for the demo, from the ledger's orders: (kind, order id or None, params)."""
     base_path: str = ""
     """Path under a simulator's address where the API lives (Pwinty's ``/v2.2``)."""
     defaults: Mapping[str, Any] = field(default_factory=dict)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from .config import Config, parse_config
+from .actions import enqueue
 from .daemon import Service
 from .ledger import Ledger
 from .registry import adapters
@@ -43,7 +44,7 @@ async def run_demo(directory: Path, *, orders: int) -> dict:
             {"ledger": {"path": str(ledger_path)}, "vendors": tables},
             source="demo", environ=environ, base_dir=directory,
         )
-        first, idle = await _sync_twice(config)
+        first, idle, actions = await _sync_act_and_repoll(config)
     finally:
         for sim in simulators.values():
             await sim.stop()
@@ -56,7 +57,7 @@ async def run_demo(directory: Path, *, orders: int) -> dict:
     ledger = Ledger(ledger_path)
     try:
         states = ledger.summary()
-        sample = ledger.orders(limit=5)
+        sample = [o for name in tables for o in ledger.orders(instance=name, limit=3)]
         events = ledger.count_events()
     finally:
         ledger.close()
@@ -65,6 +66,9 @@ async def run_demo(directory: Path, *, orders: int) -> dict:
         "config": str(config_path),
         "first_sync": [r.as_dict() for r in first],
         "idle_sync": [r.as_dict() for r in idle],
+        "actions": [{"id": a.id, "kind": a.kind, "order": a.target, "state": a.state.value,
+                     "error": a.last_error,
+                     "created_order": (a.result or {}).get("order_id")} for a in actions],
         "errors": [e for r in (*first, *idle) for e in r.errors],
         "states": states,
         "events": events,
@@ -75,11 +79,25 @@ async def run_demo(directory: Path, *, orders: int) -> dict:
     }
 
 
-async def _sync_twice(config: Config):
+async def _sync_act_and_repoll(config: Config):
+    """Sync, check that an idle re-poll is cheap, queue each adapter's sample actions,
+    then let a further sync push them."""
     async with Service(config, handle_signals=False) as service:
         first = await service.run_once()
         idle = await service.run_once()
-    return first, idle
+        queued = []
+        for name, vendor in config.vendors.items():
+            spec = adapters()[vendor.adapter]
+            if spec.demo_actions is None:
+                continue
+            orders = await service.ledger.call(lambda ledger, n=name: ledger.orders(instance=n))
+            for kind, order_id, params in spec.demo_actions(
+                    [{k: o[k] for k in ("id", "vendor_state")} for o in orders]):
+                queued += await enqueue(config, kind, [(name, order_id)], params)
+        await service.run_once()
+        ids = [action.id for action, _ in queued]
+        done = [service.ledger.ledger.outbox.get(i) for i in ids]
+    return first, idle, done
 
 
 def print_summary(summary: dict) -> None:
@@ -93,12 +111,19 @@ def print_summary(summary: dict) -> None:
         print(f"  idle re-poll {result['vendor']:<11} {result['new'] + result['changed']:>5}"
               f" changes, {result['requests']} requests")
     print()
+    print("  sample actions pushed through the outbox:")
+    for action in summary["actions"]:
+        made = f" (order {action['created_order']})" if action["created_order"] else ""
+        print(f"    #{action['id']:<3} {action['kind']:<12} {action['order']:<28}"
+              f" {action['state']}{made}" + (f": {action['error']}" if action["error"] and
+                                             action["state"] != "succeeded" else ""))
+    print()
     print("  orders by state:")
     for row in summary["states"]:
         print(f"    {row['instance']:<12} {row['state']:<14} {row['orders']:>5}")
     print(f"  events recorded: {summary['events']}")
     print()
-    print("  newest orders:")
+    print("  newest orders of each vendor:")
     for order in summary["sample"]:
         print(f"    {order['vendor']}:{order['id']:<8} {order['state']:<10}"
               f" {order['vendor_state']:<10} {order['reference'] or ''}")
@@ -107,6 +132,7 @@ def print_summary(summary: dict) -> None:
     print()
     print("Explore the ledger:")
     print(f"  ordersync --config {summary['config']} orders list")
+    print(f"  ordersync --config {summary['config']} actions list")
     if summary["sample"]:
         first = summary["sample"][0]
         print(f"  ordersync --config {summary['config']} orders show"
