@@ -128,6 +128,16 @@ class Executor:
         return state
 
     async def _attempt(self, action: Action) -> tuple[ActionState, dict, dict | None]:
+        verified_absent: list[bool] = []
+        state, fields, order = await self._verify_then_perform(action, verified_absent)
+        if verified_absent and "needs_verification" not in fields:
+            # the vendor was read and showed no effect, and nothing ambiguous happened since
+            fields["needs_verification"] = False
+        return state, fields, order
+
+    async def _verify_then_perform(
+        self, action: Action, verified_absent: list[bool]
+    ) -> tuple[ActionState, dict, dict | None]:
         adapter = self.runner.adapter
         now = self.clock
         try:
@@ -139,6 +149,7 @@ class Executor:
                     return ActionState.UNCERTAIN, {
                         "error": f"may have taken effect and cannot be verified: {verdict.reason}"
                     }, verdict.order
+                verified_absent.append(True)
             outcome = await adapter.perform(action)
             return self._succeeded(outcome, verified=False)
         except ActionRefused as exc:
