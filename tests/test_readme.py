@@ -19,3 +19,11 @@ def test_readme_opens_with_the_demo_and_the_test_command():
 def test_ci_runs_the_readme_test_command():
     ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
     assert commands()[1] in ci
+
+
+def test_example_configuration_is_valid():
+    from ordersync.config import load_config
+
+    config = load_config(ROOT / "config" / "ordersync.example.toml",
+                         {"FOTOWARE_CLIENT_SECRET": "x" * 8, "PWINTY_API_KEY": "y" * 8})
+    assert {v.adapter for v in config.vendors.values()} == {"fotoware", "pwinty"}
