@@ -71,7 +71,7 @@ async def enqueue(
             for _, http, _ in adapters.values():
                 await http.close()
         now = clock()
-        with ledger.db.atomic():
+        with ledger.write():
             return [
                 ledger.outbox.enqueue(instance, vendor_id, kind, payload,
                                       key or default_key(instance, vendor_id, kind, payload), now)

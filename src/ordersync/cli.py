@@ -299,8 +299,10 @@ def cmd_sync(args) -> int:
             if r.errors:
                 print(f"{r.vendor}: FAILED: {r.errors[0]}")
             else:
+                done = ", ".join(f"{n} {state}" for state, n in sorted(r.actions.items()))
                 print(f"{r.vendor}: {r.new} new, {r.changed} changed, {r.unchanged} unchanged"
-                      f" in {r.pages} pages, {r.requests} requests, {r.duration_s:.2f}s")
+                      f" in {r.pages} pages, {r.requests} requests, {r.duration_s:.2f}s"
+                      + (f"; actions: {done}" if done else ""))
     for r in failed:
         print(f"ordersync: error: {r.errors[0]}", file=sys.stderr)
     return EXIT_VENDOR if failed else EXIT_OK
@@ -470,8 +472,9 @@ def cmd_print_address(args) -> int:
 
 def _wait_arguments(parser) -> None:
     parser.add_argument("--wait", action="store_true",
-                        help="wait until the actions have ended (performing them here when no"
-                        " daemon runs) and exit 0 only if all succeeded")
+                        help="wait until the actions have ended and exit 0 only if all"
+                        " succeeded; when no daemon runs, this command performs them (with"
+                        " any other due actions of the same vendor)")
     parser.add_argument("--timeout", type=float, default=60.0, metavar="S",
                         help="with --wait: give up waiting after S seconds (default: 60)")
     parser.add_argument("--json", action="store_true", help="print the actions as JSON")

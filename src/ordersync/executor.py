@@ -190,7 +190,7 @@ class Executor:
 
     def _record(self, ledger: Ledger, action: Action, state: ActionState, now: float,
                 fields: dict, order: dict | None, requests: list[dict]) -> None:
-        with ledger.db.atomic():
+        with ledger.write():
             if order is not None:
                 map_and_apply(ledger, self.runner.spec, self.instance,
                               self.runner.adapter.stream, [order], None, now, source="action")

@@ -1,6 +1,6 @@
 """One poll of one vendor instance: adapter pages -> pure mapping -> ledger, cursor beside.
 
-Pages are written on the ledger's thread while the next page is fetched, so HTTP and SQLite
+Pages are written on the ledger's thread while the next pages are fetched, so HTTP and SQLite
 overlap and the event loop never waits on either.
 """
 
@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
@@ -63,9 +64,10 @@ def map_and_apply(
     An order the mapping cannot read is skipped and counted, never a reason to lose the page.
     """
     mapped, skipped = [], 0
+    map_order, keep = spec.map_order, mapped.append
     for raw in raw_orders:
         try:
-            mapped.append(spec.map_order(raw))
+            keep(map_order(raw))
         except (ValueError, TypeError, KeyError, AttributeError) as exc:
             skipped += 1
             log.warning("order_unreadable", vendor=instance, error=str(exc))
@@ -80,6 +82,34 @@ def build_adapter(config: VendorConfig, *, sleep=asyncio.sleep, clock=time.time)
         timeout_s=config.timeout_s, sleep=sleep, clock=clock,
     )
     return spec, http, spec.create(config, http, clock=clock)
+
+
+WRITE_AHEAD = 2
+"""Pages of one poll queued on the ledger thread at most (each ~0.5 MB of parsed JSON)."""
+
+
+class _WriteChain:
+    """The pages of one poll, written in order: after one fails, the rest are not written.
+
+    A later page's cursor points past the failed page's orders, so committing it would skip
+    them. Only the ledger thread reads and sets ``failed``, one page after the other.
+    """
+
+    failed = False
+
+
+class _NotWritten(Exception):
+    """A page left unwritten because an earlier page of the same poll failed."""
+
+
+def _write_page(ledger: Ledger, chain: _WriteChain, *args) -> tuple[PageResult, int]:
+    if chain.failed:
+        raise _NotWritten("an earlier page of this poll failed")
+    try:
+        return map_and_apply(ledger, *args)
+    except BaseException:
+        chain.failed = True
+        raise
 
 
 class VendorRunner:
@@ -109,24 +139,30 @@ class VendorRunner:
         stream = self.adapter.stream
         cursor = await self.ledger.call(Ledger.cursor, self.name, stream)
         view = LedgerView(self.ledger, self.name)
-        writing: asyncio.Future | None = None
+        # Up to WRITE_AHEAD pages are handed to the ledger thread (which runs them in order)
+        # while the next page is fetched, so that the ledger never waits for the network.
+        writes: deque[asyncio.Future] = deque()
+        chain = _WriteChain()
         try:
             async for page in self.adapter.pull(cursor, view, now):
-                if writing is not None:
-                    result.add(*await writing)
-                writing = self.ledger.submit(
-                    map_and_apply, self.spec, self.name, stream, page.orders, page.cursor, now
-                )
+                while len(writes) >= WRITE_AHEAD:
+                    result.add(*await writes.popleft())
+                writes.append(self.ledger.submit(
+                    _write_page, chain, self.spec, self.name, stream, page.orders, page.cursor,
+                    now,
+                ))
                 if self.stopping:
                     break  # every page is committed with its cursor: the next poll resumes
-            if writing is not None:
-                result.add(*await writing)
-                writing = None
+            while writes:
+                result.add(*await writes.popleft())
         finally:
-            if writing is not None:
-                # Let a page already handed to the ledger finish: its data and cursor
+            if writes:
+                # Let pages already handed to the ledger finish: each one's data and cursor
                 # belong together and were consistent when it was queued.
-                await asyncio.shield(writing)
+                outcomes = await asyncio.shield(asyncio.gather(*writes, return_exceptions=True))
+                for outcome in outcomes:
+                    if isinstance(outcome, BaseException) and not isinstance(outcome, _NotWritten):
+                        raise outcome
             result.requests = self.http.stats["requests"] - before
             result.duration_s = time.perf_counter() - started
         return result
