@@ -328,7 +328,6 @@ async def test_kill_9_while_draining_the_outbox_every_action_exactly_once(fotowa
     for oid in plan.untouched:
         if sim.get_order(oid) != copies[oid]["raw"]:
             problems.append(f"{oid}: untouched, but the ledger or the simulator changed it")
-    # (a poll racing an action can write back an older copy: see the xfail test below)
     for oid, copy in copies.items():
         vendor = sim.get_order(oid)
         if copy["vendor_state"] != vendor["state"] or copy["raw"] != vendor:
@@ -357,12 +356,6 @@ async def test_kill_9_while_draining_the_outbox_every_action_exactly_once(fotowa
 
 # ------------------------------------------------------------------ pull beside push
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "product bug: a poll writes back copies of orders it read before an action changed them"
-    " (FotowarePull._reconcile reads departed orders one by one and yields them as one page;"
-    " Ledger.apply_page overwrites whatever differs, never asking whether the stored copy is"
-    " newer), so the ledger says 'rejected' for an order the vendor has 'approved' and records"
-    " a state change approved -> rejected that never happened"))
 async def test_a_poll_beside_an_action_never_writes_back_an_older_copy(fotoware, tmp_path):
     """The daemon polls and pushes at once: the ledger must end with the vendor's last word."""
     sim = await fotoware(orders=200, clock=time.time)

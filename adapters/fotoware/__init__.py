@@ -25,7 +25,8 @@ def create(config, http, *, clock=time.time) -> FotowareAdapter:
     http.auth = ClientCredentials(config.settings["client_id"], config.secrets["client_secret"],
                                   clock=clock)
     return FotowareAdapter(
-        FotowareApi(http), full_scan_interval_s=config.settings["full_scan_interval_s"]
+        FotowareApi(http), full_scan_interval_s=config.settings["full_scan_interval_s"],
+        clock=clock,
     )
 
 

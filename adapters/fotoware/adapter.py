@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 
 from ordersync.contract import LedgerReader, Outcome, Page
 from ordersync.model import Action
@@ -18,9 +19,10 @@ class FotowareAdapter:
     stream = "orders"
     action_kinds = KINDS
 
-    def __init__(self, api: FotowareApi, *, full_scan_interval_s: float = 86400.0) -> None:
+    def __init__(self, api: FotowareApi, *, full_scan_interval_s: float = 86400.0,
+                 clock: Callable[[], float] = time.time) -> None:
         self.api = api
-        self.puller = FotowarePull(api, full_scan_interval_s=full_scan_interval_s)
+        self.puller = FotowarePull(api, full_scan_interval_s=full_scan_interval_s, clock=clock)
         self.actions = FotowareActions(api)
 
     def pull(self, cursor: dict | None, view: LedgerReader, now: float) -> AsyncIterator[Page]:

@@ -23,7 +23,8 @@ See docs/fotoware.md for what this costs and where it is blind.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -43,9 +44,11 @@ log = structlog.get_logger("ordersync.adapters.fotoware")
 class FotowarePull:
     """Pulls a FotoWeb site's orders: counts first, pages only where something changed."""
 
-    def __init__(self, api: FotowareApi, *, full_scan_interval_s: float = 86400.0) -> None:
+    def __init__(self, api: FotowareApi, *, full_scan_interval_s: float = 86400.0,
+                 clock: Callable[[], float] = time.time) -> None:
         self.api = api
         self.full_scan_interval_s = full_scan_interval_s
+        self.clock = clock
 
     async def pull(
         self, cursor: dict | None, view: LedgerReader, now: float
@@ -79,14 +82,15 @@ class FotowarePull:
         start = resume.get("next") if isinstance(resume, dict) else None
         async for orders, next_url in self.api.pages("history", start):
             progress = {**kept, "resume": {"next": next_url}} if next_url else kept
-            yield Page(orders, progress)
+            yield Page(orders, progress, self.clock())
 
     async def _head_of_history(self, view: LedgerReader) -> AsyncIterator[Page]:
         """New orders come first; the first order the ledger already has ends the walk."""
         async for orders, _ in self.api.pages("history"):
+            read_at = self.clock()
             known = await view.known_modified(_ids(orders))
             if any(known.get(_id(o), "\0") != o.get("modified") for o in orders):
-                yield Page(orders)
+                yield Page(orders, read_at=read_at)
             if known:
                 return
 
@@ -98,27 +102,29 @@ class FotowarePull:
         stored = await view.in_vendor_state(list_name)
         lapsed = [o for o in stored if _has_lapsed(o["expires"], now)]
         if lapsed:
-            yield Page(await self._read(lapsed))
+            async for page in self._read(lapsed):
+                yield page
             if await self._stored_count(view, list_name) == vendor_count:
                 return
             stored = await view.in_vendor_state(list_name)
         listed: set[str] = set()
         async for orders, _ in self.api.pages(list_name):
             listed.update(_ids(orders))
-            yield Page(orders)
+            yield Page(orders, read_at=self.clock())
         departed = [o for o in stored if o["id"] not in listed]
-        for start in range(0, len(departed), 50):
-            yield Page(await self._read(departed[start : start + 50]))
+        async for page in self._read(departed):
+            yield page
 
-    async def _read(self, stored: list[dict]) -> list[dict]:
-        """Fresh copies of stored orders; one the site no longer has is logged and skipped."""
-        fresh = []
+    async def _read(self, stored: list[dict]) -> AsyncIterator[Page]:
+        """Fresh copies of stored orders, each its own page stamped with its read time; one
+        the site no longer has is logged and skipped."""
         for order in stored:
             try:
-                fresh.append(await self.api.order(order["url"]))
+                fresh = await self.api.order(order["url"])
             except NotFound:
                 log.warning("order_gone", vendor=self.api.http.vendor, order=order["id"])
-        return fresh
+                continue
+            yield Page([fresh], read_at=self.clock())
 
     @staticmethod
     async def _stored_count(view: LedgerReader, vendor_state: str) -> int:

@@ -25,7 +25,8 @@ OPTIONS = {
 def create(config, http, *, clock=time.time) -> PwintyAdapter:
     api = PwintyApi(http, config.settings["merchant_id"], config.secrets["api_key"])
     return PwintyAdapter(api, page_size=config.settings["page_size"],
-                         readiness_max_age_s=config.settings["readiness_max_age_s"])
+                         readiness_max_age_s=config.settings["readiness_max_age_s"],
+                         clock=clock)
 
 
 def simulator(*, orders: int = 60, seed: int = 1, **kwargs):

@@ -59,20 +59,25 @@ def count_matching(order: dict, wanted: dict) -> int:
     return sum(1 for photo in order.get("photos") or [] if photo_matches(photo, wanted))
 
 
-def effect_present(kind: str, order: dict, payload: dict) -> bool | None:
+def effect_present(kind: str, order: dict, payload: dict, notes: dict | None = None
+                   ) -> bool | None:
     """Whether a fresh read of the order already shows the action's effect.
 
     Photos count as added when the order holds more photos with the same URL or md5, type
-    and copies than it held when the action was queued (``baseline``), so adding the
-    same photo twice on purpose still works.
+    and copies than it held just before the request (``notes["baselines"]``, counted and
+    committed by :meth:`PwintyActions.checkpoint`; the count when queued otherwise), so
+    adding the same photo twice on purpose still works.
     """
+    notes = notes or {}
     status = order.get("status")
     if kind == "create":
         return None
     if kind == "update_address":
         return all(order.get(k) == v for k, v in payload["fields"].items())
     if kind in ("add_photo", "add_photos"):
-        return all(count_matching(order, photo) > photo["baseline"] for photo in payload["photos"])
+        baselines = notes.get("baselines") or [p["baseline"] for p in payload["photos"]]
+        return all(count_matching(order, photo) > baseline
+                   for photo, baseline in zip(payload["photos"], baselines, strict=True))
     if kind == "delete_photo":
         return all(str(p.get("id")) != payload["photo_id"] for p in order.get("photos") or [])
     if kind == "submit":
@@ -227,6 +232,17 @@ class PwintyActions:
         else:
             await self.api.add_photo(order_id, fields)
 
+    async def checkpoint(self, action: Action) -> dict | None:
+        """Before photos are sent: how many matching photos the order holds right now.
+
+        The outbox sends one order's actions one at a time, so nothing of ours changes the
+        order between this read and the request; the count is committed before the request.
+        """
+        if action.kind not in ("add_photo", "add_photos"):
+            return None
+        order = await self.api.order(action.vendor_id)
+        return {"baselines": [count_matching(order, p) for p in action.payload["photos"]]}
+
     async def verify(self, action: Action) -> Outcome:
         if action.kind == "create":
             return Outcome(None, reason="Pwinty v2.2 orders carry no merchant reference, so an"
@@ -234,7 +250,7 @@ class PwintyActions:
                            " Pwinty dashboard, then `actions cancel` (it exists) or"
                            " `actions retry` (it does not)")
         order = await self.api.order(action.vendor_id)
-        done = effect_present(action.kind, order, action.payload)
+        done = effect_present(action.kind, order, action.payload, action.notes)
         return Outcome(done, {"verified": True}, order,
                        reason="the order already shows it" if done else "not on the order")
 

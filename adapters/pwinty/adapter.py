@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 
 from ordersync.contract import LedgerReader, Outcome, Page
 from ordersync.model import Action
@@ -19,10 +20,11 @@ class PwintyAdapter:
     action_kinds = KINDS
 
     def __init__(self, api: PwintyApi, *, page_size: int = 100,
-                 readiness_max_age_s: float = 900.0) -> None:
+                 readiness_max_age_s: float = 900.0,
+                 clock: Callable[[], float] = time.time) -> None:
         self.api = api
         self.puller = PwintyPull(api, page_size=page_size,
-                                 readiness_max_age_s=readiness_max_age_s)
+                                 readiness_max_age_s=readiness_max_age_s, clock=clock)
         self.actions = PwintyActions(api)
 
     def pull(self, cursor: dict | None, view: LedgerReader, now: float) -> AsyncIterator[Page]:
@@ -30,6 +32,9 @@ class PwintyAdapter:
 
     async def prepare(self, kind: str, order: dict | None, params: dict) -> dict:
         return await self.actions.prepare(kind, order, params)
+
+    async def checkpoint(self, action: Action) -> dict | None:
+        return await self.actions.checkpoint(action)
 
     async def perform(self, action: Action) -> Outcome:
         return await self.actions.perform(action)

@@ -21,7 +21,8 @@ See docs/pwinty.md for the costs and the blind spots.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 
 import orjson
 
@@ -38,8 +39,10 @@ class PwintyPull:
     """Pulls a Pwinty account's orders."""
 
     def __init__(self, api: PwintyApi, *, page_size: int = 100,
-                 readiness_max_age_s: float = 900.0) -> None:
+                 readiness_max_age_s: float = 900.0,
+                 clock: Callable[[], float] = time.time) -> None:
         self.api = api
+        self.clock = clock
         self.page_size = page_size
         self.readiness_max_age_s = readiness_max_age_s
         self._readiness: dict[str, tuple[bytes, float, dict]] = {}
@@ -55,6 +58,7 @@ class PwintyPull:
         highest = known_max or 0
         while True:
             orders = await self.api.orders_page(self.page_size, offset)
+            read_at = self.clock()
             if not orders:
                 break
             ids = [_int_id(o) for o in orders]
@@ -62,7 +66,7 @@ class PwintyPull:
             offset += len(orders)
             await self._add_readiness(orders, now)
             progress = {"resume_offset": offset} if full_scan else None
-            yield Page(orders, progress)
+            yield Page(orders, progress, read_at)
             # No page size is trusted to mark the end (the server may cap ``count``):
             # only an empty page does, or, when polling, having passed both marks.
             if not full_scan and min(ids) <= (known_max or 0) and (

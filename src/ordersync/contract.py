@@ -31,10 +31,16 @@ class Option:
 
 @dataclass(frozen=True, slots=True)
 class Page:
-    """Raw vendor orders and the cursor to commit with them (None keeps the stored one)."""
+    """Raw vendor orders and the cursor to commit with them (None keeps the stored one).
+
+    ``read_at`` is when the vendor answered with these orders (the adapter's clock). The
+    ledger never replaces a copy read later with one read earlier: a poll that read an
+    order just before an action changed it must not write back the old copy.
+    """
 
     orders: list[dict]
     cursor: dict | None = None
+    read_at: float | None = None
 
 
 class LedgerReader(Protocol):
@@ -62,6 +68,8 @@ class Outcome:
     result: dict | None = None
     order: dict | None = None
     reason: str = ""
+    read_at: float | None = None
+    """When ``order`` was read (set by the executor when the adapter leaves it empty)."""
 
 
 class Adapter(Protocol):
@@ -86,6 +94,10 @@ class Adapter(Protocol):
     async def perform(self, action: Action) -> Outcome:
         """Do the action at the vendor. Vendor errors propagate as the error tree."""
         ...
+
+    # Optional: ``async def checkpoint(self, action) -> dict | None``. Called before each
+    # perform; what it returns is committed to the action's ``notes`` before the request is
+    # sent, so that verify can compare against the vendor's state just before the request.
 
     async def verify(self, action: Action) -> Outcome:
         """Read the vendor to learn whether the action's effect already happened."""

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import random
 import time
+from dataclasses import replace
 from collections import Counter
 from collections.abc import Callable
 import structlog
@@ -56,6 +57,10 @@ def _due(ledger: Ledger, instance: str, now: float, limit: int) -> list[Action]:
 
 def _start(ledger: Ledger, action_id: int, now: float) -> Action | None:
     return ledger.outbox.start(action_id, now)
+
+
+def _note(ledger: Ledger, action_id: int, notes: dict, now: float) -> None:
+    ledger.outbox.note(action_id, notes, now)
 
 
 def _recover(ledger: Ledger, instance: str, now: float) -> int:
@@ -115,12 +120,13 @@ class Executor:
         structlog.contextvars.bind_contextvars(action=action.id)
         try:
             decision = await self._attempt(started)
+            read_at = self.clock()  # any order in the decision was read just now
         finally:
             request_log.reset(token)
             structlog.contextvars.unbind_contextvars("action")
         state, fields, order = decision
         await self.ledger.call(self._record, started, state, self.clock(), fields, order,
-                               requests)
+                               requests, read_at)
         level = "info" if state in (ActionState.SUCCEEDED, ActionState.PENDING) else "warning"
         getattr(log, level)("action_" + state.value, vendor=self.instance, action=action.id,
                             kind=action.kind, order=action.target, attempt=started.attempts,
@@ -150,6 +156,12 @@ class Executor:
                         "error": f"may have taken effect and cannot be verified: {verdict.reason}"
                     }, verdict.order
                 verified_absent.append(True)
+            checkpoint = getattr(adapter, "checkpoint", None)
+            if checkpoint is not None:
+                notes = await checkpoint(action)
+                if notes:
+                    await self.ledger.call(_note, action.id, notes, now())
+                    action = replace(action, notes=notes)
             outcome = await adapter.perform(action)
             return self._succeeded(outcome, verified=False)
         except ActionRefused as exc:
@@ -189,11 +201,13 @@ class Executor:
             outcome.order
 
     def _record(self, ledger: Ledger, action: Action, state: ActionState, now: float,
-                fields: dict, order: dict | None, requests: list[dict]) -> None:
+                fields: dict, order: dict | None, requests: list[dict],
+                read_at: float) -> None:
         with ledger.write():
             if order is not None:
                 map_and_apply(ledger, self.runner.spec, self.instance,
-                              self.runner.adapter.stream, [order], None, now, source="action")
+                              self.runner.adapter.stream, [order], None, now, source="action",
+                              read_at=read_at)
             ledger.outbox.finish(action, state, now, http_log=requests, **fields)
 
 

@@ -141,6 +141,18 @@ def m002_outbox(db: Database) -> None:
     db.execute("CREATE INDEX attempts_by_action ON attempts (action_id)")
 
 
+@migrations()
+def m003_orders_read_at(db: Database) -> None:
+    """When the stored copy of each order was read from the vendor (newest copy wins)."""
+    db.execute("ALTER TABLE orders ADD COLUMN read_at REAL")
+
+
+@migrations()
+def m004_action_notes(db: Database) -> None:
+    """What an adapter wrote down about an action just before its request (a baseline)."""
+    db.execute("ALTER TABLE actions ADD COLUMN notes TEXT")
+
+
 OPEN_ACTION_STATES = ("pending", "in_flight", "uncertain")
 
 
@@ -224,11 +236,14 @@ class Ledger:
         cursor: dict | None,
         now: float,
         source: str = "poll",
+        read_at: float | None = None,
     ) -> PageResult:
         """Write a page of orders and, in the same transaction, the stream's new cursor.
 
         New orders get an ``appeared`` event; orders whose raw JSON changed are rewritten
         with a ``state_changed`` or ``updated`` event; unchanged orders cost one read.
+        ``read_at`` is when the vendor sent these copies: a stored copy read later (by an
+        action, while this poll was under way) is newer and is kept.
         """
         at = iso(now)
         conn = self.db.conn
@@ -268,10 +283,12 @@ class Ledger:
                     first_seen = at
                 elif before[0] == fingerprint:
                     continue
+                elif read_at is not None and before[4] is not None and read_at < before[4]:
+                    continue  # an older copy than the one stored: the vendor moved on since
                 else:
                     changed += 1
                     replaced.append((instance, vendor_id))
-                    _, old_state, old_vendor_state, first_seen = before
+                    _, old_state, old_vendor_state, first_seen, _ = before
                     moved = old_state != state or old_vendor_state != vendor_state
                     add_event((instance, vendor_id, at, source,
                                "state_changed" if moved else "updated", old_state, state,
@@ -281,7 +298,7 @@ class Ledger:
                     instance, vendor_id, adapter, state, vendor_state, order.reference,
                     order.created, order.modified, order.expires, order.customer, order.comment,
                     order.url, dumps(data, option=sort_keys).decode() if data else "{}",
-                    raw.decode("utf-8"), bytearray(fingerprint), first_seen, at,
+                    raw.decode("utf-8"), bytearray(fingerprint), first_seen, at, read_at,
                 ))
                 for position, item in enumerate(order.items):
                     data = item.data
@@ -296,8 +313,8 @@ class Ledger:
                 conn,
                 "INSERT OR REPLACE INTO orders (instance, vendor_id, adapter, state, vendor_state,"
                 " reference, created, modified, expires, customer, comment, url, data, raw,"
-                " digest, first_seen, updated_at)",
-                "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", 17, order_params,
+                " digest, first_seen, updated_at, read_at)",
+                "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", 18, order_params,
             )
             _insert_batched(
                 conn,
@@ -326,12 +343,12 @@ class Ledger:
         for chunk in _chunks(vendor_ids, 500):
             marks = ",".join("?" * len(chunk))
             rows = self.db.conn.execute(
-                f"SELECT vendor_id, digest, state, vendor_state, first_seen FROM orders"
+                f"SELECT vendor_id, digest, state, vendor_state, first_seen, read_at FROM orders"
                 f" WHERE instance = ? AND vendor_id IN ({marks})",
                 [instance, *chunk],
             )
-            for vendor_id, fingerprint, state, vendor_state, first_seen in rows:
-                known[vendor_id] = (fingerprint, state, vendor_state, first_seen)
+            for vendor_id, fingerprint, state, vendor_state, first_seen, read_at in rows:
+                known[vendor_id] = (fingerprint, state, vendor_state, first_seen, read_at)
         return known
 
     def _save_cursor(self, instance: str, stream: str, cursor: dict, at: str) -> None:
@@ -618,6 +635,12 @@ class Outbox:
                  for entry in http_log],
             )
 
+    def note(self, action_id: int, notes: dict, now: float) -> None:
+        """Keep an adapter's notes on an action (committed before its request is sent)."""
+        with self.write():
+            self.db.conn.execute("UPDATE actions SET notes = ?, updated_at = ? WHERE id = ?",
+                                 (_dumps(notes), iso(now), action_id))
+
     def recover_in_flight(self, instance: str, now: float) -> int:
         """After a restart: every in-flight action must be verified before anything else."""
         with self.write():
@@ -677,6 +700,7 @@ def _action(row: dict) -> Action:
         attempts=row["attempts"], next_attempt_at=row["next_attempt_at"],
         needs_verification=bool(row["needs_verification"]), last_error=row["last_error"],
         result=orjson.loads(row["result"]) if row["result"] else None,
+        notes=orjson.loads(row["notes"]) if row.get("notes") else {},
         created_at=row["created_at"], updated_at=row["updated_at"],
     )
 

@@ -104,6 +104,8 @@ class Action:
     result: dict | None = None
     created_at: str | None = None
     updated_at: str | None = None
+    notes: dict = field(default_factory=dict)
+    """What the adapter wrote down just before the request (e.g. a count to verify against)."""
 
     @property
     def target(self) -> str:

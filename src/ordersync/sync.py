@@ -1,6 +1,6 @@
 """One poll of one vendor instance: adapter pages -> pure mapping -> ledger, cursor beside.
 
-Pages are written on the ledger's thread while the next pages are fetched, so HTTP and SQLite
+Pages are written on the ledger's thread while the next page is fetched, so HTTP and SQLite
 overlap and the event loop never waits on either.
 """
 
@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
@@ -57,7 +56,7 @@ class PollResult:
 
 def map_and_apply(
     ledger: Ledger, spec: AdapterSpec, instance: str, stream: str, raw_orders: list[dict],
-    cursor: dict | None, now: float, source: str = "poll",
+    cursor: dict | None, now: float, source: str = "poll", read_at: float | None = None,
 ) -> tuple[PageResult, int]:
     """Map a page with the adapter's pure mapping and write it with its cursor (ledger thread).
 
@@ -71,7 +70,8 @@ def map_and_apply(
         except (ValueError, TypeError, KeyError, AttributeError) as exc:
             skipped += 1
             log.warning("order_unreadable", vendor=instance, error=str(exc))
-    return ledger.apply_page(instance, spec.name, stream, mapped, cursor, now, source), skipped
+    return ledger.apply_page(instance, spec.name, stream, mapped, cursor, now, source,
+                             read_at), skipped
 
 
 def build_adapter(config: VendorConfig, *, sleep=asyncio.sleep, clock=time.time):
@@ -82,34 +82,6 @@ def build_adapter(config: VendorConfig, *, sleep=asyncio.sleep, clock=time.time)
         timeout_s=config.timeout_s, sleep=sleep, clock=clock,
     )
     return spec, http, spec.create(config, http, clock=clock)
-
-
-WRITE_AHEAD = 2
-"""Pages of one poll queued on the ledger thread at most (each ~0.5 MB of parsed JSON)."""
-
-
-class _WriteChain:
-    """The pages of one poll, written in order: after one fails, the rest are not written.
-
-    A later page's cursor points past the failed page's orders, so committing it would skip
-    them. Only the ledger thread reads and sets ``failed``, one page after the other.
-    """
-
-    failed = False
-
-
-class _NotWritten(Exception):
-    """A page left unwritten because an earlier page of the same poll failed."""
-
-
-def _write_page(ledger: Ledger, chain: _WriteChain, *args) -> tuple[PageResult, int]:
-    if chain.failed:
-        raise _NotWritten("an earlier page of this poll failed")
-    try:
-        return map_and_apply(ledger, *args)
-    except BaseException:
-        chain.failed = True
-        raise
 
 
 class VendorRunner:
@@ -139,30 +111,25 @@ class VendorRunner:
         stream = self.adapter.stream
         cursor = await self.ledger.call(Ledger.cursor, self.name, stream)
         view = LedgerView(self.ledger, self.name)
-        # Up to WRITE_AHEAD pages are handed to the ledger thread (which runs them in order)
-        # while the next page is fetched, so that the ledger never waits for the network.
-        writes: deque[asyncio.Future] = deque()
-        chain = _WriteChain()
+        writing: asyncio.Future | None = None
         try:
             async for page in self.adapter.pull(cursor, view, now):
-                while len(writes) >= WRITE_AHEAD:
-                    result.add(*await writes.popleft())
-                writes.append(self.ledger.submit(
-                    _write_page, chain, self.spec, self.name, stream, page.orders, page.cursor,
-                    now,
-                ))
+                if writing is not None:
+                    result.add(*await writing)
+                writing = self.ledger.submit(
+                    map_and_apply, self.spec, self.name, stream, page.orders, page.cursor, now,
+                    "poll", page.read_at if page.read_at is not None else self.clock(),
+                )
                 if self.stopping:
                     break  # every page is committed with its cursor: the next poll resumes
-            while writes:
-                result.add(*await writes.popleft())
+            if writing is not None:
+                result.add(*await writing)
+                writing = None
         finally:
-            if writes:
-                # Let pages already handed to the ledger finish: each one's data and cursor
+            if writing is not None:
+                # Let a page already handed to the ledger finish: its data and cursor
                 # belong together and were consistent when it was queued.
-                outcomes = await asyncio.shield(asyncio.gather(*writes, return_exceptions=True))
-                for outcome in outcomes:
-                    if isinstance(outcome, BaseException) and not isinstance(outcome, _NotWritten):
-                        raise outcome
+                await asyncio.shield(writing)
             result.requests = self.http.stats["requests"] - before
             result.duration_s = time.perf_counter() - started
         return result

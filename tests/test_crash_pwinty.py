@@ -1,0 +1,588 @@
+"""kill -9 while Pwinty photo additions and submissions drain: no photo added twice, no
+submit lost.
+
+The outbox crash test (tests/test_crash_actions.py) extended to Pwinty. Draft print orders
+get photos through the real command line (``photos add`` by one URL, by a batch of URLs, by
+uploading a JPEG), some are then cancelled, and once every photo is in and downloaded, some
+lose a photo (``photos remove``) and are submitted (``submit``). A real ``ordersync run``
+drains the queue against the simulator with faults switched on that hit the writes: "apply
+the change, then drop the connection without answering" (the answer is lost, the effect is
+not), plain dropped connections, 503 and 429. The process is killed with SIGKILL at random
+moments (most often a few milliseconds after the simulator saw its n-th write, so that an
+action is in flight) and started again, round after round; an undisturbed run then drains
+what is left and stops on SIGTERM. That happens twice: once for the photos and
+cancellations, once for the removals and submissions.
+
+Submissions are queued in the second phase on purpose: Pwinty refuses to submit an order
+whose photos are not downloaded yet (SubmissionStatus says NoImageFile), and the submit
+action asks SubmissionStatus first and fails rather than send a doomed request.
+
+The proof comes from the simulator's own log of applied changes (``sim.effects``): every
+action took effect exactly once and in the order given (each photo action added its photos
+once, each submission and cancellation changed the status once), no order without an action
+was touched, every action ended ``succeeded`` (none pending, in flight, uncertain, dead or
+failed), each order ends with exactly the photos asked for and in the status asked for, and
+the ledger's copy of each order agrees with the simulator.
+
+Short by default (CI); longer on demand::
+
+    ORDERSYNC_CRASH_ACTIONS=300 ORDERSYNC_CRASH_ROUNDS=60 pytest tests/test_crash_pwinty.py
+
+``ORDERSYNC_CRASH_SEED`` changes the seeded choices (orders, photos, faults, kill points);
+the kill timing is random by nature, and the assertions hold whatever it is.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import random
+import signal
+import time
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from ordersync.actions import enqueue
+from ordersync.adapters.pwinty.simulator import POSTAL_ADDRESS
+from ordersync.daemon import Service
+from ordersync.ledger import Ledger
+from ordersync.model import ActionState
+from ordersync.simkit import WRITE_METHODS
+
+from tests.cli_support import CLI, arun_cli, cli_env, toml_str
+from tests.conftest import pwinty_config
+
+ACTIONS = int(os.environ.get("ORDERSYNC_CRASH_ACTIONS", "44"))
+ROUNDS = int(os.environ.get("ORDERSYNC_CRASH_ROUNDS", "10"))
+SEED = int(os.environ.get("ORDERSYNC_CRASH_SEED", "20260601"))
+
+VENDOR = "prints"
+KEY_ENV = "ORDERSYNC_TEST_PWINTY_KEY"
+FAULTS = "apply_then_drop:0.3,drop:0.07"
+TYPES = ("4x6", "5x7", "8x10", "10x15_cm")
+JPEG_MAGIC = b"\xff\xd8\xff\xe0"
+UNTOUCHED = 6            # drafts with photos that no action names: nothing may touch them
+DOWNLOAD_DELAY_S = 0.2
+ENQUEUE_AT_ONCE = 6      # CLI enqueue commands run side by side (start-up dominates each)
+
+DAEMON_SETTINGS = """\
+poll_interval_s = 3600
+max_attempts = 3
+action_max_attempts = 50
+action_backoff_base_s = 0.05
+action_backoff_max_s = 0.5
+"""
+
+# shape: (photo commands, cancelled in phase 1, a photo removed in phase 2, submitted)
+SHAPES = {
+    "url+submit": (("url",), False, False, True),
+    "batch+remove+submit": (("batch",), False, True, True),
+    "upload+url+submit": (("file", "url"), False, False, True),
+    "batch+upload+cancel": (("batch", "file"), True, False, False),
+    "cancel": ((), True, False, False),
+    "batch+remove": (("batch",), False, True, False),
+}
+
+
+@dataclass
+class Photo:
+    """What one photo must look like at Pwinty: its url (or the md5 of its upload)."""
+
+    source: str
+    type: str
+    copies: int
+
+
+@dataclass
+class PhotoCommand:
+    verb: str                 # the effect it must cause: ADD_PHOTO or ADD_PHOTOS
+    args: list[str]           # ``ordersync photos add ...`` after the order reference
+    photos: list[Photo]
+
+
+@dataclass
+class OrderPlan:
+    oid: str
+    shape: str
+    commands: list[PhotoCommand] = field(default_factory=list)
+    removed: Photo | None = None       # chosen in phase 2
+
+    @property
+    def cancel(self) -> bool:
+        return SHAPES[self.shape][1]
+
+    @property
+    def remove(self) -> bool:
+        return SHAPES[self.shape][2]
+
+    @property
+    def submit(self) -> bool:
+        return SHAPES[self.shape][3]
+
+    @property
+    def action_count(self) -> int:
+        return len(self.commands) + self.cancel + self.remove + self.submit
+
+    def expected_effects(self) -> list[str]:
+        effects = [c.verb for c in self.commands]
+        effects += ["STATUS Cancelled"] * self.cancel + ["DELETE_PHOTO"] * self.remove
+        return effects + ["STATUS Submitted"] * self.submit
+
+    def expected_photos(self) -> Counter:
+        photos = Counter((p.source, p.type, p.copies) for c in self.commands for p in c.photos)
+        if self.removed is not None:
+            photos[(self.removed.source, self.removed.type, self.removed.copies)] -= 1
+        return +photos
+
+    def expected_status(self) -> tuple[str, ...]:
+        if self.cancel:
+            return ("Cancelled",)
+        return ("Submitted", "Complete") if self.submit else ("NotYetSubmitted",)
+
+
+def make_plan(sim, actions: int, rng: random.Random, folder: Path) -> list[OrderPlan]:
+    """New draft orders, each with a shape, cycling through the shapes until ``actions``."""
+    plans: list[OrderPlan] = []
+    shapes = list(SHAPES)
+    while sum(p.action_count for p in plans) < actions:
+        shape = shapes[len(plans) % len(shapes)]
+        oid = sim.add_order("NotYetSubmitted")
+        order = sim.get_order(oid)
+        assert all(order[name] for name in POSTAL_ADDRESS), order   # a complete address
+        plan = OrderPlan(oid, shape)
+        for number, source in enumerate(SHAPES[shape][0]):
+            kind, copies = rng.choice(TYPES), rng.randint(1, 3)
+            options = ["--type", kind, "--copies", str(copies)]
+            if source == "file":
+                image = folder / f"photo-{oid}-{number}.jpg"
+                content = JPEG_MAGIC + rng.randbytes(rng.randint(200, 3000))
+                image.write_bytes(content)
+                photo = Photo(hashlib.md5(content).hexdigest(), kind, copies)
+                plan.commands.append(PhotoCommand("ADD_PHOTO", ["--file", str(image), *options],
+                                                  [photo]))
+                continue
+            count = 1 if source == "url" else rng.randint(2, 3)
+            urls = [f"https://photos.example.com/crash/{oid}/{number}-{n}-{rng.randrange(10**6)}"
+                    ".jpg" for n in range(count)]
+            plan.commands.append(PhotoCommand(
+                "ADD_PHOTO" if count == 1 else "ADD_PHOTOS",
+                [arg for url in urls for arg in ("--url", url)] + options,
+                [Photo(url, kind, copies) for url in urls]))
+        plans.append(plan)
+    return plans
+
+
+def pwinty_toml(base_url: str, ledger: Path, extra: str = "") -> str:
+    return (f"[ledger]\npath = {toml_str(ledger)}\n\n"
+            f"[vendors.{VENDOR}]\n"
+            f'adapter = "pwinty"\n'
+            f"base_url = {toml_str(base_url)}\n"
+            f'merchant_id = "sim-merchant"\n'
+            f'api_key_env = "{KEY_ENV}"\n'
+            f"rate_limit = {{ requests = 1000, per_s = 1 }}\n"
+            f"backoff_base_s = 0.05\n"
+            f"{extra}")
+
+
+class WriteCount:
+    """How many writes (POST, PUT, DELETE) the simulator has seen so far; cheap enough to
+    ask every millisecond (only new records are looked at)."""
+
+    def __init__(self, sim) -> None:
+        self.sim, self.seen, self.count = sim, 0, 0
+
+    def __call__(self) -> int:
+        new = self.sim.requests[self.seen:]
+        self.seen += len(new)
+        self.count += sum(1 for r in new if r.method in WRITE_METHODS)
+        return self.count
+
+
+def read_actions(path: Path):
+    ledger = Ledger(path)
+    try:
+        return ledger.outbox.list()
+    finally:
+        ledger.close()
+
+
+def read_orders(path: Path, ids) -> dict[str, dict]:
+    ledger = Ledger(path)
+    try:
+        return {oid: ledger.order(VENDOR, oid) for oid in ids}
+    finally:
+        ledger.close()
+
+
+def photo_key(photo: dict) -> tuple[str, str, int]:
+    return (photo["url"] or photo["md5Hash"], photo["type"], int(photo["copies"]))
+
+
+def disagreements(copies: dict[str, dict], sim) -> list[str]:
+    """Orders whose ledger copy differs from the simulator in status or photos."""
+    problems = []
+    for oid, copy in copies.items():
+        vendor = sim.get_order(oid)
+        held = copy and (copy["vendor_state"], [i["key"] for i in copy["items"]])
+        truth = (vendor["status"], [str(p["id"]) for p in vendor["photos"]])
+        if held != truth:
+            problems.append(f"{oid}: the ledger holds {held}, the simulator {truth}")
+    return problems
+
+
+async def start_daemon(config: Path, env: dict, log: Path):
+    with log.open("wb") as out:
+        return await asyncio.create_subprocess_exec(
+            *CLI, "--config", str(config), "--log-format", "json", "run",
+            env=cli_env(env), stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.DEVNULL, stderr=out,
+        )
+
+
+async def wait_started(proc, log: Path, timeout: float = 20.0) -> None:
+    """Until the daemon has logged ``started`` (its SIGTERM handler is in place by then)."""
+    give_up = time.monotonic() + timeout
+    while '"started"' not in log.read_text(errors="replace"):
+        assert proc.returncode is None, f"the daemon exited ({proc.returncode}):\n{tail(log)}"
+        assert time.monotonic() < give_up, f"the daemon did not start:\n{tail(log)}"
+        await asyncio.sleep(0.02)
+
+
+def tail(path: Path, lines: int = 30) -> str:
+    text = path.read_text(errors="replace").splitlines() if path.exists() else []
+    return "\n".join(text[-lines:])
+
+
+def switch_faults_on(sim, seed: int) -> None:
+    """Random faults on every request (apply_then_drop fires on writes only), a few 503s
+    on the first writes of each method, and two 429s (which prove nothing was done)."""
+    sim.faults.random(FAULTS, seed=seed)
+    sim.faults.add("status", status=503, method="POST", times=3, retry_after=None)
+    sim.faults.add("status", status=503, method="DELETE", times=2, retry_after=None)
+    sim.faults.add("status", status=429, method="POST", times=2, retry_after="0")
+
+
+async def test_kill_9_while_photos_and_submissions_drain_each_exactly_once(pwinty, tmp_path):
+    started = time.monotonic()
+    rng = random.Random(SEED)
+    sim = await pwinty(orders=20, clock=time.time, download_delay_s=DOWNLOAD_DELAY_S,
+                       complete_after_s=3600, seed=SEED % 1000)
+    untouched = [sim.add_order("NotYetSubmitted", photos=1) for _ in range(UNTOUCHED // 2)]
+    plans = make_plan(sim, ACTIONS, rng, tmp_path)
+    untouched += [sim.add_order("NotYetSubmitted", photos=1) for _ in range(UNTOUCHED // 2)]
+    by_id = {p.oid: p for p in plans}
+    total = sum(p.action_count for p in plans)
+    ledger_path = tmp_path / "ledger.db"
+    config = tmp_path / "ordersync.toml"
+    config.write_text(pwinty_toml(sim.base_url, ledger_path, DAEMON_SETTINGS), encoding="utf-8")
+    env = {KEY_ENV: sim.api_key}
+    untouched_before = {oid: sim.get_order(oid) for oid in untouched}
+
+    async def cli(*args: str):
+        result = await arun_cli("--config", str(config), *args, env=env, timeout=60)
+        assert result.returncode == 0, result
+        return result
+
+    limit = asyncio.Semaphore(ENQUEUE_AT_ONCE)
+
+    async def queue_in_order(commands: list[list[str]]) -> None:
+        """One order's commands, one after the other (the outbox keeps their order)."""
+        for args in commands:
+            async with limit:
+                result = await cli(*args)
+            queued = [line for line in result.stdout.splitlines()
+                      if line.startswith("queued action #")]
+            assert len(queued) == 1, result
+
+    write_requests = WriteCount(sim)
+    rounds: list[dict] = []
+
+    async def kill_rounds(count: int, phase: int) -> None:
+        """Start ``ordersync run``, SIGKILL it at a random moment; again, until drained."""
+        span = max(2, round(2.4 * total / max(1, ROUNDS)))
+        for number in range(count):
+            left = [a for a in read_actions(ledger_path) if a.state is not ActionState.SUCCEEDED]
+            if not left:
+                break
+            log = tmp_path / f"daemon-{phase}-{number:03d}.log"
+            tries_before = {a.id: a.attempts for a in left}
+            writes_before = write_requests()
+            proc = await start_daemon(config, env, log)
+            if rng.random() < 0.75:
+                target = rng.randint(1, span)
+                how = f"{target} writes in"
+                # ... or sooner when the writes stop coming (the queue is nearly drained)
+                seen, quiet_since, quiet_s = 0, time.monotonic(), 3.0
+                while seen < target and proc.returncode is None:
+                    now_seen = write_requests() - writes_before
+                    if now_seen != seen:
+                        seen, quiet_since, quiet_s = now_seen, time.monotonic(), 1.0
+                    elif time.monotonic() - quiet_since > quiet_s:
+                        break
+                    await asyncio.sleep(0.001)
+                await asyncio.sleep(rng.uniform(0, 0.006))
+            else:
+                pause = rng.uniform(0.1, 0.8)
+                how = f"{pause:.2f}s in"
+                await asyncio.sleep(pause)
+            assert proc.returncode is None, f"phase {phase} round {number}: the daemon " \
+                f"exited on its own ({proc.returncode}):\n{tail(log)}"
+            proc.send_signal(signal.SIGKILL)
+            await proc.wait()
+            after = read_actions(ledger_path)
+            rounds.append({
+                "phase": phase, "how": how, "writes": write_requests() - writes_before,
+                # in flight at the kill, started by this very process (not left from before)
+                "in_flight": sum(a.state is ActionState.IN_FLIGHT
+                                 and a.attempts > tries_before.get(a.id, 0) for a in after),
+                "succeeded": sum(a.state is ActionState.SUCCEEDED for a in after),
+            })
+
+    async def drain(phase: int) -> None:
+        """One undisturbed run drains the rest and stops cleanly on SIGTERM."""
+        log = tmp_path / f"daemon-{phase}-final.log"
+        proc = await start_daemon(config, env, log)
+        await wait_started(proc, log)
+        deadline = time.monotonic() + 30 + 0.1 * total
+        while time.monotonic() < deadline and proc.returncode is None:
+            states = Counter(a.state for a in read_actions(ledger_path))
+            if not (states[ActionState.PENDING] or states[ActionState.IN_FLIGHT]):
+                break
+            await asyncio.sleep(0.1)
+        assert proc.returncode is None, f"phase {phase}: the final run exited on its own:\n" \
+            f"{tail(log)}"
+        proc.send_signal(signal.SIGTERM)
+        try:
+            await asyncio.wait_for(proc.wait(), 15)
+        except TimeoutError:
+            proc.kill()
+            await proc.wait()
+            raise AssertionError(f"the daemon did not stop on SIGTERM:\n{tail(log)}") from None
+        assert proc.returncode == 0, tail(log)
+        not_done = [a for a in read_actions(ledger_path) if a.state is not ActionState.SUCCEEDED]
+        assert not not_done, f"phase {phase}: " + "\n".join(
+            f"#{a.id} {a.kind} {a.target} {a.state.value} after {a.attempts}: {a.last_error}"
+            for a in not_done) + f"\nrounds: {rounds}"
+
+    # ---- phase 1: photos by url, by batch and by upload, then some cancellations
+    await cli("sync", "--once")
+    await asyncio.gather(*(queue_in_order([
+        ["photos", "add", f"{VENDOR}:{p.oid}", *c.args] for c in p.commands]) for p in plans))
+    cancels = [f"{VENDOR}:{p.oid}" for p in plans if p.cancel]
+    result = await cli("cancel", *cancels)
+    assert result.stdout.count("queued action #") == len(cancels), result
+    queue = read_actions(ledger_path)
+    phase1 = sum(len(p.commands) + p.cancel for p in plans)
+    assert len(queue) == phase1 and {a.state for a in queue} == {ActionState.PENDING}
+    assert Counter(a.kind for a in queue) == Counter(
+        [{"ADD_PHOTO": "add_photo", "ADD_PHOTOS": "add_photos"}[c.verb]
+         for p in plans for c in p.commands] + ["cancel"] * len(cancels))
+
+    switch_faults_on(sim, SEED)
+    await kill_rounds(ROUNDS // 2, 1)
+    await drain(1)
+    sim.faults.clear()
+
+    # ---- between the phases: every photo is in and downloaded
+    await asyncio.sleep(DOWNLOAD_DELAY_S)
+    stale_after_phase1 = disagreements(read_orders(ledger_path, by_id), sim)
+    await cli("sync", "--once")
+    assert not disagreements(read_orders(ledger_path, by_id), sim)
+    for plan in plans:
+        photos = sim.get_order(plan.oid)["photos"]
+        assert all(p["status"] == "Ok" for p in photos), (plan.oid, photos)
+
+    # ---- phase 2: remove a photo from some orders, then submit some
+    removals = []
+    for plan in plans:
+        if plan.remove:
+            copy = read_orders(ledger_path, [plan.oid])[plan.oid]
+            item = rng.choice(copy["items"])
+            [photo] = [p for p in sim.get_order(plan.oid)["photos"] if str(p["id"]) == item["key"]]
+            plan.removed = Photo(*photo_key(photo))
+            removals.append(["photos", "remove", f"{VENDOR}:{plan.oid}", item["key"]])
+    await asyncio.gather(*(queue_in_order([args]) for args in removals))
+    submits = [f"{VENDOR}:{p.oid}" for p in plans if p.submit]
+    result = await cli("submit", *submits)
+    assert result.stdout.count("queued action #") == len(submits), result
+    assert len(read_actions(ledger_path)) == total
+
+    switch_faults_on(sim, SEED + 1)
+    await kill_rounds(ROUNDS - ROUNDS // 2, 2)
+    await drain(2)
+    sim.faults.clear()
+
+    # ---- the outbox: every action succeeded, none open, none given up on
+    ledger = Ledger(ledger_path)
+    try:
+        actions = ledger.outbox.list()
+        attempts = {a.id: ledger.outbox.attempts(a.id) for a in actions}
+    finally:
+        ledger.close()
+    copies = read_orders(ledger_path, [*by_id, *untouched])
+    states = Counter(a.state.value for a in actions)
+    report = (f"{total} actions on {len(plans)} orders, {len(rounds)} kill rounds {rounds},"
+              f" final states {dict(states)}, {len(sim.effects)} effects")
+    assert states == {"succeeded": total}, report
+
+    # ---- the simulator's log: each action's effect exactly once, in order, nothing else
+    effects: dict[str, list[str]] = defaultdict(list)
+    added: dict[str, Counter] = defaultdict(Counter)
+    for effect in sim.effects:
+        verb = effect.verb
+        if verb == "STATUS":
+            verb += " " + effect.body["status"]
+        effects[effect.order_id].append(verb)
+        if effect.verb in ("ADD_PHOTO", "ADD_PHOTOS"):
+            for photo in effect.body if effect.verb == "ADD_PHOTOS" else [effect.body]:
+                source = photo["url"] or photo["file"]["md5"]
+                added[effect.order_id][(source, photo["type"], int(photo["copies"]))] += 1
+    wrong = {oid: (effects.get(oid, []), p.expected_effects()) for oid, p in by_id.items()
+             if effects.get(oid, []) != p.expected_effects()}
+    assert not wrong, f"orders whose effects (seen, asked) differ: {wrong}\n{report}"
+    stray = sorted(set(effects) - set(by_id))
+    assert not stray, f"effects on orders no action named: {stray}"
+    assert len(sim.effects) == total, report
+    twice = {oid: [k for k, n in counts.items() if n > 1] for oid, counts in added.items()
+             if max(counts.values()) > 1}
+    assert not twice, f"photos added more than once: {twice}"
+
+    # ---- each order ends with the photos and the status asked for; the ledger agrees
+    problems = []
+    for oid, plan in by_id.items():
+        order = sim.get_order(oid)
+        photos = Counter(photo_key(p) for p in order["photos"])
+        if photos != plan.expected_photos():
+            problems.append(f"{oid} ({plan.shape}): photos {dict(photos)}, asked"
+                            f" {dict(plan.expected_photos())}")
+        if order["status"] not in plan.expected_status():
+            problems.append(f"{oid} ({plan.shape}): {order['status']}, asked"
+                            f" {plan.expected_status()}")
+    for oid in untouched:
+        if sim.get_order(oid) != untouched_before[oid]:
+            problems.append(f"{oid}: untouched, but the simulator changed it")
+        if copies[oid]["raw"]["photos"] != untouched_before[oid]["photos"]:
+            problems.append(f"{oid}: untouched, but the ledger's copy changed")
+    problems += disagreements(copies, sim)
+    assert not problems, "\n".join(problems) + "\n" + report
+
+    # ---- and the run really was crashy: kills mid-action, lost answers, verified retries
+    kills_in_flight = sum(1 for r in rounds if r["in_flight"])
+    lost = [r for r in sim.requests if r.method in WRITE_METHODS and r.status == 0]
+    verified = [a for a in actions if (a.result or {}).get("verified")]
+    retried = [a for a in actions if a.attempts > 1]
+    logged_twice = [i for i, rows in attempts.items() if len({r["number"] for r in rows}) > 1]
+    assert len(rounds) >= min(ROUNDS, 4), report
+    assert kills_in_flight >= max(1, len(rounds) // 4), report
+    assert lost and verified and retried and logged_twice, report
+    assert {a.kind for a in verified} & {"add_photo", "add_photos"}, report
+    assert all(row["request"].split()[0] in {"GET", *WRITE_METHODS}
+               for rows in attempts.values() for row in rows)
+    elapsed = time.monotonic() - started
+    assert elapsed < 60 + 2 * ROUNDS + 0.4 * total, report
+    print(report + f"; {kills_in_flight} kills left an action in flight, {len(lost)} write"
+          f" answers lost, {len(verified)} actions confirmed by verification"
+          f" ({dict(Counter(a.kind for a in verified))}), ledger stale after phase 1:"
+          f" {len(stale_after_phase1)} orders, {elapsed:.1f}s")
+
+
+# ------------------------------------------------------------------ pull beside push
+
+async def test_a_poll_beside_an_action_never_writes_back_an_older_copy(pwinty, tmp_path):
+    """The daemon polls and pushes at once: the ledger must end with the vendor's last word.
+
+    A Pwinty poll lists a page of orders, then reads SubmissionStatus for every draft on it
+    (one request each, slow here) before the page is written: an action performed in that
+    window has already recorded the vendor's newer copy when the page arrives.
+    """
+    sim = await pwinty(orders=10, clock=time.time)
+    drafts = [sim.add_order("NotYetSubmitted", photos=1) for _ in range(4)]
+    target = drafts[-1]      # the newest: first on the page, first to have its status read
+    config = pwinty_config(sim, tmp_path / "ledger.db", poll_interval_s=3600)
+    async with Service(config, handle_signals=False) as service:
+        await service.run_once()
+    listed = len(sim.requests)
+    sim.faults.add("delay", method="GET", path_prefix="/v2.2/Orders/", delay_s=0.4, times=4)
+    service = Service(config, handle_signals=False)
+    await service.open()
+    daemon = asyncio.create_task(service.run())
+    try:
+        give_up = time.monotonic() + 10
+        while not any(r.path == "/v2.2/Orders" for r in sim.requests[listed:]):
+            if time.monotonic() > give_up:
+                pytest.fail("set-up: the poll never listed the orders")
+            await asyncio.sleep(0.005)
+        # the poll holds its copy (NotYetSubmitted) while it reads SubmissionStatus (1.6 s)
+        [(action, _)] = await enqueue(config, "cancel", [(VENDOR, target)], {})
+        give_up = time.monotonic() + 10
+        while len([r for r in sim.requests[listed:] if r.path.endswith("/SubmissionStatus")]) < 4:
+            if time.monotonic() > give_up:
+                pytest.fail("set-up: the poll did not read every draft's SubmissionStatus")
+            await asyncio.sleep(0.02)
+        await asyncio.sleep(0.6)                 # the last read, then the poll's page is written
+    finally:
+        service.stop()
+        await daemon
+        await service.close()
+    # (set-up checks fail with pytest.fail, not AssertionError: only the last two may fail)
+    ledger = Ledger(tmp_path / "ledger.db")
+    try:
+        outcome = ledger.outbox.get(action.id).state
+        order = ledger.order(VENDOR, target)
+    finally:
+        ledger.close()
+    seen = sim.requests[listed:]
+    list_at = min(r.at for r in seen if r.path == "/v2.2/Orders")
+    last_read_at = max(r.at for r in seen if r.path.endswith("/SubmissionStatus"))
+    posts = [r.at for r in seen if r.path == f"/v2.2/Orders/{target}/Status"]
+    if [(e.verb, e.order_id) for e in sim.effects] != [("STATUS", target)] or (
+            outcome is not ActionState.SUCCEEDED) or not (
+            len(posts) == 1 and list_at < posts[0] < last_read_at):
+        pytest.fail(f"set-up: the cancellation did not go through once, during the poll"
+                    f" ({outcome}, {sim.effects}, {list_at=}, {posts=}, {last_read_at=})")
+    moves = [(e["source"], e["from_vendor_state"], e["to_vendor_state"]) for e in order["events"]]
+    assert order["vendor_state"] == sim.get_order(target)["status"] == "Cancelled", moves
+    assert ("poll", "Cancelled", "NotYetSubmitted") not in moves
+
+
+# ------------------------------------------------------------------ the same photo twice
+
+async def test_the_same_photo_twice_on_purpose_queued_together_survives_a_lost_request(
+        pwinty, tmp_path):
+    sim = await pwinty(orders=10, clock=time.time)
+    oid = sim.add_order("NotYetSubmitted")
+    config = pwinty_config(sim, tmp_path / "ledger.db", poll_interval_s=3600,
+                           action_backoff_base_s=0.01, action_backoff_max_s=0.05)
+    async with Service(config, handle_signals=False) as service:
+        await service.run_once()
+    photo = {"type": "4x6", "url": "https://photos.example.com/twice/p.jpg", "copies": 1}
+    [(first, _)] = await enqueue(config, "add_photo", [(VENDOR, oid)], {"photos": [photo]})
+    [(second, created)] = await enqueue(config, "add_photo", [(VENDOR, oid)],
+                                        {"photos": [photo]}, key="the second print")
+    if not created or first.id == second.id:
+        pytest.fail("set-up: the second photo was not queued as its own action")
+    # the first request goes through; the second is dropped before Pwinty acts on it
+    photos_path = f"/v2.2/Orders/{oid}/Photos"
+    sim.faults.add("delay", method="POST", path_prefix=photos_path, delay_s=0.0, times=1)
+    sim.faults.add("drop", method="POST", path_prefix=photos_path, times=1)
+    async with Service(config, handle_signals=False) as service:
+        for _ in range(20):
+            await service.run_once()
+            states = {a.state for a in read_actions(tmp_path / "ledger.db")}
+            if states <= {ActionState.SUCCEEDED, ActionState.FAILED, ActionState.UNCERTAIN}:
+                break
+            await asyncio.sleep(0.05)
+    lost = [r for r in sim.requests if r.method == "POST" and r.path == photos_path
+            and r.status == 0]
+    if len(lost) != 1:
+        pytest.fail(f"set-up: the second request was not the one dropped ({sim.requests})")
+    actions = {a.id: a for a in read_actions(tmp_path / "ledger.db")}
+    assert {a.state for a in actions.values()} == {ActionState.SUCCEEDED}, actions
+    assert len(sim.get_order(oid)["photos"]) == 2, (
+        f"Pwinty holds {len(sim.get_order(oid)['photos'])} photo(s); the second action says"
+        f" {actions[second.id].state.value} {actions[second.id].result}")
+    assert [e.verb for e in sim.effects] == ["ADD_PHOTO", "ADD_PHOTO"]
