@@ -73,11 +73,8 @@ def build_parser() -> Parser:
     sync.add_argument("--json", action="store_true", help="print the result as JSON")
     sync.set_defaults(func=cmd_sync)
 
-    orders = commands.add_parser("orders", help="list or show orders in the ledger",
-                                 description="Read orders from the ledger.")
-    order_commands = orders.add_subparsers(dest="orders_command", metavar="SUBCOMMAND",
-                                           parser_class=Parser)
-    order_commands.required = True
+    order_commands = _group(commands, "orders", "list or show orders in the ledger",
+                            "Read orders from the ledger.")
     listing = order_commands.add_parser("list", help="list orders, newest first",
                                         description="List orders in the ledger, newest first.")
     listing.add_argument("--vendor", metavar="V", help="only this vendor instance")
@@ -124,11 +121,8 @@ def build_parser() -> Parser:
         _wait_arguments(decide)
         decide.set_defaults(func=cmd_decide, kind=kind)
 
-    photos = commands.add_parser("photos", help="add or remove photos of a print order",
-                                 description="Photos of Pwinty print orders (queued actions).")
-    photo_commands = photos.add_subparsers(dest="photos_command", metavar="SUBCOMMAND",
-                                           parser_class=Parser)
-    photo_commands.required = True
+    photo_commands = _group(commands, "photos", "add or remove photos of a print order",
+                            "Photos of Pwinty print orders (queued actions).")
     add = photo_commands.add_parser(
         "add", help="add photos by URL (several URLs go as one batch) or by uploading a file",
         description="Add photos to a draft print order: by URL (repeat --url for a batch) or by"
@@ -156,11 +150,8 @@ def build_parser() -> Parser:
     _wait_arguments(remove)
     remove.set_defaults(func=cmd_photos_remove)
 
-    print_order = commands.add_parser("print-order", help="create a print order or change its"
-                                      " address", description="Pwinty print orders.")
-    print_commands = print_order.add_subparsers(dest="print_command", metavar="SUBCOMMAND",
-                                                parser_class=Parser)
-    print_commands.required = True
+    print_commands = _group(commands, "print-order",
+                            "create a print order or change its address", "Pwinty print orders.")
     create = print_commands.add_parser(
         "create", help="create a print order",
         description="Create a print order at a Pwinty instance, from options or from a JSON or"
@@ -188,11 +179,8 @@ def build_parser() -> Parser:
     create.set_defaults(func=cmd_print_create)
     update.set_defaults(func=cmd_print_address)
 
-    actions = commands.add_parser("actions", help="list, show, retry or cancel queued actions",
-                                  description="The outbox: every push to a vendor.")
-    action_commands = actions.add_subparsers(dest="actions_command", metavar="SUBCOMMAND",
-                                             parser_class=Parser)
-    action_commands.required = True
+    action_commands = _group(commands, "actions", "list, show, retry or cancel queued actions",
+                             "The outbox: every push to a vendor.")
     alist = action_commands.add_parser("list", help="list actions, oldest first",
                                        description="List the outbox's actions, oldest first.")
     alist.add_argument("--state", metavar="S", help="only this state: "
@@ -232,6 +220,15 @@ def build_parser() -> Parser:
                           help="random faults, e.g. 429:0.1,503:0.05,drop:0.02")
     simulate.set_defaults(func=cmd_simulate)
     return parser
+
+
+def _group(commands, name: str, help_text: str, description: str):
+    """A command made of subcommands (``orders list``, ``actions show`` ...)."""
+    parser = commands.add_parser(name, help=help_text, description=description)
+    group = parser.add_subparsers(dest=f"{name}_command", metavar="SUBCOMMAND",
+                                  parser_class=Parser)
+    group.required = True
+    return group
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -285,15 +285,34 @@ class VendorHttp:
         params: Mapping[str, str] | None = None,
         authenticated: bool = True,
         safe: bool | None = None,
-    ) -> Response:
+        read: Callable[[Response], Any] | None = None,
+    ) -> Any:
         """Send a request; retry transient failures; raise the error tree for the rest.
 
         ``safe`` says whether repeating the request can do harm; it defaults to the method's
         HTTP safety. Unsafe requests are never retried after they may have reached the
         vendor: those failures raise :class:`AmbiguousError` for the caller to verify.
+        ``read`` turns the response into the result inside the retry loop (a body that
+        cannot be read is retried like any transient failure).
         """
         safe = method.upper() in SAFE_METHODS if safe is None else safe
-        retrying = AsyncRetrying(
+        async for attempt in self._retrying():
+            with attempt:
+                response = await self._send_with_auth(
+                    method, path_or_url, headers=headers, data=data, json=json,
+                    params=params, authenticated=authenticated, safe=safe,
+                )
+                return response if read is None else read(response)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def get_json(self, path_or_url: str, *, accept: str, params=None) -> Any:
+        """GET and parse JSON; a malformed body is retried like any transient failure."""
+        return await self.request("GET", path_or_url, headers={"Accept": accept},
+                                  params=params, read=Response.json)
+
+    def _retrying(self) -> AsyncRetrying:
+        """Transient failures again, with backoff and jitter, never sooner than Retry-After."""
+        return AsyncRetrying(
             retry=retry_if_exception_type(TransientError),
             stop=(
                 stop_after_attempt(self.retry.max_attempts)
@@ -305,31 +324,6 @@ class VendorHttp:
             reraise=True,
             before_sleep=self._log_retry,
         )
-        async for attempt in retrying:
-            with attempt:
-                return await self._send_with_auth(
-                    method, path_or_url, headers=headers, data=data, json=json,
-                    params=params, authenticated=authenticated, safe=safe,
-                )
-        raise AssertionError("unreachable")  # pragma: no cover
-
-    async def get_json(self, path_or_url: str, *, accept: str, params=None) -> Any:
-        """GET and parse JSON, retrying a malformed body like any transient failure."""
-        retrying = AsyncRetrying(
-            retry=retry_if_exception_type(BadResponse),
-            stop=stop_after_attempt(self.retry.max_attempts),
-            wait=_wait_backoff_or_retry_after(self.retry),
-            sleep=self.sleep,
-            reraise=True,
-            before_sleep=self._log_retry,
-        )
-        async for attempt in retrying:
-            with attempt:
-                response = await self.request(
-                    "GET", path_or_url, headers={"Accept": accept}, params=params
-                )
-                return response.json()
-        raise AssertionError("unreachable")  # pragma: no cover
 
     async def _send_with_auth(self, method, path_or_url, *, headers, authenticated, safe, **kw):
         for renewal in (False, True):

@@ -414,16 +414,8 @@ class Ledger:
         self, *, instance: str | None = None, state: str | None = None, limit: int | None = None
     ) -> list[dict]:
         """Orders, newest first, with their items, as plain dicts."""
-        where, params = [], []
-        if instance:
-            where.append("instance = ?")
-            params.append(instance)
-        if state:
-            where.append("state = ?")
-            params.append(state)
-        sql = "SELECT * FROM orders"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
+        where, params = _where(instance=instance, state=state)
+        sql = "SELECT * FROM orders" + where
         sql += (" ORDER BY created DESC, instance, length(vendor_id) DESC, vendor_id DESC")
         if limit:
             sql += f" LIMIT {int(limit)}"
@@ -547,14 +539,8 @@ class Outbox:
 
     def list(self, *, instance: str | None = None, state: str | None = None,
              limit: int | None = None) -> list[Action]:
-        where, params = [], []
-        if instance:
-            where.append("instance = ?")
-            params.append(instance)
-        if state:
-            where.append("state = ?")
-            params.append(state)
-        sql = "SELECT * FROM actions" + (" WHERE " + " AND ".join(where) if where else "")
+        where, params = _where(instance=instance, state=state)
+        sql = "SELECT * FROM actions" + where
         sql += " ORDER BY id" + (f" LIMIT {int(limit)}" if limit else "")
         return [_action(row) for row in self.db.query(sql, params)]
 
@@ -776,6 +762,14 @@ def _public_order(row: dict, items: list[dict]) -> dict:
         "updated_at": row["updated_at"],
         "items": items,
     }
+
+
+def _where(**equal: str | None) -> tuple[str, list]:
+    """`` WHERE a = ? AND b = ?`` for the given columns that have a value, and the values."""
+    given = {column: value for column, value in equal.items() if value}
+    if not given:
+        return "", []
+    return " WHERE " + " AND ".join(f"{c} = ?" for c in given), list(given.values())
 
 
 def _chunks(values: list[T], size: int) -> Iterable[list[T]]:
