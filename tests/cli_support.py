@@ -29,6 +29,7 @@ _SCRIPT = Path(sys.executable).with_name("ordersync")
 CLI: list[str] = [str(_SCRIPT)] if _SCRIPT.exists() else [sys.executable, "-m", "ordersync"]
 
 SECRET_ENV = "ORDERSYNC_TEST_CLIENT_SECRET"
+KEY_ENV = "ORDERSYNC_TEST_PWINTY_KEY"       # where pwinty_toml's API key comes from
 # Long and unusual, so that finding it anywhere in output can only mean it leaked.
 SIM_SECRET = "sim-Secr3t-7f3a9c1e5b2d4f60-kqzx"
 CLI_TIMEOUT_S = 20.0
@@ -163,6 +164,21 @@ def fotoware_toml(base_url: str, ledger: Path, *, name: str = "fotoware-main",
         f"base_url = {toml_str(base_url)}\n"
         f'client_id = "ordersync"\n'
         f'client_secret_env = "{SECRET_ENV}"\n'
+        f"rate_limit = {{ requests = 1000, per_s = 1 }}\n"
+        f"backoff_base_s = 0.05\n"
+        f"{extra}"
+    )
+
+
+def pwinty_toml(base_url: str, ledger: Path, *, name: str = "prints", extra: str = "") -> str:
+    """A configuration with one Pwinty instance whose API key comes from KEY_ENV."""
+    return (
+        f"[ledger]\npath = {toml_str(ledger)}\n\n"
+        f"[vendors.{name}]\n"
+        f'adapter = "pwinty"\n'
+        f"base_url = {toml_str(base_url)}\n"
+        f'merchant_id = "sim-merchant"\n'
+        f'api_key_env = "{KEY_ENV}"\n'
         f"rate_limit = {{ requests = 1000, per_s = 1 }}\n"
         f"backoff_base_s = 0.05\n"
         f"{extra}"

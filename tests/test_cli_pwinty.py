@@ -25,12 +25,11 @@ import pytest
 
 from ordersync.adapters.pwinty.mapping import STATES
 from ordersync.adapters.pwinty.simulator import PHOTO_STATUSES, PwintySimulator, build_catalogue
-from ordersync.ledger import Ledger
 
-from tests.cli_support import CliResult, arun_cli, closed_port, start_cli, toml_str
+from tests.cli_support import KEY_ENV, CliResult, arun_cli, closed_port, pwinty_toml, start_cli
+from tests.outbox_support import read_actions, read_orders
 
 V = "prints"
-KEY_ENV = "ORDERSYNC_TEST_PWINTY_KEY"
 API_KEY = "pw-Key-5c1d93e07a4b2f68-zzqv"      # long and unusual: finding it means a leak
 JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + bytes(range(256)) * 8
 LISTING_KEYS = {"vendor", "id", "state", "vendor_state", "reference", "created", "modified",
@@ -41,21 +40,6 @@ PHOTO_ERRORS = {"FileNotFoundAtUrl": ["FileCouldNotBeDownloaded"],
 ADDRESS = {"recipientName": "Ada Lovelace", "address1": "12 St James's Square",
            "addressTownOrCity": "London", "postalOrZipCode": "SW1Y 4JH"}
 QUEUED = re.compile(r"^action #(\d+): (\w+) (\S+) (\w+)(: .*)?$")
-
-
-def pwinty_toml(base_url: str, ledger: Path, *, name: str = V, extra: str = "") -> str:
-    """A configuration with one Pwinty instance whose API key comes from KEY_ENV."""
-    return (
-        f"[ledger]\npath = {toml_str(ledger)}\n\n"
-        f"[vendors.{name}]\n"
-        f'adapter = "pwinty"\n'
-        f"base_url = {toml_str(base_url)}\n"
-        f'merchant_id = "sim-merchant"\n'
-        f'api_key_env = "{KEY_ENV}"\n'
-        f"rate_limit = {{ requests = 1000, per_s = 1 }}\n"
-        f"backoff_base_s = 0.05\n"
-        f"{extra}"
-    )
 
 
 @dataclass
@@ -81,18 +65,10 @@ class Site:
         return [(r.method, r.path) for r in self.sim.requests if r.method != "GET"]
 
     def outbox(self) -> list:
-        ledger = Ledger(self.tmp / "ledger.db")
-        try:
-            return ledger.outbox.list()
-        finally:
-            ledger.close()
+        return read_actions(self.tmp / "ledger.db")
 
     def ledger_order(self, order_id: str) -> dict | None:
-        ledger = Ledger(self.tmp / "ledger.db")
-        try:
-            return ledger.order(V, order_id)
-        finally:
-            ledger.close()
+        return read_orders(self.tmp / "ledger.db", V, [order_id])[order_id]
 
 
 @pytest.fixture

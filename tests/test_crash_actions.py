@@ -28,11 +28,9 @@ from __future__ import annotations
 import asyncio
 import os
 import random
-import signal
 import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import pytest
 
@@ -40,30 +38,23 @@ from ordersync.actions import enqueue
 from ordersync.adapters.fotoware import customdata
 from ordersync.adapters.fotoware.simulator import MUTATING
 from ordersync.daemon import Service
-from ordersync.ledger import Ledger
 from ordersync.model import ActionState
 
-from tests.cli_support import CLI, SECRET_ENV, arun_cli, cli_env, fotoware_toml
+from tests.cli_support import SECRET_ENV, fotoware_toml
 from tests.conftest import fotoware_config
+from tests.crash_support import (
+    DAEMON_SETTINGS, FAULTS, ROUNDS, SEED, CrashRun, RequestCount, assert_effects_as_asked,
+    service_running,
+)
+from tests.outbox_support import open_ledger, read_actions, read_orders, read_outbox
 
 ACTIONS = int(os.environ.get("ORDERSYNC_CRASH_ACTIONS", "120"))
-ROUNDS = int(os.environ.get("ORDERSYNC_CRASH_ROUNDS", "10"))
-SEED = int(os.environ.get("ORDERSYNC_CRASH_SEED", "20260601"))
 
 VENDOR = "fw"
 COMMENT_APPROVE = "Approved by the crash test, with a comment"
 COMMENT_UPDATE = "Updated by the crash test before its rejection"
 BUDGET = "1234"          # seeded budgets are multiples of 50: this one can only come from us
-FAULTS = "apply_then_drop:0.3,drop:0.07"
 UNTOUCHED = 12           # pending and created orders no action names: nothing may touch them
-
-DAEMON_SETTINGS = """\
-poll_interval_s = 3600
-max_attempts = 3
-action_max_attempts = 50
-action_backoff_base_s = 0.05
-action_backoff_max_s = 0.5
-"""
 
 
 @dataclass
@@ -124,57 +115,12 @@ def make_plan(sim, actions: int, rng: random.Random) -> Plan:
     return plan
 
 
-class VerbCount:
-    """How many verb requests (PATCH, SUBMIT, APPROVE, REJECT) the simulator has seen so far;
-    cheap enough to ask every millisecond (only new records are looked at)."""
-
-    def __init__(self, sim) -> None:
-        self.sim, self.seen, self.count = sim, 0, 0
-
-    def __call__(self) -> int:
-        new = self.sim.requests[self.seen:]
-        self.seen += len(new)
-        self.count += sum(1 for r in new if r.method in MUTATING)
-        return self.count
-
-
-def read_actions(path: Path):
-    ledger = Ledger(path)
-    try:
-        return ledger.outbox.list()
-    finally:
-        ledger.close()
-
-
 def items_and_data(order: dict) -> tuple:
     """What an update must keep: each item's rendition, custom data, comment and expiry."""
     items = [(item["rendition"]["href"], customdata.as_dict(item.get("itemData")),
               item.get("adminComment") or "", item.get("expires"))
              for item in order.get("orderItems") or []]
     return items, customdata.as_dict(order.get("orderData"))
-
-
-async def start_daemon(config: Path, env: dict, log: Path):
-    with log.open("wb") as out:
-        return await asyncio.create_subprocess_exec(
-            *CLI, "--config", str(config), "--log-format", "json", "run",
-            env=cli_env(env), stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.DEVNULL, stderr=out,
-        )
-
-
-async def wait_started(proc, log: Path, timeout: float = 20.0) -> None:
-    """Until the daemon has logged ``started`` (its SIGTERM handler is in place by then)."""
-    give_up = time.monotonic() + timeout
-    while '"started"' not in log.read_text(errors="replace"):
-        assert proc.returncode is None, f"the daemon exited ({proc.returncode}):\n{tail(log)}"
-        assert time.monotonic() < give_up, f"the daemon did not start:\n{tail(log)}"
-        await asyncio.sleep(0.02)
-
-
-def tail(path: Path, lines: int = 30) -> str:
-    text = path.read_text(errors="replace").splitlines() if path.exists() else []
-    return "\n".join(text[-lines:])
 
 
 async def test_kill_9_while_draining_the_outbox_every_action_exactly_once(fotoware, tmp_path):
@@ -185,11 +131,11 @@ async def test_kill_9_while_draining_the_outbox_every_action_exactly_once(fotowa
     config = tmp_path / "ordersync.toml"
     config.write_text(fotoware_toml(sim.base_url, ledger_path, name=VENDOR,
                                     extra=DAEMON_SETTINGS), encoding="utf-8")
-    env = {SECRET_ENV: sim.client_secret}
+    crash = CrashRun(config, {SECRET_ENV: sim.client_secret}, tmp_path, rng,
+                     RequestCount(sim, MUTATING), "verbs", ACTIONS)
 
     # ---- setup: one sync, then the whole queue in a few CLI calls (faults still off)
-    result = await arun_cli("--config", str(config), "sync", "--once", env=env, timeout=60)
-    assert result.returncode == 0, result
+    await crash.cli("sync", "--once")
     plan = make_plan(sim, ACTIONS, rng)
     before = {oid: sim.get_order(oid) for oid in plan.expected_verbs()}
     ref = lambda ids: [f"{VENDOR}:{oid}" for oid in ids]  # noqa: E731
@@ -201,9 +147,7 @@ async def test_kill_9_while_draining_the_outbox_every_action_exactly_once(fotowa
         ("submit", plan.submit, []),
     ]
     for kind, ids, options in commands:
-        result = await arun_cli("--config", str(config), kind, *ref(ids), *options, env=env,
-                                timeout=60)
-        assert result.returncode == 0, result
+        result = await crash.cli(kind, *ref(ids), *options)
         queued = [line for line in result.stdout.splitlines() if line.startswith("queued action #")]
         assert len(queued) == len(ids), result
     queue = read_actions(ledger_path)
@@ -215,79 +159,17 @@ async def test_kill_9_while_draining_the_outbox_every_action_exactly_once(fotowa
         sim.faults.add("status", status=503, method=verb, times=2, retry_after=None)
     sim.faults.add("status", status=429, method="APPROVE", times=2, retry_after="0")
 
-    # ---- kill -9 at random moments, restart, until drained or out of rounds
-    verb_requests = VerbCount(sim)
-    span = max(2, round(2.4 * ACTIONS / max(1, ROUNDS)))
-    rounds: list[dict] = []
-    for number in range(ROUNDS):
-        left = [a for a in read_actions(ledger_path) if a.state is not ActionState.SUCCEEDED]
-        if not left:
-            break
-        log = tmp_path / f"daemon-{number:03d}.log"
-        tries_before = {a.id: a.attempts for a in left}
-        verbs_before = verb_requests()
-        proc = await start_daemon(config, env, log)
-        if rng.random() < 0.75:
-            target = rng.randint(1, span)
-            how = f"{target} verbs in"
-            # ... or sooner when the verbs stop coming (the queue is nearly drained)
-            seen, quiet_since, quiet_s = 0, time.monotonic(), 3.0
-            while seen < target and proc.returncode is None:
-                now_seen = verb_requests() - verbs_before
-                if now_seen != seen:
-                    seen, quiet_since, quiet_s = now_seen, time.monotonic(), 1.0
-                elif time.monotonic() - quiet_since > quiet_s:
-                    break
-                await asyncio.sleep(0.001)
-            await asyncio.sleep(rng.uniform(0, 0.006))
-        else:
-            pause = rng.uniform(0.1, 0.8)
-            how = f"{pause:.2f}s in"
-            await asyncio.sleep(pause)
-        assert proc.returncode is None, f"round {number}: the daemon exited on its own " \
-            f"({proc.returncode}):\n{tail(log)}"
-        proc.send_signal(signal.SIGKILL)
-        await proc.wait()
-        after = read_actions(ledger_path)
-        rounds.append({
-            "how": how, "verbs": verb_requests() - verbs_before,
-            # in flight at the kill, started by this very process (not left from before)
-            "in_flight": sum(a.state is ActionState.IN_FLIGHT
-                             and a.attempts > tries_before.get(a.id, 0) for a in after),
-            "succeeded": sum(a.state is ActionState.SUCCEEDED for a in after),
-        })
-
-    # ---- one last, undisturbed run drains the rest and stops cleanly on SIGTERM
-    log = tmp_path / "daemon-final.log"
-    proc = await start_daemon(config, env, log)
-    await wait_started(proc, log)
-    deadline = time.monotonic() + 30 + 0.1 * ACTIONS
-    while time.monotonic() < deadline and proc.returncode is None:
-        states = Counter(a.state for a in read_actions(ledger_path))
-        if not (states[ActionState.PENDING] or states[ActionState.IN_FLIGHT]):
-            break
-        await asyncio.sleep(0.1)
-    assert proc.returncode is None, f"the final run exited on its own:\n{tail(log)}"
-    proc.send_signal(signal.SIGTERM)
-    try:
-        await asyncio.wait_for(proc.wait(), 15)
-    except TimeoutError:
-        proc.kill()
-        await proc.wait()
-        raise AssertionError(f"the daemon did not stop on SIGTERM:\n{tail(log)}") from None
-    assert proc.returncode == 0, tail(log)
+    # ---- kill -9 at random moments, restart, until drained or out of rounds; then one
+    # last, undisturbed run drains the rest and stops cleanly on SIGTERM
+    await crash.kill_rounds(ROUNDS)
+    await crash.drain()
     sim.faults.clear()
 
     # ---- the outbox: every action succeeded, none open, none given up on
-    ledger = Ledger(ledger_path)
-    try:
-        actions = ledger.outbox.list()
-        attempts = {a.id: ledger.outbox.attempts(a.id) for a in actions}
-        copies = {oid: ledger.order(VENDOR, oid)
-                  for oid in [*plan.expected_verbs(), *plan.untouched]}
-    finally:
-        ledger.close()
+    actions, attempts = read_outbox(ledger_path)
+    copies = read_orders(ledger_path, VENDOR, [*plan.expected_verbs(), *plan.untouched])
     states = Counter(a.state.value for a in actions)
+    rounds = crash.rounds
     report = (f"{ACTIONS} actions, {len(rounds)} kill rounds {rounds}, final states {dict(states)},"
               f" {len(sim.effects)} effects")
     assert states == {"succeeded": ACTIONS}, report + "\n" + "\n".join(
@@ -299,11 +181,7 @@ async def test_kill_9_while_draining_the_outbox_every_action_exactly_once(fotowa
     effects: dict[str, list[str]] = defaultdict(list)
     for effect in sim.effects:
         effects[effect.order_id].append(effect.verb)
-    wrong = {oid: (effects.get(oid, []), verbs) for oid, verbs in expected.items()
-             if effects.get(oid, []) != verbs}
-    assert not wrong, f"orders whose effects (seen, asked) differ: {wrong}\n{report}"
-    stray = sorted(set(effects) - set(expected))
-    assert not stray, f"effects on orders no action named: {stray}"
+    assert_effects_as_asked(effects, expected, report)
     assert len(sim.effects) == ACTIONS
     by_order = {(a.vendor_id, a.kind) for a in actions}
     assert len(by_order) == ACTIONS  # one action per (order, kind): the log maps onto them
@@ -337,17 +215,8 @@ async def test_kill_9_while_draining_the_outbox_every_action_exactly_once(fotowa
     assert not problems, "\n".join(problems)
 
     # ---- and the run really was crashy: kills mid-action, lost answers, verified retries
-    kills_in_flight = sum(1 for r in rounds if r["in_flight"])
-    lost = [r for r in sim.requests if r.method in MUTATING and r.status == 0]
-    verified = [a for a in actions if (a.result or {}).get("verified")]
-    retried = [a for a in actions if a.attempts > 1]
-    logged_twice = [i for i, rows in attempts.items() if len({r["number"] for r in rows}) > 1]
-    assert len(rounds) >= min(ROUNDS, 3), report
-    assert kills_in_flight >= max(1, len(rounds) // 4), report
-    assert lost and verified and retried and logged_twice, report
-    # every HTTP attempt the ledger kept is a real request the simulator saw
-    assert all(row["request"].split()[0] in {"GET", *MUTATING}
-               for rows in attempts.values() for row in rows)
+    kills_in_flight, lost, verified = crash.assert_crashy(sim, actions, attempts,
+                                                          min(ROUNDS, 3), report)
     assert time.monotonic() - started < 60 + 2 * ROUNDS + 0.3 * ACTIONS, report
     print(report + f"; {kills_in_flight} kills left an action in flight, {len(lost)} verb"
           f" answers lost, {len(verified)} actions confirmed by verification,"
@@ -368,10 +237,7 @@ async def test_a_poll_beside_an_action_never_writes_back_an_older_copy(fotoware,
     for oid in departed:
         sim.set_state(oid, "rejected")
     sim.faults.add("delay", method="GET", path_prefix="/fotoweb/orders/1", delay_s=0.3, times=50)
-    service = Service(config, handle_signals=False)
-    await service.open()
-    daemon = asyncio.create_task(service.run())
-    try:
+    async with service_running(config):
         read = lambda: [r.path.rsplit("/", 1)[-1] for r in sim.requests  # noqa: E731
                         if r.method == "GET" and r.path.rsplit("/", 1)[-1] in departed]
         give_up = time.monotonic() + 10
@@ -385,17 +251,10 @@ async def test_a_poll_beside_an_action_never_writes_back_an_older_copy(fotoware,
         while time.monotonic() < give_up and (len(read()) < len(departed) or not sim.effects):
             await asyncio.sleep(0.02)
         await asyncio.sleep(0.5)                # the poll's page is written
-    finally:
-        service.stop()
-        await daemon
-        await service.close()
     # (set-up checks fail with pytest.fail, not AssertionError: only the last two may xfail)
-    ledger = Ledger(tmp_path / "ledger.db")
-    try:
+    with open_ledger(tmp_path / "ledger.db") as ledger:
         outcome = ledger.outbox.get(action.id).state
         order = ledger.order(VENDOR, target)
-    finally:
-        ledger.close()
     if [(e.verb, e.order_id) for e in sim.effects] != [("APPROVE", target)] or (
             outcome is not ActionState.SUCCEEDED):
         pytest.fail(f"set-up: the approval did not go through once ({outcome}, {sim.effects})")

@@ -38,7 +38,6 @@ import asyncio
 import hashlib
 import os
 import random
-import signal
 import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
@@ -49,33 +48,25 @@ import pytest
 from ordersync.actions import enqueue
 from ordersync.adapters.pwinty.simulator import POSTAL_ADDRESS
 from ordersync.daemon import Service
-from ordersync.ledger import Ledger
 from ordersync.model import ActionState
 from ordersync.simkit import WRITE_METHODS
 
-from tests.cli_support import CLI, arun_cli, cli_env, toml_str
+from tests.cli_support import KEY_ENV, pwinty_toml
 from tests.conftest import pwinty_config
+from tests.crash_support import (
+    DAEMON_SETTINGS, FAULTS, ROUNDS, SEED, CrashRun, RequestCount, assert_effects_as_asked,
+    service_running,
+)
+from tests.outbox_support import open_ledger, read_actions, read_orders, read_outbox
 
 ACTIONS = int(os.environ.get("ORDERSYNC_CRASH_ACTIONS", "44"))
-ROUNDS = int(os.environ.get("ORDERSYNC_CRASH_ROUNDS", "10"))
-SEED = int(os.environ.get("ORDERSYNC_CRASH_SEED", "20260601"))
 
 VENDOR = "prints"
-KEY_ENV = "ORDERSYNC_TEST_PWINTY_KEY"
-FAULTS = "apply_then_drop:0.3,drop:0.07"
 TYPES = ("4x6", "5x7", "8x10", "10x15_cm")
 JPEG_MAGIC = b"\xff\xd8\xff\xe0"
 UNTOUCHED = 6            # drafts with photos that no action names: nothing may touch them
 DOWNLOAD_DELAY_S = 0.2
 ENQUEUE_AT_ONCE = 6      # CLI enqueue commands run side by side (start-up dominates each)
-
-DAEMON_SETTINGS = """\
-poll_interval_s = 3600
-max_attempts = 3
-action_max_attempts = 50
-action_backoff_base_s = 0.05
-action_backoff_max_s = 0.5
-"""
 
 # shape: (photo commands, cancelled in phase 1, a photo removed in phase 2, submitted)
 SHAPES = {
@@ -176,48 +167,6 @@ def make_plan(sim, actions: int, rng: random.Random, folder: Path) -> list[Order
     return plans
 
 
-def pwinty_toml(base_url: str, ledger: Path, extra: str = "") -> str:
-    return (f"[ledger]\npath = {toml_str(ledger)}\n\n"
-            f"[vendors.{VENDOR}]\n"
-            f'adapter = "pwinty"\n'
-            f"base_url = {toml_str(base_url)}\n"
-            f'merchant_id = "sim-merchant"\n'
-            f'api_key_env = "{KEY_ENV}"\n'
-            f"rate_limit = {{ requests = 1000, per_s = 1 }}\n"
-            f"backoff_base_s = 0.05\n"
-            f"{extra}")
-
-
-class WriteCount:
-    """How many writes (POST, PUT, DELETE) the simulator has seen so far; cheap enough to
-    ask every millisecond (only new records are looked at)."""
-
-    def __init__(self, sim) -> None:
-        self.sim, self.seen, self.count = sim, 0, 0
-
-    def __call__(self) -> int:
-        new = self.sim.requests[self.seen:]
-        self.seen += len(new)
-        self.count += sum(1 for r in new if r.method in WRITE_METHODS)
-        return self.count
-
-
-def read_actions(path: Path):
-    ledger = Ledger(path)
-    try:
-        return ledger.outbox.list()
-    finally:
-        ledger.close()
-
-
-def read_orders(path: Path, ids) -> dict[str, dict]:
-    ledger = Ledger(path)
-    try:
-        return {oid: ledger.order(VENDOR, oid) for oid in ids}
-    finally:
-        ledger.close()
-
-
 def photo_key(photo: dict) -> tuple[str, str, int]:
     return (photo["url"] or photo["md5Hash"], photo["type"], int(photo["copies"]))
 
@@ -232,29 +181,6 @@ def disagreements(copies: dict[str, dict], sim) -> list[str]:
         if held != truth:
             problems.append(f"{oid}: the ledger holds {held}, the simulator {truth}")
     return problems
-
-
-async def start_daemon(config: Path, env: dict, log: Path):
-    with log.open("wb") as out:
-        return await asyncio.create_subprocess_exec(
-            *CLI, "--config", str(config), "--log-format", "json", "run",
-            env=cli_env(env), stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.DEVNULL, stderr=out,
-        )
-
-
-async def wait_started(proc, log: Path, timeout: float = 20.0) -> None:
-    """Until the daemon has logged ``started`` (its SIGTERM handler is in place by then)."""
-    give_up = time.monotonic() + timeout
-    while '"started"' not in log.read_text(errors="replace"):
-        assert proc.returncode is None, f"the daemon exited ({proc.returncode}):\n{tail(log)}"
-        assert time.monotonic() < give_up, f"the daemon did not start:\n{tail(log)}"
-        await asyncio.sleep(0.02)
-
-
-def tail(path: Path, lines: int = 30) -> str:
-    text = path.read_text(errors="replace").splitlines() if path.exists() else []
-    return "\n".join(text[-lines:])
 
 
 def switch_faults_on(sim, seed: int) -> None:
@@ -278,102 +204,36 @@ async def test_kill_9_while_photos_and_submissions_drain_each_exactly_once(pwint
     total = sum(p.action_count for p in plans)
     ledger_path = tmp_path / "ledger.db"
     config = tmp_path / "ordersync.toml"
-    config.write_text(pwinty_toml(sim.base_url, ledger_path, DAEMON_SETTINGS), encoding="utf-8")
-    env = {KEY_ENV: sim.api_key}
+    config.write_text(pwinty_toml(sim.base_url, ledger_path, extra=DAEMON_SETTINGS),
+                      encoding="utf-8")
+    crash = CrashRun(config, {KEY_ENV: sim.api_key}, tmp_path, rng,
+                     RequestCount(sim, WRITE_METHODS), "writes", total)
     untouched_before = {oid: sim.get_order(oid) for oid in untouched}
-
-    async def cli(*args: str):
-        result = await arun_cli("--config", str(config), *args, env=env, timeout=60)
-        assert result.returncode == 0, result
-        return result
-
     limit = asyncio.Semaphore(ENQUEUE_AT_ONCE)
 
     async def queue_in_order(commands: list[list[str]]) -> None:
         """One order's commands, one after the other (the outbox keeps their order)."""
         for args in commands:
             async with limit:
-                result = await cli(*args)
+                result = await crash.cli(*args)
             queued = [line for line in result.stdout.splitlines()
                       if line.startswith("queued action #")]
             assert len(queued) == 1, result
 
-    write_requests = WriteCount(sim)
-    rounds: list[dict] = []
-
-    async def kill_rounds(count: int, phase: int) -> None:
-        """Start ``ordersync run``, SIGKILL it at a random moment; again, until drained."""
-        span = max(2, round(2.4 * total / max(1, ROUNDS)))
-        for number in range(count):
-            left = [a for a in read_actions(ledger_path) if a.state is not ActionState.SUCCEEDED]
-            if not left:
-                break
-            log = tmp_path / f"daemon-{phase}-{number:03d}.log"
-            tries_before = {a.id: a.attempts for a in left}
-            writes_before = write_requests()
-            proc = await start_daemon(config, env, log)
-            if rng.random() < 0.75:
-                target = rng.randint(1, span)
-                how = f"{target} writes in"
-                # ... or sooner when the writes stop coming (the queue is nearly drained)
-                seen, quiet_since, quiet_s = 0, time.monotonic(), 3.0
-                while seen < target and proc.returncode is None:
-                    now_seen = write_requests() - writes_before
-                    if now_seen != seen:
-                        seen, quiet_since, quiet_s = now_seen, time.monotonic(), 1.0
-                    elif time.monotonic() - quiet_since > quiet_s:
-                        break
-                    await asyncio.sleep(0.001)
-                await asyncio.sleep(rng.uniform(0, 0.006))
-            else:
-                pause = rng.uniform(0.1, 0.8)
-                how = f"{pause:.2f}s in"
-                await asyncio.sleep(pause)
-            assert proc.returncode is None, f"phase {phase} round {number}: the daemon " \
-                f"exited on its own ({proc.returncode}):\n{tail(log)}"
-            proc.send_signal(signal.SIGKILL)
-            await proc.wait()
-            after = read_actions(ledger_path)
-            rounds.append({
-                "phase": phase, "how": how, "writes": write_requests() - writes_before,
-                # in flight at the kill, started by this very process (not left from before)
-                "in_flight": sum(a.state is ActionState.IN_FLIGHT
-                                 and a.attempts > tries_before.get(a.id, 0) for a in after),
-                "succeeded": sum(a.state is ActionState.SUCCEEDED for a in after),
-            })
-
     async def drain(phase: int) -> None:
-        """One undisturbed run drains the rest and stops cleanly on SIGTERM."""
-        log = tmp_path / f"daemon-{phase}-final.log"
-        proc = await start_daemon(config, env, log)
-        await wait_started(proc, log)
-        deadline = time.monotonic() + 30 + 0.1 * total
-        while time.monotonic() < deadline and proc.returncode is None:
-            states = Counter(a.state for a in read_actions(ledger_path))
-            if not (states[ActionState.PENDING] or states[ActionState.IN_FLIGHT]):
-                break
-            await asyncio.sleep(0.1)
-        assert proc.returncode is None, f"phase {phase}: the final run exited on its own:\n" \
-            f"{tail(log)}"
-        proc.send_signal(signal.SIGTERM)
-        try:
-            await asyncio.wait_for(proc.wait(), 15)
-        except TimeoutError:
-            proc.kill()
-            await proc.wait()
-            raise AssertionError(f"the daemon did not stop on SIGTERM:\n{tail(log)}") from None
-        assert proc.returncode == 0, tail(log)
+        """One undisturbed run drains the rest; every action has succeeded by then."""
+        await crash.drain(phase)
         not_done = [a for a in read_actions(ledger_path) if a.state is not ActionState.SUCCEEDED]
         assert not not_done, f"phase {phase}: " + "\n".join(
             f"#{a.id} {a.kind} {a.target} {a.state.value} after {a.attempts}: {a.last_error}"
-            for a in not_done) + f"\nrounds: {rounds}"
+            for a in not_done) + f"\nrounds: {crash.rounds}"
 
     # ---- phase 1: photos by url, by batch and by upload, then some cancellations
-    await cli("sync", "--once")
+    await crash.cli("sync", "--once")
     await asyncio.gather(*(queue_in_order([
         ["photos", "add", f"{VENDOR}:{p.oid}", *c.args] for c in p.commands]) for p in plans))
     cancels = [f"{VENDOR}:{p.oid}" for p in plans if p.cancel]
-    result = await cli("cancel", *cancels)
+    result = await crash.cli("cancel", *cancels)
     assert result.stdout.count("queued action #") == len(cancels), result
     queue = read_actions(ledger_path)
     phase1 = sum(len(p.commands) + p.cancel for p in plans)
@@ -383,15 +243,15 @@ async def test_kill_9_while_photos_and_submissions_drain_each_exactly_once(pwint
          for p in plans for c in p.commands] + ["cancel"] * len(cancels))
 
     switch_faults_on(sim, SEED)
-    await kill_rounds(ROUNDS // 2, 1)
+    await crash.kill_rounds(ROUNDS // 2, 1)
     await drain(1)
     sim.faults.clear()
 
     # ---- between the phases: every photo is in and downloaded
     await asyncio.sleep(DOWNLOAD_DELAY_S)
-    stale_after_phase1 = disagreements(read_orders(ledger_path, by_id), sim)
-    await cli("sync", "--once")
-    assert not disagreements(read_orders(ledger_path, by_id), sim)
+    stale_after_phase1 = disagreements(read_orders(ledger_path, VENDOR, by_id), sim)
+    await crash.cli("sync", "--once")
+    assert not disagreements(read_orders(ledger_path, VENDOR, by_id), sim)
     for plan in plans:
         photos = sim.get_order(plan.oid)["photos"]
         assert all(p["status"] == "Ok" for p in photos), (plan.oid, photos)
@@ -400,30 +260,26 @@ async def test_kill_9_while_photos_and_submissions_drain_each_exactly_once(pwint
     removals = []
     for plan in plans:
         if plan.remove:
-            copy = read_orders(ledger_path, [plan.oid])[plan.oid]
+            copy = read_orders(ledger_path, VENDOR, [plan.oid])[plan.oid]
             item = rng.choice(copy["items"])
             [photo] = [p for p in sim.get_order(plan.oid)["photos"] if str(p["id"]) == item["key"]]
             plan.removed = Photo(*photo_key(photo))
             removals.append(["photos", "remove", f"{VENDOR}:{plan.oid}", item["key"]])
     await asyncio.gather(*(queue_in_order([args]) for args in removals))
     submits = [f"{VENDOR}:{p.oid}" for p in plans if p.submit]
-    result = await cli("submit", *submits)
+    result = await crash.cli("submit", *submits)
     assert result.stdout.count("queued action #") == len(submits), result
     assert len(read_actions(ledger_path)) == total
 
     switch_faults_on(sim, SEED + 1)
-    await kill_rounds(ROUNDS - ROUNDS // 2, 2)
+    await crash.kill_rounds(ROUNDS - ROUNDS // 2, 2)
     await drain(2)
     sim.faults.clear()
 
     # ---- the outbox: every action succeeded, none open, none given up on
-    ledger = Ledger(ledger_path)
-    try:
-        actions = ledger.outbox.list()
-        attempts = {a.id: ledger.outbox.attempts(a.id) for a in actions}
-    finally:
-        ledger.close()
-    copies = read_orders(ledger_path, [*by_id, *untouched])
+    actions, attempts = read_outbox(ledger_path)
+    rounds = crash.rounds
+    copies = read_orders(ledger_path, VENDOR, [*by_id, *untouched])
     states = Counter(a.state.value for a in actions)
     report = (f"{total} actions on {len(plans)} orders, {len(rounds)} kill rounds {rounds},"
               f" final states {dict(states)}, {len(sim.effects)} effects")
@@ -441,11 +297,8 @@ async def test_kill_9_while_photos_and_submissions_drain_each_exactly_once(pwint
             for photo in effect.body if effect.verb == "ADD_PHOTOS" else [effect.body]:
                 source = photo["url"] or photo["file"]["md5"]
                 added[effect.order_id][(source, photo["type"], int(photo["copies"]))] += 1
-    wrong = {oid: (effects.get(oid, []), p.expected_effects()) for oid, p in by_id.items()
-             if effects.get(oid, []) != p.expected_effects()}
-    assert not wrong, f"orders whose effects (seen, asked) differ: {wrong}\n{report}"
-    stray = sorted(set(effects) - set(by_id))
-    assert not stray, f"effects on orders no action named: {stray}"
+    assert_effects_as_asked(effects, {oid: p.expected_effects() for oid, p in by_id.items()},
+                            report)
     assert len(sim.effects) == total, report
     twice = {oid: [k for k, n in counts.items() if n > 1] for oid, counts in added.items()
              if max(counts.values()) > 1}
@@ -471,17 +324,9 @@ async def test_kill_9_while_photos_and_submissions_drain_each_exactly_once(pwint
     assert not problems, "\n".join(problems) + "\n" + report
 
     # ---- and the run really was crashy: kills mid-action, lost answers, verified retries
-    kills_in_flight = sum(1 for r in rounds if r["in_flight"])
-    lost = [r for r in sim.requests if r.method in WRITE_METHODS and r.status == 0]
-    verified = [a for a in actions if (a.result or {}).get("verified")]
-    retried = [a for a in actions if a.attempts > 1]
-    logged_twice = [i for i, rows in attempts.items() if len({r["number"] for r in rows}) > 1]
-    assert len(rounds) >= min(ROUNDS, 4), report
-    assert kills_in_flight >= max(1, len(rounds) // 4), report
-    assert lost and verified and retried and logged_twice, report
+    kills_in_flight, lost, verified = crash.assert_crashy(sim, actions, attempts,
+                                                          min(ROUNDS, 4), report)
     assert {a.kind for a in verified} & {"add_photo", "add_photos"}, report
-    assert all(row["request"].split()[0] in {"GET", *WRITE_METHODS}
-               for rows in attempts.values() for row in rows)
     elapsed = time.monotonic() - started
     assert elapsed < 60 + 2 * ROUNDS + 0.4 * total, report
     print(report + f"; {kills_in_flight} kills left an action in flight, {len(lost)} write"
@@ -507,10 +352,7 @@ async def test_a_poll_beside_an_action_never_writes_back_an_older_copy(pwinty, t
         await service.run_once()
     listed = len(sim.requests)
     sim.faults.add("delay", method="GET", path_prefix="/v2.2/Orders/", delay_s=0.4, times=4)
-    service = Service(config, handle_signals=False)
-    await service.open()
-    daemon = asyncio.create_task(service.run())
-    try:
+    async with service_running(config):
         give_up = time.monotonic() + 10
         while not any(r.path == "/v2.2/Orders" for r in sim.requests[listed:]):
             if time.monotonic() > give_up:
@@ -524,17 +366,10 @@ async def test_a_poll_beside_an_action_never_writes_back_an_older_copy(pwinty, t
                 pytest.fail("set-up: the poll did not read every draft's SubmissionStatus")
             await asyncio.sleep(0.02)
         await asyncio.sleep(0.6)                 # the last read, then the poll's page is written
-    finally:
-        service.stop()
-        await daemon
-        await service.close()
     # (set-up checks fail with pytest.fail, not AssertionError: only the last two may fail)
-    ledger = Ledger(tmp_path / "ledger.db")
-    try:
+    with open_ledger(tmp_path / "ledger.db") as ledger:
         outcome = ledger.outbox.get(action.id).state
         order = ledger.order(VENDOR, target)
-    finally:
-        ledger.close()
     seen = sim.requests[listed:]
     list_at = min(r.at for r in seen if r.path == "/v2.2/Orders")
     last_read_at = max(r.at for r in seen if r.path.endswith("/SubmissionStatus"))

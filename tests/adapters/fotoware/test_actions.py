@@ -9,29 +9,17 @@ import pytest
 from ordersync.actions import enqueue
 from ordersync.daemon import Service
 from ordersync.errors import ActionRefused, AmbiguousError
-from ordersync.ledger import Ledger
 from ordersync.model import ActionState
 from tests.conftest import fotoware_config
+from tests.outbox_support import read_action, read_orders, synced_services
 
 
 @pytest.fixture
 async def site(fotoware, tmp_path, clock):
     """A synced simulator: (sim, config, service) with the service open on a fake clock."""
-    opened = []
-
-    async def make(orders: int = 40, **overrides):
-        sim = await fotoware(orders=orders)
-        overrides.setdefault("action_backoff_base_s", 1.0)
-        config = fotoware_config(sim, tmp_path / "ledger.db", **overrides)
-        service = Service(config, sleep=clock.sleep, clock=clock, handle_signals=False)
-        await service.open()
-        opened.append(service)
-        await service.run_once()
-        return sim, config, service
-
-    yield make
-    for service in opened:
-        await service.close()
+    async with synced_services(fotoware, fotoware_config, tmp_path / "ledger.db", clock,
+                               orders=40, action_backoff_base_s=1.0) as make:
+        yield make
 
 
 def in_state(sim, state: str) -> list[str]:
@@ -45,19 +33,11 @@ async def queue(config, clock, kind, order_id, **params):
 
 
 def action(config, action_id):
-    ledger = Ledger(config.ledger_path)
-    try:
-        return ledger.outbox.get(action_id), ledger.outbox.attempts(action_id)
-    finally:
-        ledger.close()
+    return read_action(config.ledger_path, action_id)
 
 
 def stored(config, order_id):
-    ledger = Ledger(config.ledger_path)
-    try:
-        return ledger.order("fw", order_id)
-    finally:
-        ledger.close()
+    return read_orders(config.ledger_path, "fw", [order_id])[order_id]
 
 
 def verb_requests(sim, verb: str) -> list:

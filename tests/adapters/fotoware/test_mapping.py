@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 from ordersync.adapters.fotoware.mapping import STATES, map_order, order_id
 from ordersync.model import State
+from tests.strategies import json_values
 
 # The documented example (vendor-docs/fotoware-order-representation.txt) with values filled in.
 DOCUMENTED = {
@@ -98,14 +99,6 @@ def test_order_without_href_is_refused():
 ])
 def test_order_id_is_the_last_segment(href, expected):
     assert order_id(href) == expected
-
-
-json_values = st.recursive(
-    st.none() | st.booleans() | st.integers(-(2**63), 2**63 - 1) | st.text(max_size=5),
-    lambda children: st.lists(children, max_size=3)
-    | st.dictionaries(st.text(max_size=5), children, max_size=3),
-    max_leaves=10,
-)
 
 
 @settings(max_examples=300, deadline=None)

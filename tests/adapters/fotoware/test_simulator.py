@@ -14,18 +14,7 @@ from ordersync.adapters.fotoware.simulator import (
     CT_COUNT, CT_DESCRIPTOR, CT_ORDER, CT_ORDER_CONFIG, CT_ORDER_LIST, CT_ORDER_LIST_ALT,
     CT_ORDER_UPDATE, FotowareSimulator, parse_faults, serve,
 )
-
-DISCONNECTED = (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError)
-
-
-class Clock:
-    """A hand-driven simulator clock."""
-
-    def __init__(self) -> None:
-        self.now = 1_790_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.simulator_support import DISCONNECTED, Clock, simulator_clients
 
 
 class Api:
@@ -77,23 +66,13 @@ class Api:
 
 @pytest.fixture
 async def make_api():
-    started, sessions = [], []
+    async with simulator_clients(FotowareSimulator, Api) as make:
+        async def make_with_token(**kwargs) -> Api:
+            api = await make(**kwargs)
+            await api.get_token()
+            return api
 
-    async def make(**kwargs) -> Api:
-        sim = FotowareSimulator(**kwargs)
-        base = await sim.start()
-        started.append(sim)
-        http = aiohttp.ClientSession()
-        sessions.append(http)
-        api = Api(http, base, sim)
-        await api.get_token()
-        return api
-
-    yield make
-    for http in sessions:
-        await http.close()
-    for sim in started:
-        await sim.stop()
+        yield make_with_token
 
 
 @pytest.fixture

@@ -7,11 +7,10 @@ import hashlib
 import pytest
 
 from ordersync.actions import enqueue
-from ordersync.daemon import Service
 from ordersync.errors import ActionRefused
-from ordersync.ledger import Ledger
 from ordersync.model import ActionState
 from tests.conftest import pwinty_config
+from tests.outbox_support import read_action, synced_services
 
 JPEG = b"\xff\xd8\xff\xe0" + b"\x00" * 2048
 
@@ -19,20 +18,9 @@ JPEG = b"\xff\xd8\xff\xe0" + b"\x00" * 2048
 @pytest.fixture
 async def account(pwinty, tmp_path, clock):
     """A synced Pwinty simulator: (sim, config, service), the service open on a fake clock."""
-    opened = []
-
-    async def make(orders: int = 30, **overrides):
-        sim = await pwinty(orders=orders)
-        config = pwinty_config(sim, tmp_path / "ledger.db", **overrides)
-        service = Service(config, sleep=clock.sleep, clock=clock, handle_signals=False)
-        await service.open()
-        opened.append(service)
-        await service.run_once()
-        return sim, config, service
-
-    yield make
-    for service in opened:
-        await service.close()
+    async with synced_services(pwinty, pwinty_config, tmp_path / "ledger.db", clock,
+                               orders=30) as make:
+        yield make
 
 
 async def draft(sim, service) -> str:
@@ -47,15 +35,23 @@ async def queue(config, clock, kind, order_id, params):
 
 
 def get(config, action_id):
-    ledger = Ledger(config.ledger_path)
-    try:
-        return ledger.outbox.get(action_id)
-    finally:
-        ledger.close()
+    return read_action(config.ledger_path, action_id)[0]
 
 
 def effects(sim, verb=None):
     return [e for e in sim.effects if verb is None or e.verb == verb]
+
+
+async def answer_lost(sim, config, service, clock, path_prefix=None, *, method="POST",
+                      queued=None):
+    """Pwinty applies the next ``method`` request (to ``path_prefix``) but its answer is lost;
+    a run 10 s later verifies. ``queued``, if given, must await verification in between."""
+    sim.faults.add("apply_then_drop", method=method, path_prefix=path_prefix)
+    await service.run_once()
+    if queued is not None:
+        assert get(config, queued.id).needs_verification
+    clock.advance(10)
+    await service.run_once()
 
 
 def photo(url="https://img.example.com/p.jpg", **extra):
@@ -180,11 +176,8 @@ async def test_photo_added_but_unanswered_is_verified_never_added_twice(account,
     sim, config, service = await account()
     order_id = await draft(sim, service)
     queued = await queue(config, clock, "add_photo", order_id, {"photos": [photo()]})
-    sim.faults.add("apply_then_drop", method="POST", path_prefix=f"/v2.2/Orders/{order_id}/Photos")
-    await service.run_once()
-    assert get(config, queued.id).needs_verification
-    clock.advance(10)
-    await service.run_once()
+    await answer_lost(sim, config, service, clock, f"/v2.2/Orders/{order_id}/Photos",
+                      queued=queued)
     done = get(config, queued.id)
     assert done.state is ActionState.SUCCEEDED and done.result["verified"] is True
     assert len(effects(sim, "ADD_PHOTO")) == 1 and len(sim.get_order(order_id)["photos"]) == 1
@@ -198,10 +191,7 @@ async def test_the_same_photo_twice_on_purpose_is_two_photos(account, clock):
     [(second, created)] = await enqueue(config, "add_photo", [("prints", order_id)],
                                         {"photos": [photo()]}, key="second copy", clock=clock)
     assert created
-    sim.faults.add("apply_then_drop", method="POST", path_prefix=f"/v2.2/Orders/{order_id}/Photos")
-    await service.run_once()
-    clock.advance(10)
-    await service.run_once()
+    await answer_lost(sim, config, service, clock, f"/v2.2/Orders/{order_id}/Photos")
     assert get(config, second.id).state is ActionState.SUCCEEDED
     assert len(sim.get_order(order_id)["photos"]) == 2
     assert len(effects(sim, "ADD_PHOTO")) == 2
@@ -214,11 +204,8 @@ async def test_lost_submit_is_verified_by_the_status_moving_on(account, clock):
     await service.run_once()
     clock.advance(60)  # downloaded: the order is now valid
     queued = await queue(config, clock, "submit", order_id, {})
-    sim.faults.add("apply_then_drop", method="POST", path_prefix=f"/v2.2/Orders/{order_id}/Status")
-    await service.run_once()
-    assert get(config, queued.id).needs_verification
-    clock.advance(10)
-    await service.run_once()
+    await answer_lost(sim, config, service, clock, f"/v2.2/Orders/{order_id}/Status",
+                      queued=queued)
     done = get(config, queued.id)
     assert done.state is ActionState.SUCCEEDED and done.result["verified"] is True
     assert len(effects(sim, "STATUS")) == 1
@@ -229,10 +216,7 @@ async def test_unanswered_create_becomes_uncertain_and_is_not_repeated(account, 
     sim, config, service = await account()
     [(queued, _)] = await enqueue(config, "create", [("prints", None)], {"fields": {
         "recipientName": "B", "countryCode": "GB", "qualityLevel": "Standard"}}, clock=clock)
-    sim.faults.add("apply_then_drop", method="POST", path_prefix="/v2.2/Orders")
-    await service.run_once()
-    clock.advance(10)
-    await service.run_once()
+    await answer_lost(sim, config, service, clock, "/v2.2/Orders")
     clock.advance(100)
     await service.run_once()
     stuck = get(config, queued.id)
@@ -248,10 +232,7 @@ async def test_delete_photo_lost_answer_then_404_counts_as_done(account, clock):
     await service.run_once()
     [photo_id] = [str(p["id"]) for p in sim.get_order(order_id)["photos"]]
     queued = await queue(config, clock, "delete_photo", order_id, {"photo_id": photo_id})
-    sim.faults.add("apply_then_drop", method="DELETE")
-    await service.run_once()
-    clock.advance(10)
-    await service.run_once()
+    await answer_lost(sim, config, service, clock, method="DELETE")
     assert get(config, queued.id).state is ActionState.SUCCEEDED
     assert sim.get_order(order_id)["photos"] == []
     assert len(effects(sim, "DELETE_PHOTO")) == 1

@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 from ordersync.adapters.pwinty.mapping import STATES, map_order
 from ordersync.model import State
+from tests.strategies import json_values
 
 # The order shape from vendor-notes.md section 2, with a photo from vendor-docs.
 DOCUMENTED = {
@@ -83,14 +84,6 @@ def test_copies_as_integer_and_submission_status_are_read():
 def test_order_without_id_is_refused():
     with pytest.raises(ValueError, match="id"):
         map_order({"status": "Complete"})
-
-
-json_values = st.recursive(
-    st.none() | st.booleans() | st.integers(-(2**63), 2**63 - 1) | st.text(max_size=5),
-    lambda children: st.lists(children, max_size=3)
-    | st.dictionaries(st.text(max_size=5), children, max_size=3),
-    max_leaves=10,
-)
 
 
 @settings(max_examples=300, deadline=None)

@@ -10,8 +10,8 @@ import orjson
 import pytest
 
 from ordersync.adapters.pwinty.simulator import FIRST_ID, PwintySimulator
+from tests.simulator_support import DISCONNECTED, Clock, simulator_clients
 
-DISCONNECTED = (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError)
 HEADERS = {"X-Pwinty-MerchantId": "sim-merchant", "X-Pwinty-REST-API-Key": "sim-api-key"}
 ORDER_KEYS = ["id", "recipientName", "address1", "address2", "addressTownOrCity",
               "stateOrCounty", "postalOrZipCode", "countryCode", "destinationCountryCode",
@@ -25,16 +25,6 @@ ADDRESS = {"recipientName": "Jane Doe", "address1": "1 High Street",
            "addressTownOrCity": "London", "postalOrZipCode": "N1 1AA"}
 JPEG = b"\xff\xd8\xff\xe0" + bytes(range(256)) * 4 + b"\r\n--not-a-boundary\r\n\xff\xd9"
 FINAL = ("Complete", "Cancelled")
-
-
-class Clock:
-    """A hand-driven simulator clock."""
-
-    def __init__(self) -> None:
-        self.now = 1_790_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 class Api:
@@ -67,22 +57,8 @@ class Api:
 
 @pytest.fixture
 async def make_api():
-    started, sessions = [], []
-
-    async def make(**kwargs) -> Api:
-        kwargs.setdefault("clock", Clock())
-        sim = PwintySimulator(**kwargs)
-        base = await sim.start()
-        started.append(sim)
-        http = aiohttp.ClientSession()
-        sessions.append(http)
-        return Api(http, base, sim)
-
-    yield make
-    for http in sessions:
-        await http.close()
-    for sim in started:
-        await sim.stop()
+    async with simulator_clients(PwintySimulator, Api) as make:
+        yield lambda **kwargs: make(**{"clock": Clock(), **kwargs})
 
 
 @pytest.fixture
