@@ -1,0 +1,135 @@
+"""Cold ingest of simulated Pwinty orders, and what an idle poll costs afterwards.
+
+    .venv/bin/python benchmarks/ingest_pwinty.py --orders 100000
+    .venv/bin/python benchmarks/ingest_pwinty.py --orders 20000 --json
+
+Not part of the test suite. The Pwinty simulator runs in a separate process
+(``--open-share``, default 1%, of its orders are open, all among the newest, as on a real
+account where old orders are complete or cancelled; nothing progresses on its own during
+the run) and is warmed by one raw paging pass first: it builds each order the first
+time it is read, which is not our cost. Then, in this process: a Service over a fresh
+ledger times the cold sync (every page, plus one SubmissionStatus per draft), then three
+idle polls (nothing changed at the vendor): their requests and milliseconds, and that they
+wrote nothing. Peak RSS is this process's high-water mark.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import resource
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import aiohttp
+
+from ordersync import logs
+from ordersync.config import parse_config
+from ordersync.daemon import Service
+
+KEY_ENV = "BENCH_PWINTY_KEY"
+HEADERS = {"X-Pwinty-MerchantId": "sim-merchant", "X-Pwinty-REST-API-Key": "sim-api-key",
+           "Accept": "application/json"}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+async def wait_until_up(base_url: str) -> None:
+    for _ in range(200):
+        try:
+            async with aiohttp.ClientSession(headers=HEADERS) as session:
+                async with session.get(f"{base_url}/Country"):
+                    return
+        except aiohttp.ClientConnectionError:
+            await asyncio.sleep(0.05)
+    raise SystemExit("the simulator did not start")
+
+
+async def warm(base_url: str, page_size: int) -> None:
+    async with aiohttp.ClientSession(headers=HEADERS) as session:
+        offset = 0
+        while True:
+            async with session.get(f"{base_url}/Orders",
+                                   params={"count": page_size, "offset": offset}) as resp:
+                orders = await resp.json()
+            if not orders:
+                return
+            offset += len(orders)
+
+
+async def measure(base_url: str, orders: int, page_size: int, directory: Path) -> dict:
+    config = parse_config(
+        {"ledger": {"path": str(directory / "ledger.db")},
+         "vendors": {"prints": {"adapter": "pwinty", "base_url": base_url,
+                                "merchant_id": "sim-merchant", "api_key_env": KEY_ENV,
+                                "page_size": page_size,
+                                "rate_limit": {"requests": 100_000, "per_s": 1}}}},
+        source="benchmark", environ={KEY_ENV: "sim-api-key"}, base_dir=directory)
+    async with Service(config, handle_signals=False) as service:
+        started = time.perf_counter()
+        [cold] = await service.run_once()
+        cold_s = time.perf_counter() - started
+        conn = service.ledger.ledger.db.conn
+        changes = conn.total_changes
+        idle = []
+        for _ in range(3):
+            started = time.perf_counter()
+            [result] = await service.run_once()
+            idle.append((result.requests, (time.perf_counter() - started) * 1000))
+        wrote_nothing = conn.total_changes == changes
+    return {
+        "orders": orders, "page_size": page_size, "cold_s": round(cold_s, 2),
+        "orders_per_s": round(cold.new / cold_s), "cold_requests": cold.requests,
+        "cold_errors": cold.errors, "idle_requests": max(r for r, _ in idle),
+        "idle_ms": round(statistics.median(ms for _, ms in idle), 1),
+        "idle_wrote_nothing": wrote_nothing,
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--orders", type=int, default=100_000, help="simulated orders")
+    parser.add_argument("--page-size", type=int, default=100, help="orders per list request")
+    parser.add_argument("--open-share", type=float, default=0.01,
+                        help="share of orders still open, all among the newest (default 0.01)")
+    parser.add_argument("--json", action="store_true", help="print JSON")
+    args = parser.parse_args()
+    logs.configure(level="warning")
+    port = free_port()
+    # Nothing moves on its own during the measurement: no downloads finishing, no order
+    # completing; an idle poll then finds nothing new, as the target assumes.
+    code = ("import asyncio; from ordersync.adapters.pwinty.simulator import serve; "
+            f"asyncio.run(serve('127.0.0.1', {port}, orders={args.orders}, "
+            f"open_share={args.open_share}, download_delay_s=1e9, complete_after_s=1e9))")
+    sim = subprocess.Popen([sys.executable, "-c", code], stderr=subprocess.DEVNULL)
+    base_url = f"http://127.0.0.1:{port}/v2.2"
+    try:
+        asyncio.run(wait_until_up(base_url))
+        asyncio.run(warm(base_url, 250))
+        with tempfile.TemporaryDirectory() as directory:
+            figures = asyncio.run(measure(base_url, args.orders, args.page_size,
+                                          Path(directory)))
+    finally:
+        sim.terminate()
+        sim.wait(timeout=10)
+    if args.json:
+        print(json.dumps(figures, indent=2))
+    else:
+        for key, value in figures.items():
+            print(f"  {key:<20} {value}")
+    return 0 if figures["idle_wrote_nothing"] and not figures["cold_errors"] else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
