@@ -726,9 +726,9 @@ def _insert_batched(conn, insert: str, row: str, width: int, params: list) -> No
 
     One statement for 50 rows instead of one per row: no per-row statement round trip, and
     SQLite inserts the 50 rows in one step with the GIL released, so that other threads (the
-    event loop, the mapping) run meanwhile. 50 rows of 17 columns stay under SQLite's oldest
-    limit of 999 parameters. The rows left over go one statement per row, so that there are
-    only two statements per table for the statement cache.
+    event loop, the mapping) run meanwhile. 50 rows of the widest table (orders, 18 columns)
+    stay under SQLite's oldest limit of 999 parameters. The rows left over go one statement
+    per row, so that there are only two statements per table for the statement cache.
     """
     rows = len(params) // width
     full = rows - rows % _BATCH_ROWS
