@@ -97,6 +97,31 @@ class Response:
             ) from None
 
 
+class AnswerDatedThrottler(Throttler):
+    """asyncio-throttle's sliding window, each request's place in it dated by its answer.
+
+    The vendor counts requests when they arrive, and a request released on time may arrive
+    late (a busy event loop, a slow network): dated by their release, the last request of one
+    window and the first of the next can reach the vendor less than a window apart. Dated by
+    when the answer came back (never before the vendor saw the request), the next release is
+    always a full window after the vendor saw the one it replaces. (A 2% longer window than
+    configured absorbs the difference between our clock and the vendor's.)
+    """
+
+    async def slot(self) -> float:
+        """Wait for room in the window; the returned stamp identifies this request's place."""
+        await self.acquire()
+        return self._task_logs[-1]
+
+    def settle(self, stamp: float) -> None:
+        """The request's answer is in (or it failed): date its place by now."""
+        logs = self._task_logs
+        for index in range(len(logs) - 1, -1, -1):
+            if logs[index] == stamp:
+                logs[index] = time.monotonic()
+                return
+
+
 class BadResponse(TransientError):
     """The vendor answered something that cannot be read (truncated or malformed JSON)."""
 
@@ -241,10 +266,8 @@ class VendorHttp:
         self.sleep = sleep
         self.clock = clock
         self.default_headers = {"User-Agent": USER_AGENT, **(default_headers or {})}
-        # A 2% longer window than configured: requests sent exactly one window apart can
-        # arrive a little less than one window apart, and the vendor counts arrivals.
-        self.throttler = Throttler(rate_limit=rate_limit.requests,
-                                   period=rate_limit.per_s * THROTTLE_MARGIN)
+        self.throttler = AnswerDatedThrottler(rate_limit=rate_limit.requests,
+                                              period=rate_limit.per_s * THROTTLE_MARGIN)
         self.stats: Counter[str] = Counter()
         self.status_errors: dict[int, type[VendorError]] = {}
         """A vendor's own meaning of a status code, set by its adapter."""
@@ -354,7 +377,7 @@ class VendorHttp:
             headers = {"Content-Type": "application/json", **headers}
         elif data is not None:
             body_kw["data"] = data
-        await self.throttler.acquire()
+        slot = await self.throttler.slot()
         self.stats["requests"] += 1
         started = time.perf_counter()
         status: int | None = None
@@ -386,6 +409,7 @@ class VendorHttp:
             self._record(method, url, status, started, exc.message)
             raise
         finally:
+            self.throttler.settle(slot)
             if status is not None and status < 400:
                 self._record(method, url, status, started, None)
 
