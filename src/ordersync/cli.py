@@ -52,8 +52,9 @@ def build_parser() -> Parser:
     parser.add_argument(
         "--config", help=f"configuration file (default: $ORDERSYNC_CONFIG, else {DEFAULT_CONFIG})"
     )
-    parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"],
-                        help="least important log level shown (default: info)")
+    parser.add_argument("--log-level", choices=["debug", "info", "warning", "error"],
+                        help="least important log level shown (default: info; warning for"
+                        " demo, whose summary says what happened)")
     parser.add_argument("--log-format", default="auto", choices=["auto", "json", "console"],
                         help="log format; auto: readable on a terminal, JSON lines otherwise")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
@@ -240,7 +241,8 @@ def main(argv: list[str] | None = None) -> int:
             secrets = args.config_obj.secret_values()
         else:
             secrets = []
-        logs.configure(level=args.log_level, fmt=args.log_format, secrets=secrets)
+        level = args.log_level or ("warning" if args.command == "demo" else "info")
+        logs.configure(level=level, fmt=args.log_format, secrets=secrets)
         return args.func(args)
     except LedgerBusy as exc:
         return _fail(str(exc), EXIT_BUSY)
