@@ -25,10 +25,6 @@ STATES: dict[str, State] = {
 FINAL_STATUSES = frozenset({"Complete", "Cancelled"})
 """Statuses after which an order no longer changes (the idle poll stops re-reading it)."""
 
-PHOTO_STATUSES = frozenset(
-    {"AwaitingUrlOrData", "NotYetDownloaded", "Ok", "FileNotFoundAtUrl", "Invalid"}
-)
-
 ADDRESS_FIELDS = ("recipientName", "address1", "address2", "addressTownOrCity",
                   "stateOrCounty", "postalOrZipCode", "countryCode", "destinationCountryCode",
                   "mobileTelephone", "email")

@@ -30,7 +30,7 @@ from sqlite_utils.migrations import Migrations
 
 from .clock import iso
 from .errors import ConfigError
-from .model import Action, ActionState, Item, Order
+from .model import Action, ActionState, Order
 
 T = TypeVar("T")
 
@@ -153,9 +153,6 @@ def m004_action_notes(db: Database) -> None:
     db.execute("ALTER TABLE actions ADD COLUMN notes TEXT")
 
 
-OPEN_ACTION_STATES = ("pending", "in_flight", "uncertain")
-
-
 @dataclass(frozen=True, slots=True)
 class PageResult:
     """What one page did to the ledger."""
@@ -270,7 +267,7 @@ class Ledger:
                     continue
                 seen.add(vendor_id)
                 raw = order.raw
-                fingerprint = blake2b(raw, digest_size=16).digest()   # == digest(raw)
+                fingerprint = blake2b(raw, digest_size=16).digest()   # == digest(raw), inlined
                 state, vendor_state = order.state._value_, order.vendor_state
                 before = known.get(vendor_id) if known else None
                 if before is None:
@@ -363,11 +360,6 @@ class Ledger:
             " VALUES (?, ?, ?, ?)",
             (instance, stream, text, at),
         )
-
-    def save_cursor(self, instance: str, stream: str, cursor: dict, now: float) -> None:
-        """Store a cursor alone (a poll that found nothing to write but learned something)."""
-        with self.write():
-            self._save_cursor(instance, stream, cursor, iso(now))
 
     # -- reads ------------------------------------------------------------------------
 
@@ -569,13 +561,6 @@ class Outbox:
         )
         return [_action(row) for row in rows]
 
-    def next_due_at(self, instance: str) -> float | None:
-        row = self.db.conn.execute(
-            "SELECT min(next_attempt_at) FROM actions WHERE instance = ? AND state = 'pending'",
-            (instance,),
-        ).fetchone()
-        return row[0]
-
     def start(self, action_id: int, now: float) -> Action | None:
         """Mark a pending action in flight, durably, before its request. None if not pending."""
         with self.write():
@@ -695,27 +680,6 @@ def sqlite3_connect(path: Path):
     import sqlite3
 
     return sqlite3.connect(str(path), check_same_thread=False, timeout=5.0)
-
-
-def _order_row(instance, adapter, order: Order, fingerprint, first_seen, at) -> tuple:
-    return (
-        instance, order.vendor_id, adapter, order.state.value, order.vendor_state,
-        order.reference, order.created, order.modified, order.expires, order.customer,
-        order.comment, order.url, _dumps(order.data) if order.data else "{}",
-        order.raw.decode("utf-8"), fingerprint, first_seen, at,
-    )
-
-
-def _item_rows(instance: str, order: Order) -> Iterable[tuple]:
-    for position, item in enumerate(order.items):
-        yield _item_row(instance, order.vendor_id, position, item)
-
-
-def _item_row(instance: str, vendor_id: str, position: int, item: Item) -> tuple:
-    return (
-        instance, vendor_id, position, item.key, item.title, item.quantity, item.status,
-        item.expires, _dumps(item.data) if item.data else "{}",
-    )
 
 
 _BATCH_ROWS = 50

@@ -25,11 +25,6 @@ class State(StrEnum):
     UNKNOWN = "unknown"
 
 
-FINAL_STATES = frozenset(
-    {State.COMPLETED, State.REJECTED, State.CANCELLED, State.EXPIRED, State.FAILED}
-)
-
-
 @dataclass(frozen=True, slots=True)
 class Item:
     """One line of an order: what was ordered, how many, and the vendor's own record of it."""
