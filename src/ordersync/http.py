@@ -315,8 +315,9 @@ class VendorHttp:
         ``safe`` says whether repeating the request can do harm; it defaults to the method's
         HTTP safety. Unsafe requests are never retried after they may have reached the
         vendor: those failures raise :class:`AmbiguousError` for the caller to verify.
-        ``read`` turns the response into the result inside the retry loop (a body that
-        cannot be read is retried like any transient failure).
+        ``read`` turns the response into the result inside the retry loop: a body that
+        cannot be read is read again for a safe request, and is an AmbiguousError (never
+        resent) for an unsafe one.
         """
         safe = method.upper() in SAFE_METHODS if safe is None else safe
         async for attempt in self._retrying():
@@ -325,7 +326,17 @@ class VendorHttp:
                     method, path_or_url, headers=headers, data=data, json=json,
                     params=params, authenticated=authenticated, safe=safe,
                 )
-                return response if read is None else read(response)
+                if read is None:
+                    return response
+                try:
+                    return read(response)
+                except BadResponse as exc:
+                    if safe:
+                        raise  # read again
+                    # the write was answered, so it took effect: never send it again
+                    raise AmbiguousError(f"{exc.message}; the request took effect",
+                                         vendor=self.vendor, method=method,
+                                         url=response.url, status=response.status) from None
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def get_json(self, path_or_url: str, *, accept: str, params=None) -> Any:
