@@ -8,7 +8,8 @@ permission problem, so it is classified as :class:`~ordersync.errors.Rejected`.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 import aiohttp
@@ -54,11 +55,8 @@ class PwintyApi:
         self._wrong_credentials_hint = "check merchant_id and the API key"
 
     async def _json(self, method: str, path: str, **kw) -> Any:
-        try:
+        with self._credentials_hint():
             response = await self.http.request(method, path, headers={"Accept": JSON}, **kw)
-        except AuthError as exc:
-            raise AuthError(f"{exc.message} ({self._wrong_credentials_hint})", vendor=exc.vendor,
-                            method=exc.method, url=exc.url, status=exc.status) from None
         return response.json() if response.body else None
 
     async def orders_page(self, count: int, offset: int) -> list[dict]:
@@ -69,8 +67,14 @@ class PwintyApi:
         return [o for o in body if isinstance(o, dict)]
 
     async def http_get(self, path: str, params=None) -> Any:
-        try:
+        with self._credentials_hint():
             return await self.http.get_json(path, accept=JSON, params=params)
+
+    @contextmanager
+    def _credentials_hint(self) -> Iterator[None]:
+        """A 401 says which settings to check."""
+        try:
+            yield
         except AuthError as exc:
             raise AuthError(f"{exc.message} ({self._wrong_credentials_hint})", vendor=exc.vendor,
                             method=exc.method, url=exc.url, status=exc.status) from None

@@ -97,12 +97,12 @@ async def wait_for(
     except LedgerBusy:
         service = None
     try:
-        instances = sorted({_read(config, i).instance for i in action_ids})
+        instances = sorted({a.instance for a in _read(config, action_ids)})
         while True:
             if service is not None:
                 for instance in instances:
                     await service.drain_actions(instance, recover=True)
-            actions = [_read(config, i) for i in action_ids]
+            actions = _read(config, action_ids)
             if all(a.state in ACTION_END_STATES or a.state is ActionState.UNCERTAIN
                    for a in actions) or time.monotonic() >= deadline:
                 return actions
@@ -117,9 +117,10 @@ def _pause(actions: list[Action], now: float, left_s: float) -> float:
     return max(0.05, min([0.2 if not waiting else max(min(waiting), 0.05), left_s]))
 
 
-def _read(config: Config, action_id: int) -> Action:
+def _read(config: Config, action_ids: list[int]) -> list[Action]:
+    """The actions as the ledger has them now (one connection for all of them)."""
     ledger = Ledger(config.ledger_path)
     try:
-        return ledger.outbox.get(action_id)
+        return [ledger.outbox.get(i) for i in action_ids]
     finally:
         ledger.close()
