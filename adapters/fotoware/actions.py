@@ -18,6 +18,7 @@ from typing import Any
 
 from ordersync.contract import Outcome
 from ordersync.errors import ActionRefused
+from ordersync.http import path_segment
 from ordersync.model import Action
 
 from . import customdata
@@ -202,4 +203,4 @@ class FotowareActions:
 
 def _href(action: Action) -> str:
     href = action.payload.get("href")
-    return href if isinstance(href, str) else f"/fotoweb/orders/{action.vendor_id}"
+    return href if isinstance(href, str) else f"/fotoweb/orders/{path_segment(action.vendor_id)}"

@@ -58,9 +58,9 @@ class ClientCredentials:
             "client_secret": self._client_secret,
         }
         try:
-            response = await http.request(
-                "POST", TOKEN_PATH, data=form, headers={"Accept": "application/json"},
-                authenticated=False, safe=True,
+            # one request of the caller's attempt, inside its retry loop and deadline
+            response = await http.send_once(
+                "POST", TOKEN_PATH, data=form, headers={"Accept": "application/json"}, safe=True,
             )
         except (AuthError, Rejected) as exc:
             raise AuthError(

@@ -15,7 +15,7 @@ from typing import Any
 import aiohttp
 
 from ordersync.errors import AuthError, Rejected
-from ordersync.http import BadResponse, VendorHttp
+from ordersync.http import BadResponse, VendorHttp, path_segment
 
 JSON = "application/json"
 
@@ -80,24 +80,24 @@ class PwintyApi:
                             method=exc.method, url=exc.url, status=exc.status) from None
 
     async def order(self, order_id: str) -> dict:
-        return _object(await self.http_get(f"Orders/{order_id}"), "order", self.http)
+        return _object(await self.http_get(_order(order_id)), "order", self.http)
 
     async def submission_status(self, order_id: str) -> dict:
-        return _object(await self.http_get(f"Orders/{order_id}/SubmissionStatus"),
+        return _object(await self.http_get(_order(order_id, "SubmissionStatus")),
                        "submission status", self.http)
 
     async def catalogue(self, country: str, quality: str) -> dict:
-        return _object(await self.http_get(f"Catalogue/{country}/{quality}"), "catalogue",
-                       self.http)
+        path = f"Catalogue/{path_segment(country)}/{path_segment(quality)}"
+        return _object(await self.http_get(path), "catalogue", self.http)
 
     async def create_order(self, fields: Mapping[str, Any]) -> dict:
         return _object(await self._json("POST", "Orders", data=form(fields)), "order", self.http)
 
     async def update_order(self, order_id: str, fields: Mapping[str, Any]) -> dict | None:
-        return await self._json("PUT", f"Orders/{order_id}", data=form(fields), safe=False)
+        return await self._json("PUT", _order(order_id), data=form(fields), safe=False)
 
     async def add_photo(self, order_id: str, fields: Mapping[str, Any]) -> dict:
-        return _object(await self._json("POST", f"Orders/{order_id}/Photos", data=form(fields)),
+        return _object(await self._json("POST", _order(order_id, "Photos"), data=form(fields)),
                        "photo", self.http)
 
     async def upload_photo(self, order_id: str, fields: Mapping[str, Any], content: bytes,
@@ -106,18 +106,23 @@ class PwintyApi:
         for key, value in form(fields).items():
             body.add_field(key, value)
         body.add_field("file", content, filename=filename, content_type="image/jpeg")
-        return _object(await self._json("POST", f"Orders/{order_id}/Photos", data=body),
+        return _object(await self._json("POST", _order(order_id, "Photos"), data=body),
                        "photo", self.http)
 
     async def add_photos(self, order_id: str, photos: list[dict]) -> dict:
-        return _object(await self._json("POST", f"Orders/{order_id}/Photos/Batch", json=photos),
+        return _object(await self._json("POST", _order(order_id, "Photos/Batch"), json=photos),
                        "batch answer", self.http)
 
     async def delete_photo(self, order_id: str, photo_id: str) -> None:
-        await self._json("DELETE", f"Orders/{order_id}/Photos/{photo_id}", safe=False)
+        await self._json("DELETE", _order(order_id, "Photos", path_segment(photo_id)), safe=False)
 
     async def set_status(self, order_id: str, status: str) -> None:
-        await self._json("POST", f"Orders/{order_id}/Status", data=form({"status": status}))
+        await self._json("POST", _order(order_id, "Status"), data=form({"status": status}))
+
+
+def _order(order_id: str, *rest: str) -> str:
+    """The path of an order (or of something under it), the id encoded as one segment."""
+    return "/".join(["Orders", path_segment(order_id), *rest])
 
 
 def _object(body: Any, what: str, http: VendorHttp) -> dict:

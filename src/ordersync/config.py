@@ -29,6 +29,8 @@ CORE_VENDOR_OPTIONS: dict[str, Option] = {
     "max_attempts": Option(int, default=5),
     "backoff_base_s": Option(float, default=0.5),
     "backoff_max_s": Option(float, default=30.0),
+    "call_deadline_s": Option(float, default=60.0),
+    "poll_deadline_s": Option(float, default=900.0),
     "rate_limit": Option(dict, default=None),
     "action_max_attempts": Option(int, default=8),
     "action_backoff_base_s": Option(float, default=2.0),
@@ -54,6 +56,7 @@ class VendorConfig:
     base_url: str
     poll_interval_s: float = 60.0
     timeout_s: float = 30.0
+    poll_deadline_s: float = 900.0
     rate_limit: RateLimit = RateLimit()
     retry: RetryPolicy = RetryPolicy()
     actions: ActionPolicy = ActionPolicy()
@@ -144,7 +147,8 @@ def _vendor(name: str, table: Any, *, source: str, environ, base_dir: Path) -> V
     if not base_url.startswith(("http://", "https://")):
         raise ConfigError(f"{where}.base_url: expected an http:// or https:// URL")
     for key in ("poll_interval_s", "timeout_s", "backoff_base_s", "backoff_max_s",
-                "action_backoff_base_s", "action_backoff_max_s"):
+                "call_deadline_s", "poll_deadline_s", "action_backoff_base_s",
+                "action_backoff_max_s"):
         if core[key] <= 0:
             raise ConfigError(f"{where}.{key}: must be greater than 0")
     for key in ("max_attempts", "action_max_attempts"):
@@ -156,11 +160,13 @@ def _vendor(name: str, table: Any, *, source: str, environ, base_dir: Path) -> V
         base_url=base_url,
         poll_interval_s=float(core["poll_interval_s"]),
         timeout_s=float(core["timeout_s"]),
+        poll_deadline_s=float(core["poll_deadline_s"]),
         rate_limit=_rate_limit(core["rate_limit"], f"{where}.rate_limit"),
         retry=RetryPolicy(
             max_attempts=core["max_attempts"],
             backoff_base_s=float(core["backoff_base_s"]),
             backoff_max_s=float(core["backoff_max_s"]),
+            call_deadline_s=float(core["call_deadline_s"]),
         ),
         actions=ActionPolicy(
             max_attempts=core["action_max_attempts"],

@@ -9,9 +9,13 @@
         │   ├── RateLimited         429 (or a vendor's own rate-limit signal), with retry_after_s
         │   ├── VendorUnavailable   502 / 503 / 504, with retry_after_s when the vendor sent one
         │   └── NetworkError        timeout or connection failure before anything was sent
+        │       └── CannotConnect   nothing answered at the address (refused, DNS failure)
         ├── PermanentError     the vendor said no; retrying the same request cannot help
         │   ├── Rejected            400 and friends, with the vendor's message
-        │   └── NotFound            404
+        │   ├── NotFound            404
+        │   └── LinkRefused         a vendor's link off the configured origin or out of the
+        │                           API's path, a redirect, an id that is no path segment:
+        │                           never followed
         ├── AuthError          credentials or permissions are wrong: a configuration problem
         └── AmbiguousError     the request may have taken effect but no answer says so
                                (connection lost after sending, timeout, 5xx on a write)
@@ -95,6 +99,10 @@ class NetworkError(TransientError):
     """Timeout or connection failure on a request that is safe to repeat."""
 
 
+class CannotConnect(NetworkError):
+    """Nothing answered at the vendor's address (connection refused, name not resolved)."""
+
+
 class PermanentError(VendorError):
     """The vendor refused the request; repeating it cannot help."""
 
@@ -105,6 +113,10 @@ class Rejected(PermanentError):
 
 class NotFound(PermanentError):
     """The vendor has no such resource (404)."""
+
+
+class LinkRefused(PermanentError):
+    """A vendor's link, redirect or id would send a request off its origin or API path."""
 
 
 class AuthError(VendorError):

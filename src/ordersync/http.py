@@ -4,6 +4,18 @@ One :class:`VendorHttp` per vendor instance owns an aiohttp session, an asyncio-
 ``Throttler`` that every attempt passes through (token requests and retries included), and
 a tenacity retry loop for transient failures. Status codes and exceptions are turned into
 the error tree of :mod:`ordersync.errors` by :func:`classify`, a pure function.
+
+Boundaries:
+
+* **Credentials stay at the vendor's origin.** Every path and every link a vendor names
+  (paging links, descriptor entries, order hrefs) is resolved by :meth:`VendorHttp.url`,
+  which refuses (:class:`~ordersync.errors.LinkRefused`) anything on another scheme, host or
+  port, or whose path leaves the base URL's path. Redirects are never followed. An id put
+  into a path goes through :func:`path_segment`.
+* **One retry loop per call.** :meth:`VendorHttp.request` is the only loop: a token request
+  an authenticator needs is one more request of the same attempt (a 401 renews the token
+  once), the whole call ends by ``call_deadline_s`` (each attempt's timeout is cut to what
+  is left), and a vendor nobody answers for is given up after ``CONNECT_ATTEMPTS``.
 """
 
 from __future__ import annotations
@@ -16,7 +28,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import Any, Protocol
-from urllib.parse import urljoin
+from urllib.parse import quote, urljoin
 
 import aiohttp
 import orjson
@@ -26,18 +38,21 @@ from tenacity import (
     AsyncRetrying,
     retry_if_exception_type,
     stop_after_attempt,
-    stop_after_delay,
+    stop_before_delay,
     wait_exponential,
     wait_random,
 )
 from tenacity.stop import stop_base
 from tenacity.wait import wait_base
+from yarl import URL
 
 from . import __version__
 from .clock import iso
 from .errors import (
     AmbiguousError,
     AuthError,
+    CannotConnect,
+    LinkRefused,
     NetworkError,
     NotFound,
     RateLimited,
@@ -45,6 +60,7 @@ from .errors import (
     TransientError,
     VendorError,
     VendorUnavailable,
+    one_line,
 )
 
 log = structlog.get_logger("ordersync.http")
@@ -53,7 +69,13 @@ request_log: ContextVar[list[dict] | None] = ContextVar("ordersync_request_log",
 """When set to a list, every request sent in this context is appended to it (method and
 path, status, latency, error): the outbox records each HTTP attempt of an action this way."""
 
+_call_deadline: ContextVar[tuple[float, float] | None] = ContextVar("ordersync_call_deadline",
+                                                                   default=None)
+"""(monotonic deadline, its length in seconds) of the call in progress in this context."""
+
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+CONNECT_ATTEMPTS = 3
+"""Attempts of a call when nothing answers at the vendor's address (refused, DNS failure)."""
 THROTTLE_MARGIN = 1.02
 USER_AGENT = f"ordersync/{__version__}"
 
@@ -68,12 +90,13 @@ class RateLimit:
 
 @dataclass(frozen=True, slots=True)
 class RetryPolicy:
-    """How long transient failures are retried: exponential backoff with jitter."""
+    """How long transient failures are retried: exponential backoff with jitter, at most
+    ``max_attempts`` attempts and never past ``call_deadline_s`` from the call's start."""
 
     max_attempts: int = 5
     backoff_base_s: float = 0.5
     backoff_max_s: float = 30.0
-    give_up_after_s: float = 120.0
+    call_deadline_s: float = 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,6 +175,18 @@ def parse_retry_after(value: str | None, now: float) -> float | None:
     return max(0.0, when.timestamp() - now)
 
 
+def path_segment(value: object) -> str:
+    """An id as one path segment: percent-encoded, so no id can change the path around it.
+
+    ``../../x`` becomes ``..%2F..%2Fx`` and ``%2e%2e`` becomes ``%252e%252e``; an id that
+    is empty, ``.`` or ``..`` cannot be a segment at all and is refused.
+    """
+    text = str(value)
+    if text in ("", ".", ".."):
+        raise LinkRefused(f"{text!r} cannot be an id in a URL path")
+    return quote(text, safe="")
+
+
 def vendor_message(body: bytes) -> str:
     """The vendor's own words from an error body: a message field, or the text itself."""
     text = body[:2000].decode("utf-8", "replace").strip()
@@ -180,6 +215,8 @@ def classify(
     ``overrides`` carries a vendor's own meanings (Pwinty's 403 is "not in this state",
     a refusal, not a permission problem).
     """
+    if 300 <= status < 400:
+        return LinkRefused if safe else AmbiguousError  # redirects are never followed
     if status < 400:
         return None
     if overrides and status in overrides:
@@ -207,6 +244,9 @@ def error_for(
     if cls is None:
         return None
     message = vendor_message(response.body) or f"HTTP {response.status}"
+    if 300 <= response.status < 400:
+        message = (f"redirected to {response.headers.get('Location', '(nowhere)')}; ordersync"
+                   " follows no redirects")
     where = dict(vendor=vendor, method=response.method, url=response.url, status=response.status)
     if cls in (RateLimited, VendorUnavailable):
         retry_after = parse_retry_after(response.headers.get("Retry-After"), now)
@@ -227,6 +267,16 @@ class _wait_backoff_or_retry_after(wait_base):
         exc = retry_state.outcome.exception()
         retry_after = getattr(exc, "retry_after_s", None)
         return max(backoff, retry_after or 0.0)
+
+
+class _stop_if_failed_with(stop_base):
+    """Stop when the last attempt failed with one of these exception classes."""
+
+    def __init__(self, *kinds: type[BaseException]) -> None:
+        self.kinds = kinds
+
+    def __call__(self, retry_state) -> bool:
+        return isinstance(retry_state.outcome.exception(), self.kinds)
 
 
 class _stop_when_retry_after_too_long(stop_base):
@@ -259,6 +309,7 @@ class VendorHttp:
     ) -> None:
         self.vendor = vendor
         self.base_url = base_url.rstrip("/") + "/"
+        self._base = URL(self.base_url)
         self.rate_limit = rate_limit
         self.retry = retry
         self.timeout_s = timeout_s
@@ -274,8 +325,27 @@ class VendorHttp:
         self._session: aiohttp.ClientSession | None = None
 
     def url(self, path_or_url: str) -> str:
-        """An absolute URL for a vendor path (server-relative links are resolved)."""
-        return urljoin(self.base_url, path_or_url)
+        """The absolute URL of a path or of a link the vendor gave, which must stay with it.
+
+        Relative links resolve against the base URL. Every request may carry credentials, so
+        a link to another scheme, host or port, with user info, or whose path (percent-decoded,
+        dot segments resolved, as aiohttp will send it) leaves the base URL's path, is refused
+        with :class:`LinkRefused` before anything is sent.
+        """
+        base = self._base
+        where = dict(vendor=self.vendor, url=one_line(path_or_url))
+        try:
+            url = URL(urljoin(self.base_url, path_or_url))
+        except ValueError as exc:
+            raise LinkRefused(f"not a usable URL ({exc})", **where) from None
+        if (url.scheme, url.host, url.port, url.user, url.password) != (
+                base.scheme, base.host, base.port, None, None):
+            raise LinkRefused(f"not on the configured origin {base.origin()}: refused, not"
+                              " followed (credentials go nowhere else)", **where)
+        if not url.raw_path.startswith(base.raw_path):
+            raise LinkRefused(f"leaves the API path {base.raw_path} of {base.origin()}:"
+                              " refused, not followed", **where)
+        return str(url)
 
     @property
     def session(self) -> aiohttp.ClientSession:
@@ -320,23 +390,35 @@ class VendorHttp:
         resent) for an unsafe one.
         """
         safe = method.upper() in SAFE_METHODS if safe is None else safe
-        async for attempt in self._retrying():
-            with attempt:
-                response = await self._send_with_auth(
-                    method, path_or_url, headers=headers, data=data, json=json,
-                    params=params, authenticated=authenticated, safe=safe,
-                )
-                if read is None:
-                    return response
-                try:
-                    return read(response)
-                except BadResponse as exc:
-                    if safe:
-                        raise  # read again
-                    # the write was answered, so it took effect: never send it again
-                    raise AmbiguousError(f"{exc.message}; the request took effect",
-                                         vendor=self.vendor, method=method,
-                                         url=response.url, status=response.status) from None
+        url = self.url(path_or_url)  # a link off the vendor's origin goes nowhere
+        deadline_s = self.retry.call_deadline_s
+        token = _call_deadline.set((time.monotonic() + deadline_s, deadline_s))
+        retrying = self._retrying()
+        try:
+            async for attempt in retrying:
+                with attempt:
+                    response = await self._send_with_auth(
+                        method, url, headers=headers, data=data, json=json,
+                        params=params, authenticated=authenticated, safe=safe,
+                    )
+                    if read is None:
+                        return response
+                    try:
+                        return read(response)
+                    except BadResponse as exc:
+                        if safe:
+                            raise  # read again
+                        # the write was answered, so it took effect: never send it again
+                        raise AmbiguousError(f"{exc.message}; the request took effect",
+                                             vendor=self.vendor, method=method,
+                                             url=response.url, status=response.status) from None
+        except TransientError as exc:
+            attempts = retrying.statistics.get("attempt_number", 1)
+            if attempts > 1:
+                exc.message = f"{exc.message} (gave up after {attempts} attempts)"
+            raise
+        finally:
+            _call_deadline.reset(token)
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def get_json(self, path_or_url: str, *, accept: str, params=None) -> Any:
@@ -350,7 +432,8 @@ class VendorHttp:
             retry=retry_if_exception_type(TransientError),
             stop=(
                 stop_after_attempt(self.retry.max_attempts)
-                | stop_after_delay(self.retry.give_up_after_s)
+                | stop_before_delay(self.retry.call_deadline_s)
+                | (stop_after_attempt(CONNECT_ATTEMPTS) & _stop_if_failed_with(CannotConnect))
                 | _stop_when_retry_after_too_long(self.retry)
             ),
             wait=_wait_backoff_or_retry_after(self.retry),
@@ -379,9 +462,14 @@ class VendorHttp:
         self, method: str, path_or_url: str, *, headers, safe: bool, data=None, json=None,
         params=None,
     ) -> Response:
-        """One throttled attempt, classified; no retries and no auth of its own."""
+        """One throttled attempt, classified; no retries and no auth of its own.
+
+        Inside :meth:`request` (an authenticator's token request included) its timeout is
+        cut to what is left of the call's deadline.
+        """
         url = self.url(path_or_url)
         where = dict(vendor=self.vendor, method=method, url=url)
+        timeout = self._attempt_timeout(where)
         body_kw: dict[str, Any] = {}
         if json is not None:
             body_kw["data"] = orjson.dumps(json)
@@ -395,15 +483,17 @@ class VendorHttp:
         try:
             try:
                 async with self.session.request(
-                    method, url, headers=headers, params=params, allow_redirects=False, **body_kw
+                    method, url, headers=headers, params=params, allow_redirects=False,
+                    timeout=timeout, **body_kw
                 ) as resp:
                     status = resp.status
                     body = await resp.read()
                     response = Response(resp.status, resp.headers, body, method, url)
             except aiohttp.ClientConnectorError as exc:
-                raise NetworkError(f"cannot connect: {exc.os_error or exc}", **where) from None
+                raise CannotConnect(f"cannot connect: {exc.os_error or exc}", **where) from None
             except (asyncio.TimeoutError, aiohttp.ClientError, OSError) as exc:
-                reason = "timed out" if isinstance(exc, asyncio.TimeoutError) else (
+                reason = f"timed out after {timeout.total:.3g} s" if isinstance(
+                    exc, asyncio.TimeoutError) else (
                     f"connection lost: {type(exc).__name__}: {exc}".rstrip(": ")
                 )
                 if safe:
@@ -423,6 +513,18 @@ class VendorHttp:
             self.throttler.settle(slot)
             if status is not None and status < 400:
                 self._record(method, url, status, started, None)
+
+    def _attempt_timeout(self, where: dict) -> aiohttp.ClientTimeout:
+        """The request timeout, cut to what is left of the call's deadline (none left:
+        :class:`NetworkError`, and nothing is sent)."""
+        timeout_s, deadline = self.timeout_s, _call_deadline.get()
+        if deadline is not None:
+            left_s = deadline[0] - time.monotonic()
+            if left_s <= 0:
+                raise NetworkError(f"call_deadline_s ({deadline[1]:g} s) reached before this"
+                                   " request; not sent", **where)
+            timeout_s = min(timeout_s, left_s)
+        return aiohttp.ClientTimeout(total=timeout_s)
 
     def _record(self, method: str, url: str, status: int | None, started: float,
                 error: str | None) -> None:

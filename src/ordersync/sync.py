@@ -15,6 +15,7 @@ import structlog
 
 from .config import VendorConfig
 from .contract import AdapterSpec
+from .errors import TransientError
 from .http import VendorHttp
 from .ledger import AsyncLedger, Ledger, LedgerView, PageResult
 from .registry import adapter as find_adapter
@@ -112,19 +113,28 @@ class VendorRunner:
         cursor = await self.ledger.call(Ledger.cursor, self.name, stream)
         view = LedgerView(self.ledger, self.name)
         writing: asyncio.Future | None = None
+        deadline = asyncio.timeout(self.config.poll_deadline_s)
         try:
-            async for page in self.adapter.pull(cursor, view, now):
+            async with deadline:
+                async for page in self.adapter.pull(cursor, view, now):
+                    if writing is not None:
+                        result.add(*await asyncio.shield(writing))
+                    writing = self.ledger.submit(
+                        map_and_apply, self.spec, self.name, stream, page.orders, page.cursor,
+                        now, "poll", page.read_at if page.read_at is not None else self.clock(),
+                    )
+                    if self.stopping:
+                        break  # every page is committed with its cursor: the next poll resumes
                 if writing is not None:
-                    result.add(*await writing)
-                writing = self.ledger.submit(
-                    map_and_apply, self.spec, self.name, stream, page.orders, page.cursor, now,
-                    "poll", page.read_at if page.read_at is not None else self.clock(),
-                )
-                if self.stopping:
-                    break  # every page is committed with its cursor: the next poll resumes
-            if writing is not None:
-                result.add(*await writing)
-                writing = None
+                    result.add(*await asyncio.shield(writing))
+                    writing = None
+        except TimeoutError:
+            if not deadline.expired():
+                raise
+            raise TransientError(
+                f"poll_deadline_s ({self.config.poll_deadline_s:g} s) reached: the poll stopped;"
+                " the pages written so far are kept and the next poll carries on",
+                vendor=self.name) from None
         finally:
             if writing is not None:
                 # Let a page already handed to the ledger finish: its data and cursor
