@@ -57,6 +57,17 @@ class CliResult:
                 f"--- stdout\n{self.stdout}--- stderr\n{self.stderr}")
 
 
+def one_error_line(result: CliResult, code: int, *fragments: str) -> str:
+    """Exit ``code``; exactly one stderr line "ordersync: error: ..." holding each fragment."""
+    assert result.returncode == code, result
+    assert "Traceback" not in result.stderr + result.stdout, result
+    assert len(result.error_lines) == 1, result
+    line = result.error_lines[0]
+    for fragment in fragments:
+        assert fragment in line, (fragment, line)
+    return line
+
+
 def cli_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     """The test process's environment without anything that would change ordersync's mind."""
     env = {k: v for k, v in os.environ.items()

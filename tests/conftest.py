@@ -43,9 +43,10 @@ async def fotoware(clock) -> AsyncIterator[Callable[..., FotowareSimulator]]:
     """Start Fotoware simulators on loopback: ``sim = await fotoware(orders=50)``."""
     started: list[FotowareSimulator] = []
 
-    async def start(**kwargs) -> FotowareSimulator:
+    async def start(simulator: type[FotowareSimulator] = FotowareSimulator,
+                    **kwargs) -> FotowareSimulator:
         kwargs.setdefault("clock", clock)
-        sim = FotowareSimulator(**kwargs)
+        sim = simulator(**kwargs)
         sim.base_url = await sim.start()
         started.append(sim)
         return sim

@@ -1,7 +1,7 @@
 """Loopback servers for the HTTP layer's boundary tests.
 
-* :class:`Silent`: accepts connections, records what arrives, never answers. As a
-  "foreign" host it proves that nothing reached it; as a vendor it is one that hangs.
+* :class:`Silent` (fixture ``silent``): accepts connections, records what arrives, never
+  answers. As a "foreign" host it proves that nothing reached it; as a vendor it hangs.
 * :class:`RewritingFotoware`: the Fotoware simulator with byte replacements applied to its
   answers, to make it name links elsewhere (paging, descriptor, order hrefs).
 """
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
 from aiohttp import web
 
 from ordersync.adapters.fotoware.simulator import FotowareSimulator
@@ -46,6 +47,15 @@ class Silent:
         if self._server is not None:
             self._server.close()
             await self._server.wait_closed()
+
+
+@pytest.fixture
+async def silent():
+    """A running :class:`Silent` server, ``.base_url`` set."""
+    server = Silent()
+    server.base_url = await server.start()
+    yield server
+    await server.stop()
 
 
 class RewritingFotoware(FotowareSimulator):

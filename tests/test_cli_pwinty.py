@@ -26,7 +26,8 @@ import pytest
 from ordersync.adapters.pwinty.mapping import STATES
 from ordersync.adapters.pwinty.simulator import PHOTO_STATUSES, PwintySimulator, build_catalogue
 
-from tests.cli_support import KEY_ENV, CliResult, arun_cli, closed_port, pwinty_toml, start_cli
+from tests.cli_support import (KEY_ENV, CliResult, arun_cli, closed_port, one_error_line,
+                                pwinty_toml, start_cli)
 from tests.outbox_support import read_actions, read_orders
 
 V = "prints"
@@ -93,17 +94,6 @@ async def site(tmp_path) -> Site:
 
 def ref(order_id: str) -> str:
     return f"{V}:{order_id}"
-
-
-def one_error_line(result: CliResult, code: int, *fragments: str) -> str:
-    """Exit ``code``; exactly one stderr line "ordersync: error: ..." holding each fragment."""
-    assert result.returncode == code, result
-    assert "Traceback" not in result.stderr + result.stdout, result
-    assert len(result.error_lines) == 1, result
-    line = result.error_lines[0]
-    for fragment in fragments:
-        assert fragment in line, (fragment, line)
-    return line
 
 
 def waited(result: CliResult) -> list[tuple[int, str, str, str, str]]:

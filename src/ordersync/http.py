@@ -324,7 +324,7 @@ class VendorHttp:
         """A vendor's own meaning of a status code, set by its adapter."""
         self._session: aiohttp.ClientSession | None = None
 
-    def url(self, path_or_url: str) -> str:
+    def url(self, path_or_url: str, method: str = "") -> str:
         """The absolute URL of a path or of a link the vendor gave, which must stay with it.
 
         Relative links resolve against the base URL. Every request may carry credentials, so
@@ -333,7 +333,7 @@ class VendorHttp:
         with :class:`LinkRefused` before anything is sent.
         """
         base = self._base
-        where = dict(vendor=self.vendor, url=one_line(path_or_url))
+        where = dict(vendor=self.vendor, method=method, url=one_line(path_or_url))
         try:
             url = URL(urljoin(self.base_url, path_or_url))
         except ValueError as exc:
@@ -390,7 +390,7 @@ class VendorHttp:
         resent) for an unsafe one.
         """
         safe = method.upper() in SAFE_METHODS if safe is None else safe
-        url = self.url(path_or_url)  # a link off the vendor's origin goes nowhere
+        url = self.url(path_or_url, method)  # a link off the vendor's origin goes nowhere
         deadline_s = self.retry.call_deadline_s
         token = _call_deadline.set((time.monotonic() + deadline_s, deadline_s))
         retrying = self._retrying()

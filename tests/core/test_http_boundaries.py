@@ -13,16 +13,13 @@ from ordersync.errors import AmbiguousError, CannotConnect, LinkRefused, VendorU
 from ordersync.http import CONNECT_ATTEMPTS, RetryPolicy, VendorHttp, request_log
 
 from tests.cli_support import closed_port
-from tests.http_support import Silent
+from tests.http_support import silent  # noqa: F401  (fixture)
 
 
 @pytest.fixture
-async def foreign():
+def foreign(silent):  # noqa: F811
     """Another host's server: whatever reaches it is counted."""
-    server = Silent()
-    server.base_url = await server.start()
-    yield server
-    await server.stop()
+    return silent
 
 
 @pytest.fixture
