@@ -149,8 +149,9 @@ def test_defaults_applied(tmp_path):
     assert fw.name == "fw" and fw.adapter == "fotoware"
     assert fw.poll_interval_s == 60.0
     assert fw.rate_limit == RateLimit(requests=5, per_s=1.0)
-    assert fw.timeout_s == 30.0
-    assert fw.retry == RetryPolicy(max_attempts=5, backoff_base_s=0.5, backoff_max_s=30.0)
+    assert fw.timeout_s == 30.0 and fw.poll_deadline_s == 900.0
+    assert fw.retry == RetryPolicy(max_attempts=5, backoff_base_s=0.5, backoff_max_s=30.0,
+                                   call_deadline_s=60.0)
     assert dict(fw.settings) == {"client_id": "ordersync", "full_scan_interval_s": 86400.0}
     assert dict(fw.secrets) == {"client_secret": "s3cret"}
 
@@ -163,6 +164,7 @@ def test_values_read(tmp_path):
         + "timeout_s = 2.5\n"
         + "max_attempts = 3\n"
         + "backoff_base_s = 0.1\nbackoff_max_s = 4\n"
+        + "call_deadline_s = 20\npoll_deadline_s = 120\n"
         + "full_scan_interval_s = 3600\n"
         + "rate_limit = { requests = 50, per_s = 2 }\n",
         encoding="utf-8",
@@ -172,7 +174,9 @@ def test_values_read(tmp_path):
         "/srv/ordersync/ledger.db")
     assert fw.poll_interval_s == 15.0 and isinstance(fw.poll_interval_s, float)
     assert fw.timeout_s == 2.5
-    assert fw.retry == RetryPolicy(max_attempts=3, backoff_base_s=0.1, backoff_max_s=4.0)
+    assert fw.retry == RetryPolicy(max_attempts=3, backoff_base_s=0.1, backoff_max_s=4.0,
+                                   call_deadline_s=20.0)
+    assert fw.poll_deadline_s == 120.0
     assert fw.rate_limit == RateLimit(requests=50, per_s=2.0)
     assert fw.settings["full_scan_interval_s"] == 3600.0
     assert fw.settings["client_id"] == "ordersync"
