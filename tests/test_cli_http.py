@@ -77,7 +77,7 @@ async def test_a_vendor_that_never_answers_is_given_up_at_the_call_deadline(tmp_
         silent.base_url, tmp_path / "l.db", extra="timeout_s = 30\ncall_deadline_s = 1\n"))
     result = await cli(config, "sync", "--once")
     one_error_line(result, 1, f"{V}: POST {silent.base_url}/fotoweb/oauth2/token",
-                   "timed out after 1 s")
+                   "timed out at the call deadline (call_deadline_s = 1 s)")
     assert silent.connections == 1                     # the deadline cut the only attempt short
     assert b"POST /fotoweb/oauth2/token" in silent.received
 

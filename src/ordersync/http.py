@@ -469,7 +469,7 @@ class VendorHttp:
         """
         url = self.url(path_or_url)
         where = dict(vendor=self.vendor, method=method, url=url)
-        timeout = self._attempt_timeout(where)
+        timeout, timed_out = self._attempt_timeout(where)
         body_kw: dict[str, Any] = {}
         if json is not None:
             body_kw["data"] = orjson.dumps(json)
@@ -484,7 +484,7 @@ class VendorHttp:
             try:
                 async with self.session.request(
                     method, url, headers=headers, params=params, allow_redirects=False,
-                    timeout=timeout, **body_kw
+                    timeout=aiohttp.ClientTimeout(total=timeout), **body_kw
                 ) as resp:
                     status = resp.status
                     body = await resp.read()
@@ -492,7 +492,7 @@ class VendorHttp:
             except aiohttp.ClientConnectorError as exc:
                 raise CannotConnect(f"cannot connect: {exc.os_error or exc}", **where) from None
             except (asyncio.TimeoutError, aiohttp.ClientError, OSError) as exc:
-                reason = f"timed out after {timeout.total:.3g} s" if isinstance(
+                reason = timed_out if isinstance(
                     exc, asyncio.TimeoutError) else (
                     f"connection lost: {type(exc).__name__}: {exc}".rstrip(": ")
                 )
@@ -514,17 +514,20 @@ class VendorHttp:
             if status is not None and status < 400:
                 self._record(method, url, status, started, None)
 
-    def _attempt_timeout(self, where: dict) -> aiohttp.ClientTimeout:
-        """The request timeout, cut to what is left of the call's deadline (none left:
-        :class:`NetworkError`, and nothing is sent)."""
-        timeout_s, deadline = self.timeout_s, _call_deadline.get()
-        if deadline is not None:
-            left_s = deadline[0] - time.monotonic()
-            if left_s <= 0:
-                raise NetworkError(f"call_deadline_s ({deadline[1]:g} s) reached before this"
-                                   " request; not sent", **where)
-            timeout_s = min(timeout_s, left_s)
-        return aiohttp.ClientTimeout(total=timeout_s)
+    def _attempt_timeout(self, where: dict) -> tuple[float, str]:
+        """The request's timeout in seconds, cut to what is left of the call's deadline, and
+        what to say when it passes. No time left: :class:`NetworkError`, nothing is sent."""
+        timed_out = f"timed out after {self.timeout_s:g} s"
+        deadline = _call_deadline.get()
+        if deadline is None:
+            return self.timeout_s, timed_out
+        left_s, deadline_s = deadline[0] - time.monotonic(), deadline[1]
+        if left_s <= 0:
+            raise NetworkError(f"call_deadline_s ({deadline_s:g} s) reached before this"
+                               " request; not sent", **where)
+        if left_s < self.timeout_s:
+            return left_s, f"timed out at the call deadline (call_deadline_s = {deadline_s:g} s)"
+        return self.timeout_s, timed_out
 
     def _record(self, method: str, url: str, status: int | None, started: float,
                 error: str | None) -> None:
