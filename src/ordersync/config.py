@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from yarl import URL
+
 from .contract import AdapterSpec, Option
 from .errors import ConfigError
 from .http import RateLimit, RetryPolicy
@@ -146,6 +148,12 @@ def _vendor(name: str, table: Any, *, source: str, environ, base_dir: Path) -> V
     base_url = core["base_url"]
     if not base_url.startswith(("http://", "https://")):
         raise ConfigError(f"{where}.base_url: expected an http:// or https:// URL")
+    try:
+        host = URL(base_url).host
+    except ValueError as exc:
+        raise ConfigError(f"{where}.base_url: not a usable URL ({exc})") from None
+    if not host:
+        raise ConfigError(f"{where}.base_url: no host name in it")
     for key in ("poll_interval_s", "timeout_s", "backoff_base_s", "backoff_max_s",
                 "call_deadline_s", "poll_deadline_s", "action_backoff_base_s",
                 "action_backoff_max_s"):

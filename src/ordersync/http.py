@@ -308,8 +308,8 @@ class VendorHttp:
         default_headers: Mapping[str, str] | None = None,
     ) -> None:
         self.vendor = vendor
-        self.base_url = base_url.rstrip("/") + "/"
-        self._base = URL(self.base_url)
+        self._base = URL(base_url.rstrip("/") + "/")
+        self.base_url = str(self._base)  # as requests will name it (host lower case, IDNA)
         self.rate_limit = rate_limit
         self.retry = retry
         self.timeout_s = timeout_s
