@@ -150,7 +150,12 @@ class BadResponse(TransientError):
 
 
 class Authenticator(Protocol):
-    """Supplies auth headers for a vendor and forgets them when the vendor says 401."""
+    """Supplies auth headers for a vendor and forgets them when the vendor says 401.
+
+    ``headers`` runs inside an attempt of :meth:`VendorHttp.request`: a request it needs
+    (a token) goes through ``http.send_once``, never ``http.request``, so that it is one
+    more request of that attempt and no retry loop runs inside another.
+    """
 
     async def headers(self, http: VendorHttp) -> Mapping[str, str]: ...
 
@@ -492,8 +497,7 @@ class VendorHttp:
             except aiohttp.ClientConnectorError as exc:
                 raise CannotConnect(f"cannot connect: {exc.os_error or exc}", **where) from None
             except (asyncio.TimeoutError, aiohttp.ClientError, OSError) as exc:
-                reason = timed_out if isinstance(
-                    exc, asyncio.TimeoutError) else (
+                reason = timed_out if isinstance(exc, asyncio.TimeoutError) else (
                     f"connection lost: {type(exc).__name__}: {exc}".rstrip(": ")
                 )
                 if safe:
