@@ -136,3 +136,33 @@ async def test_pwinty_repeating_its_api_key_on_a_401_and_on_a_refused_action(tmp
         assert_nowhere([API_KEY], [synced, cancel, refused, listed], ledger)
     finally:
         await sim.stop()
+
+
+# ------------------------------------------------------------------ only the secrets needed
+
+async def test_each_command_needs_only_the_secrets_of_the_vendors_it_talks_to(
+    fotoware_sim, tmp_path  # noqa: F811
+):
+    ledger = tmp_path / "ledger.db"
+    config = tmp_path / "ordersync.toml"
+    # two vendors; the Pwinty key's variable is never set, and nothing listens there
+    config.write_text(fotoware_toml(fotoware_sim.base_url, ledger) + "\n" + pwinty_toml(
+        "http://127.0.0.1:9/v2.2", ledger).split("\n\n", 1)[1], encoding="utf-8")
+
+    async def cli(*args: str, env: dict[str, str]) -> CliResult:
+        return await arun_cli("--config", str(config), *args, env=env, cwd=tmp_path)
+
+    everything = await cli("sync", "--once", env={SECRET_ENV: SIM_SECRET})
+    assert everything.returncode == 2, everything
+    assert everything.stderr_lines == [
+        f"ordersync: error: {config}: vendors.prints.api_key_env: environment variable"
+        f" {KEY_ENV} is not set"], everything
+    assert not ledger.exists(), "refused before the ledger was touched"
+    one = await cli("sync", "--once", "--vendor", "fotoware-main", env={SECRET_ENV: SIM_SECRET})
+    assert one.returncode == 0 and "fotoware-main: 40 new" in one.stdout, one
+    first = f"fotoware-main:{fotoware_sim.order_ids()[0]}"
+    reads = [await cli(*args, env={}) for args in (
+        ["orders", "list", "--json"], ["orders", "show", first], ["actions", "list"])]
+    for result in reads:  # read-only commands need no secret at all
+        assert result.returncode == 0 and result.stderr == "", result
+    assert len(json.loads(reads[0].stdout)) == 40

@@ -1,10 +1,11 @@
 """The service: one poll loop per vendor instance over one ledger, until told to stop.
 
-Lifecycle: ``Service(config, vendors=None)`` (every instance, or only those named: a command
-needs only the secrets of the vendors it talks to) -> ``await run()`` (until SIGTERM/SIGINT
-or ``stop()``) or ``await run_once()`` (one poll of every or one vendor, for ``sync --once`` and tests) ->
+Lifecycle: ``Service(config)`` -> ``await run()`` (until SIGTERM/SIGINT or ``stop()``) or
+``await run_once()`` (one poll of every or one vendor, for ``sync --once`` and tests) ->
 ``await close()``. Only one service may own a ledger at a time: the first takes an exclusive
 lock beside the ledger file and a second refuses with :class:`LedgerBusy`.
+``Service(config, vendors=[...])`` serves only the instances named: a command needs only the
+secrets of the vendors it talks to.
 """
 
 from __future__ import annotations
@@ -49,8 +50,8 @@ class LedgerLock:
             private_folder(self.path.parent)
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
         except OSError as exc:
-            raise LedgerUnusable(f"lock file {self.path}: cannot create it:"
-                                 f" {exc.strerror or exc}") from None
+            raise LedgerUnusable(f"cannot create the ledger's lock file {self.path} (is its"
+                                 f" folder writable?): {exc.strerror or exc}") from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
