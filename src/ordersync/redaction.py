@@ -11,23 +11,39 @@ log or store it.
 from __future__ import annotations
 
 import re
+from collections import deque
 from collections.abc import Iterable
 
 REDACTED = "[redacted]"
 MIN_LENGTH = 4
 """Shorter values are not treated as secrets: hiding every "abc" would garble text."""
+KEPT_TOKENS = 16
+"""Access tokens remembered: a daemon renews its tokens all day, and an answer repeating a
+token arrives while it (or the one before it) is in use."""
 
 BEARER = re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]+")
 
+_secrets: set[str] = set()
+_tokens: deque[str] = deque(maxlen=KEPT_TOKENS)
 _known: tuple[str, ...] = ()  # longest first; replaced (never changed) so readers need no lock
 
 
 def register(*values: str | None) -> None:
     """Remember secret values; text passed through :func:`redact` never shows them again."""
+    _secrets.update(v for v in values if v and len(v) >= MIN_LENGTH)
+    _rebuild()
+
+
+def register_token(token: str) -> None:
+    """Remember a newly obtained access token (the oldest of many is forgotten)."""
+    if len(token) >= MIN_LENGTH and token not in _tokens:
+        _tokens.append(token)
+        _rebuild()
+
+
+def _rebuild() -> None:
     global _known
-    new = {v for v in values if v and len(v) >= MIN_LENGTH} - set(_known)
-    if new:
-        _known = tuple(sorted({*_known, *new}, key=len, reverse=True))
+    _known = tuple(sorted({*_secrets, *_tokens}, key=len, reverse=True))
 
 
 def known() -> tuple[str, ...]:
