@@ -2,8 +2,8 @@
 
 Exit codes
     0  success
-    1  a vendor could not be synced (the others were), a ``--wait``ed action did not
-       succeed, or actions pushed during ``sync --once`` ended failed/dead/uncertain
+    1  a vendor could not be synced (the others were), or a ``--wait``ed action did not
+       succeed
     2  bad input: configuration, arguments, ids, an action refused when queued, a
        configuration file that is not UTF-8, a number out of range
     3  the ledger is busy: another ordersync process holds it, or it stayed locked past
@@ -173,7 +173,8 @@ def build_parser() -> Parser:
     source.add_argument("--file", metavar="PATH", help="a local image file to upload")
     add.add_argument("--type", required=True, metavar="T",
                      help="catalogue item, e.g. 4x6, 8x10, 10x15_cm")
-    add.add_argument("--copies", type=whole(), default=1, metavar="N", help="copies (default: 1)")
+    add.add_argument("--copies", type=whole(), default=1, metavar="N",
+                     help="copies (default: 1)")
     add.add_argument("--sizing", default="Crop", choices=["Crop", "ShrinkToFit",
                      "ShrinkToExactFit"], help="how the image is fitted (default: Crop)")
     add.add_argument("--price-to-user", type=whole(), metavar="MINOR",
