@@ -161,6 +161,14 @@ def test_a_configuration_that_is_not_utf8_exits_2(tmp_path):
     assert_one_error_line(result, 2, contains=f"{path}: not UTF-8 text (byte 0xe9 at offset 3)")
 
 
+def test_a_fields_file_that_is_not_utf8_exits_2(good_config, tmp_path):
+    fields = tmp_path / "order.json"
+    fields.write_bytes(b'{"recipientName": "Ren\xe9e"}')
+    result = run_cli("--config", str(good_config), "print-order", "create", "fw", "--from",
+                     str(fields), env=GOOD_ENV, cwd=tmp_path)
+    assert_one_error_line(result, 2, contains=f"--from {fields}: not UTF-8 text")
+
+
 def test_missing_ledger_exits_2(tmp_path):
     path = tmp_path / "ordersync.toml"
     path.write_text(f"[ledger]\npath = '{tmp_path}/nothing-yet.db'\n\n{GOOD_VENDOR}",
