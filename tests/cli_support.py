@@ -249,7 +249,8 @@ class BadConfig:
     ``{dir}`` in ``toml``, ``message`` and file names stands for the configuration's folder;
     ``toml=None`` writes no file at all; ``exact=False`` compares only the start;
     ``cli=False`` leaves a case out of the (slow) subprocess runs when another case already
-    takes the same path through the code.
+    takes the same path through the code. ``when_used=True``: the problem is a secret's
+    value, found only when a command talks to that vendor (``orders list`` does not).
     """
 
     id: str
@@ -259,6 +260,7 @@ class BadConfig:
     files: Mapping[str, str] = field(default_factory=dict)
     exact: bool = True
     cli: bool = True
+    when_used: bool = False
 
     def materialize(self, folder: Path) -> tuple[Path, dict[str, str], str]:
         """Write the case into ``folder``: (config path, environment, expected message)."""
@@ -349,14 +351,19 @@ BAD_CONFIGS: list[BadConfig] = [
           ("no-scheme", "dam.example.com", "expected an http:// or https:// URL", False),
           ("bad-port", "http://dam:99999", "not a usable URL (Port out of range 0-65535)", True),
           ("no-host", "https:///fotoweb", "no host name in it", False)]),
+    BadConfig("base-url-credentials",
+              LEDGER + _vendor(drop=("base_url",),
+                               add="base_url = 'https://admin:pa55word@dam.example.com'"),
+              "vendors.fw.base_url: credentials in the URL are not allowed (they would be"
+              " printed and logged): give secrets as *_env or *_file"),
     BadConfig("instance-name-colon", LEDGER + _vendor(header='[vendors."fw:1"]'),
               "vendors.fw:1: instance names may not be empty or contain ':'"),
     BadConfig("secret-env-not-set", LEDGER + GOOD_VENDOR,
               f"vendors.fw.client_secret_env: environment variable {SECRET_ENV} is not set",
-              environ={}),
+              environ={}, when_used=True),
     BadConfig("secret-env-empty", LEDGER + GOOD_VENDOR,
               f"vendors.fw.client_secret_env: environment variable {SECRET_ENV} is not set",
-              environ={SECRET_ENV: ""}, cli=False),
+              environ={SECRET_ENV: ""}, cli=False, when_used=True),
     BadConfig("secret-env-not-a-string",
               LEDGER + _vendor(drop=("client_secret_env",), add="client_secret_env = 7"),
               "vendors.fw.client_secret_env: expected a string, got 7", cli=False),
@@ -364,12 +371,12 @@ BAD_CONFIGS: list[BadConfig] = [
               LEDGER + _vendor(drop=("client_secret_env",),
                                add="client_secret_file = 'nothere.txt'"),
               "vendors.fw.client_secret_file: cannot read {dir}/nothere.txt:"
-              " No such file or directory"),
+              " No such file or directory", when_used=True),
     BadConfig("secret-file-empty",
               LEDGER + _vendor(drop=("client_secret_env",),
                                add="client_secret_file = '{dir}/secret.txt'"),
               "vendors.fw.client_secret_file: {dir}/secret.txt is empty",
-              files={"secret.txt": "  \n"}),
+              files={"secret.txt": "  \n"}, when_used=True),
     BadConfig("secret-env-and-file",
               LEDGER + _vendor(add="client_secret_file = 'secret.txt'"),
               "vendors.fw: give either client_secret_env or client_secret_file, not both",

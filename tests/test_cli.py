@@ -1,6 +1,7 @@
 """The real ``ordersync`` command, run as a subprocess: exit codes, one-line errors, output.
 
-Exit codes (cli.py): 0 ok, 1 a vendor failed, 2 bad input, 3 ledger busy.
+Exit codes (cli.py): 0 ok, 1 a vendor failed, 2 bad input, 3 ledger busy, 4 ledger unusable
+(see tests/test_cli_files.py).
 """
 
 from __future__ import annotations
@@ -56,13 +57,17 @@ CLI_CASES = [case for case in BAD_CONFIGS if case.cli]
 
 @pytest.fixture(scope="module")
 def bad_config_results(tmp_path_factory) -> dict[str, tuple[str, CliResult]]:
-    """The bad configurations, run through ``ordersync orders list`` (concurrently)."""
+    """The bad configurations, run through ``ordersync orders list`` (concurrently).
+
+    A bad secret is found only by a command that talks to the vendor: ``sync --once``.
+    """
     root = tmp_path_factory.mktemp("bad-configs")
     expected, jobs = {}, []
     for case in CLI_CASES:
         path, environ, message = case.materialize(root / case.id)
         expected[case.id] = message
-        jobs.append((["--config", str(path), "orders", "list"], environ))
+        command = ["sync", "--once"] if case.when_used else ["orders", "list"]
+        jobs.append((["--config", str(path), *command], environ))
     results = run_many(jobs, cwd=root)
     return {case.id: (expected[case.id], result) for case, result in zip(CLI_CASES, results)}
 
@@ -73,6 +78,9 @@ def test_bad_configuration_exits_2_with_one_line(case, bad_config_results):
     line = assert_one_error_line(result, 2)
     assert case.matches(line, f"ordersync: error: {message}"), (line, message)
     assert result.stdout == ""
+    if case.when_used:  # refused before the ledger was touched
+        assert not any(p.name.startswith("ordersync.db")
+                       for p in Path(message.split(":")[0]).parent.iterdir())
 
 
 def test_config_from_environment_variable(tmp_path):
@@ -120,6 +128,16 @@ BAD_ARGUMENTS = {
     "show-unknown-vendor": (["orders", "show", "unknown:10001"],
                             "no vendor instance 'unknown' (known: fw)"),
     "show-unknown-order": (["orders", "show", "fw:99999"], "no order fw:99999 in the ledger"),
+    # numbers beyond SQLite's 64-bit integers, and ports beyond 65535
+    "list-limit-huge": (["orders", "list", "--limit", "99999999999999999999"],
+                        "argument --limit: 99999999999999999999 is out of range (from"),
+    "action-id-huge": (["actions", "show", "99999999999999999999"],
+                       "argument ID: 99999999999999999999 is out of range"),
+    "copies-huge": (["photos", "add", "fw:1", "--url", "https://example.com/a.jpg", "--type",
+                     "4x6", "--copies", "-99999999999999999999"],
+                    "argument --copies: -99999999999999999999 is out of range"),
+    "port-out-of-range": (["simulate", "fotoware", "--port", "70000"],
+                          "argument --port: 70000 is out of range (from 0 to 65535)"),
 }
 
 
@@ -134,6 +152,21 @@ def bad_argument_results(good_config) -> dict[str, CliResult]:
 def test_bad_arguments_exit_2_with_one_line(name, bad_argument_results):
     _, fragment = BAD_ARGUMENTS[name]
     assert_one_error_line(bad_argument_results[name], 2, contains=fragment)
+
+
+def test_a_configuration_that_is_not_utf8_exits_2(tmp_path):
+    path = tmp_path / "latin1.toml"
+    path.write_bytes(b"# r\xe9glages\n[ledger]\npath = 'x.db'\n")
+    result = run_cli("--config", str(path), "orders", "list", cwd=tmp_path)
+    assert_one_error_line(result, 2, contains=f"{path}: not UTF-8 text (byte 0xe9 at offset 3)")
+
+
+def test_a_fields_file_that_is_not_utf8_exits_2(good_config, tmp_path):
+    fields = tmp_path / "order.json"
+    fields.write_bytes(b'{"recipientName": "Ren\xe9e"}')
+    result = run_cli("--config", str(good_config), "print-order", "create", "fw", "--from",
+                     str(fields), env=GOOD_ENV, cwd=tmp_path)
+    assert_one_error_line(result, 2, contains=f"--from {fields}: not UTF-8 text")
 
 
 def test_missing_ledger_exits_2(tmp_path):

@@ -16,6 +16,7 @@ import orjson
 
 from ordersync.errors import AuthError, Rejected
 from ordersync.http import BadResponse, VendorHttp
+from ordersync.redaction import register_token
 
 TOKEN_PATH = "/fotoweb/oauth2/token"
 DESCRIPTOR_PATH = "/fotoweb/me/"
@@ -78,6 +79,7 @@ class ClientCredentials:
             lifetime = 300.0
         # Renew a little early: a tenth of the lifetime, at most 30 s.
         self._expires_at = self.clock() + lifetime - min(30.0, lifetime / 10)
+        register_token(token)  # never printed, logged or stored, even if a vendor repeats it
         self._token = token
         self.issued += 1
 

@@ -91,13 +91,13 @@ async def wait_for(
     running, it watches the ledger while the daemon works.
     """
     deadline = time.monotonic() + timeout_s
+    instances = sorted({a.instance for a in _read(config, action_ids)})
     try:
-        service = Service(config, clock=clock, handle_signals=False)
+        service = Service(config, clock=clock, handle_signals=False, vendors=instances)
         await service.open()
     except LedgerBusy:
         service = None
     try:
-        instances = sorted({a.instance for a in _read(config, action_ids)})
         while True:
             if service is not None:
                 for instance in instances:

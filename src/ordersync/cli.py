@@ -2,11 +2,23 @@
 
 Exit codes
     0  success
-    1  a vendor could not be synced (the others were)
-    2  bad input: configuration, arguments or ids
-    3  another ordersync process holds the ledger
-   70  internal error (a bug: please report it)
+    1  a vendor could not be synced (the others were), or a ``--wait``ed action did not
+       succeed
+    2  bad input: configuration, arguments, ids, an action refused when queued, a
+       configuration file that is not UTF-8, a number out of range
+    3  the ledger is busy: another ordersync process holds it, or it stayed locked past
+       the busy timeout
+    4  the ledger or another file ordersync needs is unusable (folder not writable,
+       read-only file, not an SQLite file, truncated or corrupt, disk full): one line
+       naming the file and what is wrong
+   70  internal error (a bug in ordersync, nothing else: please report it)
   130  interrupted
+  141  the reader of the output went away (``ordersync orders list | head``): ordersync
+       stops quietly, as a program killed by SIGPIPE would (128 + 13)
+
+Every error is one line on stderr. Secrets (configured ones and every access token) are
+redacted from everything printed (see :mod:`ordersync.redaction`); a vendor's secrets are
+read only by a command that talks to that vendor.
 """
 
 from __future__ import annotations
@@ -14,6 +26,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import sqlite3
 import sys
 from pathlib import Path
 
@@ -22,13 +35,24 @@ import orjson
 from . import __version__, logs
 from .config import Config, load_config
 from .daemon import LedgerBusy, Service
-from .errors import ActionRefused, ConfigError, VendorError
-from .ledger import Ledger
+from .errors import ActionRefused, ConfigError, LedgerLocked, LedgerUnusable, VendorError
+from .ledger import Ledger, ledger_problem
 from .model import ActionState, State
+from .redaction import redact
 
 EXIT_OK, EXIT_VENDOR, EXIT_USAGE, EXIT_BUSY, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+EXIT_LEDGER = 4
 EXIT_INTERNAL = 70
+EXIT_OUTPUT_CLOSED = 141
 DEFAULT_CONFIG = "config/ordersync.toml"
+INT64_MAX = 2**63 - 1
+
+EXIT_CODES: tuple[tuple[type[Exception] | tuple[type[Exception], ...], int], ...] = (
+    ((LedgerBusy, LedgerLocked), EXIT_BUSY),
+    (LedgerUnusable, EXIT_LEDGER),
+    ((ConfigError, ActionRefused), EXIT_USAGE),
+    (VendorError, EXIT_VENDOR),
+)
 
 
 class UsageError(ConfigError):
@@ -40,6 +64,20 @@ class Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> None:  # type: ignore[override]
         raise UsageError(f"{message} (see `{self.prog} --help`)")
+
+
+def whole(minimum: int = -INT64_MAX - 1, maximum: int = INT64_MAX):
+    """An argparse type: an integer from ``minimum`` to ``maximum`` (SQLite's range)."""
+
+    def parse(text: str) -> int:
+        value = int(text)  # a ValueError is argparse's "invalid int value"
+        if not minimum <= value <= maximum:
+            raise argparse.ArgumentTypeError(
+                f"{text} is out of range (from {minimum} to {maximum})")
+        return value
+
+    parse.__name__ = "int"
+    return parse
 
 
 def build_parser() -> Parser:
@@ -81,7 +119,7 @@ def build_parser() -> Parser:
     listing.add_argument("--vendor", metavar="V", help="only this vendor instance")
     listing.add_argument("--state", metavar="S", help="only this common state: "
                          + ", ".join(s.value for s in State))
-    listing.add_argument("--limit", type=int, metavar="N", help="at most N orders")
+    listing.add_argument("--limit", type=whole(), metavar="N", help="at most N orders")
     listing.add_argument("--json", action="store_true", help="print JSON (an array of orders)")
     listing.set_defaults(func=cmd_orders_list)
     show = order_commands.add_parser("show", help="show one order with items and events",
@@ -135,10 +173,11 @@ def build_parser() -> Parser:
     source.add_argument("--file", metavar="PATH", help="a local image file to upload")
     add.add_argument("--type", required=True, metavar="T",
                      help="catalogue item, e.g. 4x6, 8x10, 10x15_cm")
-    add.add_argument("--copies", type=int, default=1, metavar="N", help="copies (default: 1)")
+    add.add_argument("--copies", type=whole(), default=1, metavar="N",
+                     help="copies (default: 1)")
     add.add_argument("--sizing", default="Crop", choices=["Crop", "ShrinkToFit",
                      "ShrinkToExactFit"], help="how the image is fitted (default: Crop)")
-    add.add_argument("--price-to-user", type=int, metavar="MINOR",
+    add.add_argument("--price-to-user", type=whole(), metavar="MINOR",
                      help="price charged per copy, in pence/cents (InvoiceRecipient only)")
     add.add_argument("--key", metavar="KEY", help="idempotency key (default: derived)")
     _wait_arguments(add)
@@ -193,7 +232,7 @@ def build_parser() -> Parser:
                        ("retry", "try a dead, failed or uncertain action again"),
                        ("cancel", "withdraw a pending, dead, failed or uncertain action")):
         sub = action_commands.add_parser(name, help=text, description=text[0].upper() + text[1:] + ".")
-        sub.add_argument("id", type=int, metavar="ID", help="the action's number")
+        sub.add_argument("id", type=whole(), metavar="ID", help="the action's number")
         sub.add_argument("--json", action="store_true", help="print JSON")
         sub.set_defaults(func=cmd_action, verb=name)
 
@@ -201,7 +240,7 @@ def build_parser() -> Parser:
                                description="Start the built-in vendor simulators on loopback"
                                " with seeded data, sync them into a fresh ledger and report."
                                " Needs no configuration and no accounts.")
-    demo.add_argument("--orders", type=int, default=120, metavar="N",
+    demo.add_argument("--orders", type=whole(), default=120, metavar="N",
                       help="orders per simulator (default: 120)")
     demo.add_argument("--dir", default="var/demo", metavar="PATH",
                       help="where the demo ledger and config go (default: var/demo)")
@@ -212,11 +251,12 @@ def build_parser() -> Parser:
                                    description="Run a vendor simulator until interrupted.")
     simulate.add_argument("adapter", help="which vendor to simulate (e.g. fotoware)")
     simulate.add_argument("--host", default="127.0.0.1", help="address (default: 127.0.0.1)")
-    simulate.add_argument("--port", type=int, default=8081, help="port (default: 8081)")
-    simulate.add_argument("--orders", type=int, default=60, metavar="N",
+    simulate.add_argument("--port", type=whole(0, 65535), default=8081,
+                          help="port (default: 8081; 0: any free port)")
+    simulate.add_argument("--orders", type=whole(), default=60, metavar="N",
                           help="seeded orders (default: 60)")
-    simulate.add_argument("--seed", type=int, default=1, help="data seed (default: 1)")
-    simulate.add_argument("--page-size", type=int, metavar="N", help="orders per list page")
+    simulate.add_argument("--seed", type=whole(), default=1, help="data seed (default: 1)")
+    simulate.add_argument("--page-size", type=whole(), metavar="N", help="orders per list page")
     simulate.add_argument("--faults", metavar="SPEC",
                           help="random faults, e.g. 429:0.1,503:0.05,drop:0.02")
     simulate.set_defaults(func=cmd_simulate)
@@ -234,25 +274,23 @@ def _group(commands, name: str, help_text: str, description: str):
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
+    args = None
     try:
         args = parser.parse_args(argv)
         if args.command not in ("demo", "simulate"):
             args.config_obj = _load_config(args)
-            secrets = args.config_obj.secret_values()
-        else:
-            secrets = []
         level = args.log_level or ("warning" if args.command == "demo" else "info")
-        logs.configure(level=level, fmt=args.log_format, secrets=secrets)
+        logs.configure(level=level, fmt=args.log_format)
         return args.func(args)
-    except LedgerBusy as exc:
-        return _fail(str(exc), EXIT_BUSY)
-    except (ConfigError, ActionRefused) as exc:
-        return _fail(str(exc), EXIT_USAGE)
-    except VendorError as exc:
-        return _fail(str(exc), EXIT_VENDOR)
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
-    except Exception as exc:  # a bug: one line, the traceback only when asked for
+    except BrokenPipeError:
+        return _output_closed()
+    except Exception as exc:
+        known = _known_problem(exc, args)
+        if known is not None:
+            return _fail(*known)
+        # a bug: one line, the traceback only when asked for
         if "--log-level" in (argv or sys.argv) and "debug" in (argv or sys.argv):
             import traceback
 
@@ -261,8 +299,39 @@ def main(argv: list[str] | None = None) -> int:
                      " --log-level debug for the traceback, and please report it)", EXIT_INTERNAL)
 
 
+def _known_problem(exc: Exception, args) -> tuple[str, int] | None:
+    """(message, exit code) for a problem that is not a bug in ordersync, else None."""
+    ledger_path = _ledger_path(args)
+    if isinstance(exc, sqlite3.Error) and ledger_path is not None:
+        exc = ledger_problem(ledger_path, exc) or exc
+    for kinds, code in EXIT_CODES:
+        if isinstance(exc, kinds):
+            return str(exc), code
+    if isinstance(exc, OSError) and exc.filename:  # a file ordersync needs, e.g. demo's
+        return f"{exc.filename}: {exc.strerror or exc}", EXIT_LEDGER
+    return None
+
+
+def _ledger_path(args) -> Path | None:
+    config = getattr(args, "config_obj", None)
+    if config is not None:
+        return config.ledger_path
+    if getattr(args, "command", None) == "demo":
+        return Path(args.dir) / "ordersync.db"
+    return None
+
+
+def _output_closed() -> int:
+    """Whoever read our output went away (``| head``): stop quietly, no traceback."""
+    try:  # what is still buffered goes nowhere, instead of failing again at exit
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+    return EXIT_OUTPUT_CLOSED
+
+
 def _fail(message: str, code: int) -> int:
-    print(f"ordersync: error: {message}", file=sys.stderr)
+    print(f"ordersync: error: {redact(message)}", file=sys.stderr)
     return code
 
 
@@ -272,7 +341,7 @@ def _load_config(args) -> Config:
 
 
 def _print_json(value) -> None:
-    sys.stdout.write(orjson.dumps(value, option=orjson.OPT_INDENT_2).decode() + "\n")
+    sys.stdout.write(redact(orjson.dumps(value, option=orjson.OPT_INDENT_2).decode()) + "\n")
 
 
 def cmd_run(args) -> int:
@@ -286,7 +355,8 @@ def cmd_run(args) -> int:
 
 def cmd_sync(args) -> int:
     async def once():
-        async with Service(args.config_obj, handle_signals=False) as service:
+        vendors = [args.vendor] if args.vendor else None  # only the secrets it needs
+        async with Service(args.config_obj, handle_signals=False, vendors=vendors) as service:
             return await service.run_once(args.vendor)
 
     results = asyncio.run(once())
@@ -296,14 +366,14 @@ def cmd_sync(args) -> int:
     else:
         for r in results:
             if r.errors:
-                print(f"{r.vendor}: FAILED: {r.errors[0]}")
+                print(redact(f"{r.vendor}: FAILED: {r.errors[0]}"))
             else:
                 done = ", ".join(f"{n} {state}" for state, n in sorted(r.actions.items()))
                 print(f"{r.vendor}: {r.new} new, {r.changed} changed, {r.unchanged} unchanged"
                       f" in {r.pages} pages, {r.requests} requests, {r.duration_s:.2f}s"
                       + (f"; actions: {done}" if done else ""))
     for r in failed:
-        print(f"ordersync: error: {r.errors[0]}", file=sys.stderr)
+        _fail(r.errors[0], EXIT_VENDOR)
     return EXIT_VENDOR if failed else EXIT_OK
 
 
@@ -447,6 +517,8 @@ def _read_fields(path: Path) -> dict:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise UsageError(f"--from {path}: cannot read it ({exc.strerror})") from None
+    except UnicodeDecodeError:
+        raise UsageError(f"--from {path}: not UTF-8 text") from None
     try:
         data = tomllib.loads(text) if path.suffix == ".toml" else orjson.loads(text)
     except (tomllib.TOMLDecodeError, orjson.JSONDecodeError) as exc:

@@ -2,23 +2,27 @@
 
 Every problem is a :class:`ConfigError` whose one line names the file and the key. Secrets are
 never values in the file: a secret option ``x`` is given as ``x_env`` (an environment
-variable's name) or ``x_file`` (a file holding it).
+variable's name) or ``x_file`` (a file holding it). A secret is read when it is first needed
+(:class:`Secrets`), so a command needs only the secrets of the vendors it talks to; once
+read, it is registered for redaction (:mod:`ordersync.redaction`).
 """
 
 from __future__ import annotations
 
 import math
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from yarl import URL
 
 from .contract import AdapterSpec, Option
 from .errors import ConfigError
 from .http import RateLimit, RetryPolicy
+from .redaction import register
 from .registry import adapter as find_adapter
 
 DEFAULT_LEDGER_PATH = "var/ordersync.db"
@@ -49,6 +53,66 @@ class ActionPolicy:
     backoff_max_s: float = 600.0
 
 
+@dataclass(frozen=True, slots=True)
+class SecretSource:
+    """Where one secret comes from: an environment variable or a file."""
+
+    where: str
+    """``{source}: vendors.NAME``, for error messages."""
+    key: str
+    variable: str | None = None
+    path: Path | None = None
+
+    def read(self, environ: Mapping[str, str]) -> str:
+        """The secret's value, or a ConfigError naming the variable or file."""
+        if self.variable is not None:
+            value = environ.get(self.variable)
+            if not value:
+                raise ConfigError(f"{self.where}.{self.key}_env: environment variable"
+                                  f" {self.variable} is not set")
+            return value
+        file_key = f"{self.where}.{self.key}_file"
+        try:
+            value = self.path.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ConfigError(f"{file_key}: cannot read {self.path}: {exc.strerror}") from None
+        except UnicodeDecodeError:
+            raise ConfigError(f"{file_key}: {self.path} is not UTF-8 text") from None
+        if not value:
+            raise ConfigError(f"{file_key}: {self.path} is empty")
+        return value
+
+
+class Secrets(Mapping[str, str]):
+    """A vendor's secrets, each read when first asked for (then kept and registered)."""
+
+    def __init__(self, sources: Mapping[str, SecretSource], environ: Mapping[str, str]) -> None:
+        self._sources = dict(sources)
+        self._environ = environ
+        self._values: dict[str, str] = {}
+
+    def __getitem__(self, key: str) -> str:
+        if key not in self._values:
+            value = self._sources[key].read(self._environ)
+            register(value)
+            self._values[key] = value
+        return self._values[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._sources)
+
+    def __len__(self) -> int:
+        return len(self._sources)
+
+    def load(self) -> None:
+        """Read every secret now: a missing one is a ConfigError before any work starts."""
+        for key in self._sources:
+            self[key]
+
+    def __repr__(self) -> str:
+        return f"Secrets({sorted(self._sources)})"
+
+
 @dataclass(frozen=True)
 class VendorConfig:
     """One configured vendor instance."""
@@ -63,7 +127,8 @@ class VendorConfig:
     retry: RetryPolicy = RetryPolicy()
     actions: ActionPolicy = ActionPolicy()
     settings: Mapping[str, Any] = field(default_factory=dict)
-    secrets: Mapping[str, str] = field(default_factory=dict, repr=False)
+    secrets: Secrets = field(default_factory=lambda: Secrets({}, {}), repr=False, compare=False)
+    """Read on first use (see :class:`Secrets`): only a vendor talked to needs its secrets."""
 
 
 @dataclass(frozen=True)
@@ -80,9 +145,6 @@ class Config:
             raise ConfigError(f"{self.source}: no vendor instance {name!r} (known: {known})")
         return self.vendors[name]
 
-    def secret_values(self) -> list[str]:
-        return [s for v in self.vendors.values() for s in v.secrets.values() if s]
-
 
 def load_config(path: str | Path, environ: Mapping[str, str]) -> Config:
     """Read and check a TOML configuration file."""
@@ -93,6 +155,9 @@ def load_config(path: str | Path, environ: Mapping[str, str]) -> Config:
         raise ConfigError(f"{path}: configuration file not found") from None
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read configuration: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {exc.object[exc.start]:#04x} at"
+                          f" offset {exc.start})") from None
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -142,12 +207,15 @@ def _vendor(name: str, table: Any, *, source: str, environ, base_dir: Path) -> V
     except ConfigError as exc:
         raise ConfigError(f"{where}.adapter: {exc}") from None
     options = {**CORE_VENDOR_OPTIONS, **spec.options}
-    values, secrets = _check_options(table, options, spec, where, environ, base_dir)
+    values, secrets = _check_options(table, options, spec, where, base_dir)
     core = {**{k: o.default for k, o in CORE_VENDOR_OPTIONS.items()}, **spec.defaults}
     core.update({k: v for k, v in values.items() if k in CORE_VENDOR_OPTIONS})
     base_url = core["base_url"]
     if not base_url.startswith(("http://", "https://")):
         raise ConfigError(f"{where}.base_url: expected an http:// or https:// URL")
+    if "@" in urlsplit(base_url).netloc:
+        raise ConfigError(f"{where}.base_url: credentials in the URL are not allowed (they"
+                          " would be printed and logged): give secrets as *_env or *_file")
     try:
         host = URL(base_url).host
     except ValueError as exc:
@@ -182,14 +250,14 @@ def _vendor(name: str, table: Any, *, source: str, environ, base_dir: Path) -> V
             backoff_max_s=float(core["action_backoff_max_s"]),
         ),
         settings={k: v for k, v in values.items() if k not in CORE_VENDOR_OPTIONS},
-        secrets=secrets,
+        secrets=Secrets(secrets, environ),
     )
 
 
-def _check_options(table, options: Mapping[str, Option], spec: AdapterSpec, where, environ,
-                   base_dir: Path) -> tuple[dict, dict]:
+def _check_options(table, options: Mapping[str, Option], spec: AdapterSpec, where,
+                   base_dir: Path) -> tuple[dict, dict[str, SecretSource]]:
     values: dict[str, Any] = {}
-    secrets: dict[str, str] = {}
+    secrets: dict[str, SecretSource] = {}
     allowed = set()
     for key, option in options.items():
         if option.secret:
@@ -204,7 +272,7 @@ def _check_options(table, options: Mapping[str, Option], spec: AdapterSpec, wher
             raise ConfigError(f"{where}.{key}: unknown key for adapter {spec.name!r}{hint}")
     for key, option in options.items():
         if option.secret:
-            secret = _secret(table, key, option, where, environ, base_dir)
+            secret = _secret(table, key, option, where, base_dir)
             if secret is not None:
                 secrets[key] = secret
             continue
@@ -233,28 +301,18 @@ def _typed(value: Any, kind: type, where: str) -> Any:
     return value
 
 
-def _secret(table, key: str, option: Option, where: str, environ, base_dir: Path) -> str | None:
+def _secret(table, key: str, option: Option, where: str, base_dir: Path) -> SecretSource | None:
+    """Where the secret ``key`` comes from (checked now, read when first needed)."""
     env_key, file_key = f"{key}_env", f"{key}_file"
     if env_key in table and file_key in table:
         raise ConfigError(f"{where}: give either {env_key} or {file_key}, not both")
     if env_key in table:
         variable = _typed(table[env_key], str, f"{where}.{env_key}")
-        value = environ.get(variable)
-        if not value:
-            raise ConfigError(f"{where}.{env_key}: environment variable {variable} is not set")
-        return value
+        return SecretSource(where, key, variable=variable)
     if file_key in table:
         name = _typed(table[file_key], str, f"{where}.{file_key}")
-        secret_path = Path(name) if Path(name).is_absolute() else base_dir / name
-        try:
-            value = secret_path.read_text(encoding="utf-8").strip()
-        except OSError as exc:
-            raise ConfigError(
-                f"{where}.{file_key}: cannot read {secret_path}: {exc.strerror}"
-            ) from None
-        if not value:
-            raise ConfigError(f"{where}.{file_key}: {secret_path} is empty")
-        return value
+        return SecretSource(where, key, path=Path(name) if Path(name).is_absolute()
+                            else base_dir / name)
     if option.required:
         raise ConfigError(f"{where}: missing secret {key} (set {env_key} or {file_key})")
     return None

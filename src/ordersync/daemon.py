@@ -4,6 +4,8 @@ Lifecycle: ``Service(config)`` -> ``await run()`` (until SIGTERM/SIGINT or ``sto
 ``await run_once()`` (one poll of every or one vendor, for ``sync --once`` and tests) ->
 ``await close()``. Only one service may own a ledger at a time: the first takes an exclusive
 lock beside the ledger file and a second refuses with :class:`LedgerBusy`.
+``Service(config, vendors=[...])`` serves only the instances named: a command needs only the
+secrets of the vendors it talks to.
 """
 
 from __future__ import annotations
@@ -20,9 +22,9 @@ from pathlib import Path
 import structlog
 
 from .config import Config
-from .errors import AuthError, ConfigError, OrderSyncError, VendorError
+from .errors import AuthError, ConfigError, LedgerUnusable, OrderSyncError, VendorError
 from .executor import Executor
-from .ledger import AsyncLedger, Ledger
+from .ledger import AsyncLedger, Ledger, private_folder
 from .sync import PollResult, VendorRunner
 
 log = structlog.get_logger("ordersync.daemon")
@@ -44,8 +46,12 @@ class LedgerLock:
         self._fd: int | None = None
 
     def acquire(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            private_folder(self.path.parent)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError as exc:
+            raise LedgerUnusable(f"cannot create the ledger's lock file {self.path} (is its"
+                                 f" folder writable?): {exc.strerror or exc}") from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -75,8 +81,10 @@ class Service:
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         clock: Callable[[], float] = time.time,
         handle_signals: bool = True,
+        vendors: list[str] | None = None,
     ) -> None:
         self.config = config
+        self.vendor_names = list(config.vendors) if vendors is None else vendors
         self.sleep = sleep
         self.clock = clock
         self.handle_signals = handle_signals
@@ -89,6 +97,9 @@ class Service:
 
     async def open(self) -> None:
         """Take the ledger lock, open the ledger, build a runner per vendor instance."""
+        vendors = [self.config.vendor(name) for name in self.vendor_names]
+        for vendor in vendors:  # a missing secret stops us before the ledger is touched
+            vendor.secrets.load()
         self.lock.acquire()
         try:
             ledger = await asyncio.to_thread(Ledger, self.config.ledger_path)
@@ -100,7 +111,8 @@ class Service:
         # it out of the garbage collector's full passes, which otherwise walk ~45,000 such
         # objects and stall the event loop ~25 ms each time during an ingest.
         gc.freeze()
-        for name, vendor in self.config.vendors.items():
+        for vendor in vendors:
+            name = vendor.name
             runner = VendorRunner(vendor, self.ledger, sleep=self.sleep, clock=self.clock)
             self.runners[name] = runner
             self.executors[name] = Executor(runner, self.ledger, policy=vendor.actions,

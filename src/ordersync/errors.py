@@ -4,6 +4,9 @@
     ├── ConfigError            bad configuration, arguments or ids: the operator must fix something
     ├── ActionRefused          an action that cannot be done as asked, found out before (or
     │                          instead of) asking the vendor: wrong state, invalid custom data
+    ├── LedgerUnusable         the ledger (or another file ordersync needs) cannot be used:
+    │                          folder not writable, read-only, not SQLite, damaged, disk full
+    ├── LedgerLocked           the ledger stayed locked by another process past the busy timeout
     └── VendorError            a vendor call went wrong; carries vendor instance, method and url
         ├── TransientError     worth retrying: the same request may well succeed later
         │   ├── RateLimited         429 (or a vendor's own rate-limit signal), with retry_after_s
@@ -45,6 +48,14 @@ class ConfigError(OrderSyncError):
 
 class ActionRefused(OrderSyncError):
     """An action cannot be done as asked; the message says which rule it breaks."""
+
+
+class LedgerUnusable(OrderSyncError):
+    """The ledger or another file ordersync needs cannot be used; names the file and why."""
+
+
+class LedgerLocked(OrderSyncError):
+    """Another process kept the ledger locked for longer than the busy timeout."""
 
 
 class VendorError(OrderSyncError):

@@ -11,12 +11,21 @@ Tables
 :class:`Ledger` is synchronous and owns the connection. :class:`AsyncLedger` runs every call
 on one dedicated thread, in submission order, so the event loop never waits on SQLite and a
 read submitted after a write sees that write.
+
+The ledger holds customer data: a new ledger file is created 0600 (its -wal and -shm files
+take the same mode) in a folder created 0700. A ledger that cannot be used (a folder that
+cannot be written, a read-only or damaged file, a full disk) is a :class:`LedgerUnusable`
+naming the file and what is wrong; one locked past the busy timeout is a
+:class:`LedgerLocked` (see :func:`ledger_problem`). Error text written to the outbox passes
+through :func:`ordersync.redaction.redact` first: no secret a vendor repeats is stored.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import os
+import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from concurrent.futures import ThreadPoolExecutor
@@ -29,10 +38,14 @@ from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
 from .clock import iso
-from .errors import ConfigError
+from .errors import ConfigError, LedgerLocked, LedgerUnusable, OrderSyncError
 from .model import Action, ActionState, Order
+from .redaction import redact, redact_optional
 
 T = TypeVar("T")
+
+BUSY_TIMEOUT_S = 5.0
+"""How long a statement waits for another process's write lock before giving up."""
 
 migrations = Migrations("ordersync")
 
@@ -177,16 +190,35 @@ class Ledger:
     def __init__(self, path: str | Path | None = None, *, memory: bool = False) -> None:
         if memory:
             self.db = Database(memory=True)
+            self._configure()
         else:
             path = Path(path)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self.db = Database(sqlite3_connect(path))
-            # 16 KiB pages for a new file (a no-op on an existing one): orders rows carry
-            # ~1.5 KB of raw JSON, which wastes a quarter of a 4 KiB page and costs more I/O.
-            self.db.execute("PRAGMA page_size = 16384")
-            self.db.enable_wal()
+            try:
+                private_folder(path.parent)
+                _create_private(path)
+            except OSError as exc:
+                raise LedgerUnusable(f"ledger {path}: cannot create it: {_os_reason(exc)}"
+                                     ) from None
+            conn = None
+            try:
+                conn = sqlite3_connect(path)
+                self.db = Database(conn)
+                # 16 KiB pages for a new file (a no-op on an existing one): orders rows carry
+                # ~1.5 KB of raw JSON, which wastes a quarter of a 4 KiB page and costs I/O.
+                self.db.execute("PRAGMA page_size = 16384")
+                self.db.enable_wal()
+                self._configure()
+            except sqlite3.Error as exc:
+                if conn is not None:
+                    conn.close()
+                problem = ledger_problem(path, exc)
+                if problem is None:
+                    raise
+                raise problem from None
+
+    def _configure(self) -> None:
         self.db.execute("PRAGMA synchronous = NORMAL")
-        self.db.execute("PRAGMA busy_timeout = 5000")
+        self.db.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
         # A 16 MB page cache (the default is 2 MB): index pages stay cached during an ingest.
         self.db.execute("PRAGMA cache_size = -16384")
         migrations.apply(self.db)
@@ -586,7 +618,11 @@ class Outbox:
         refund_attempt: bool = False,
         http_log: Sequence[dict] = (),
     ) -> None:
-        """Record an attempt's outcome and its HTTP requests in one transaction."""
+        """Record an attempt's outcome and its HTTP requests in one transaction.
+
+        The vendor's words (errors, results, requests) are stored with every known secret
+        redacted: a vendor may repeat a credential in its answer.
+        """
         at = iso(now)
         with self.write():
             self.db.conn.execute(
@@ -594,15 +630,16 @@ class Outbox:
                 " next_attempt_at = coalesce(?, next_attempt_at),"
                 " needs_verification = coalesce(?, needs_verification),"
                 " attempts = attempts - ?, updated_at = ? WHERE id = ?",
-                (state.value, error, _dumps(result) if result is not None else None,
+                (state.value, redact_optional(error),
+                 redact(_dumps(result)) if result is not None else None,
                  next_attempt_at, None if needs_verification is None else int(needs_verification),
                  int(refund_attempt), at, action.id),
             )
             self.db.conn.executemany(
                 "INSERT INTO attempts (action_id, number, at, request, status, latency_ms, error)"
                 " VALUES (?,?,?,?,?,?,?)",
-                [(action.id, action.attempts, entry.get("at", at), entry["request"],
-                  entry.get("status"), entry.get("latency_ms"), entry.get("error"))
+                [(action.id, action.attempts, entry.get("at", at), redact(entry["request"]),
+                  entry.get("status"), entry.get("latency_ms"), redact_optional(entry.get("error")))
                  for entry in http_log],
             )
 
@@ -677,9 +714,63 @@ def _action(row: dict) -> Action:
 
 
 def sqlite3_connect(path: Path):
-    import sqlite3
+    return sqlite3.connect(str(path), check_same_thread=False, timeout=BUSY_TIMEOUT_S)
 
-    return sqlite3.connect(str(path), check_same_thread=False, timeout=5.0)
+
+def private_folder(folder: Path) -> None:
+    """Create ``folder`` and any missing parents readable by this user only (0700)."""
+    missing = [p for p in (folder, *folder.parents) if not p.is_dir()]
+    for part in reversed(missing):
+        try:
+            part.mkdir(mode=0o700)
+        except FileExistsError:
+            if not part.is_dir():
+                raise NotADirectoryError(20, "Not a directory", str(part)) from None
+
+
+def _create_private(path: Path) -> None:
+    """Create an empty ledger file 0600 (SQLite would make it world-readable)."""
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        pass
+
+
+def _os_reason(exc: OSError) -> str:
+    where = f" ({exc.filename})" if exc.filename else ""
+    return f"{exc.strerror or exc}{where}"
+
+
+_SQLITE_PROBLEMS = {
+    "SQLITE_CANTOPEN": "cannot be opened or created (is its folder writable?)",
+    "SQLITE_READONLY": "is read-only: ordersync must be able to write it, its -wal and -shm"
+                       " files and its folder",
+    "SQLITE_NOTADB": "is not an SQLite database (not an ordersync ledger)",
+    "SQLITE_CORRUPT": "is damaged (truncated or corrupt): restore it from a backup",
+    "SQLITE_FULL": "cannot grow: the disk is full",
+    "SQLITE_IOERR": "cannot be read or written: the disk is full, a file size limit was"
+                    " reached or the disk failed",
+    "SQLITE_PERM": "may not be accessed (permission denied)",
+}
+
+
+def ledger_problem(path: Path, exc: sqlite3.Error) -> OrderSyncError | None:
+    """What to tell the operator about an SQLite error on the ledger at ``path``.
+
+    The ledger's surroundings (a lock held too long, a file that cannot be used) give a
+    :class:`LedgerLocked` or :class:`LedgerUnusable` naming the file; anything else is
+    ordersync's own fault (None).
+    """
+    name = getattr(exc, "sqlite_errorname", None) or ""
+    if name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")):
+        return LedgerLocked(f"ledger {path} stayed locked by another process for more than"
+                            f" {BUSY_TIMEOUT_S:g} s (the busy timeout); try again later")
+    if Path(path).is_dir():
+        return LedgerUnusable(f"ledger {path} is a directory, not a ledger file")
+    for prefix, what in _SQLITE_PROBLEMS.items():
+        if name.startswith(prefix):
+            return LedgerUnusable(f"ledger {path} {what} (sqlite: {exc})")
+    return None
 
 
 _BATCH_ROWS = 50

@@ -1,5 +1,9 @@
 """structlog set-up: JSON lines for machines, readable lines on a terminal, no secrets ever.
 
+Every value is passed through :func:`ordersync.redaction.redact`, so a secret registered
+after start-up (a vendor's secret read when it is first needed, each new access token) is
+hidden as well as those given to :func:`configure`.
+
 Logs go to stderr so that stdout stays clean for command output (``--json``). The format
 follows whether stderr is a terminal unless ``--log-format`` says otherwise.
 """
@@ -14,15 +18,17 @@ from typing import Any, TextIO
 
 import structlog
 
+from .redaction import MIN_LENGTH, REDACTED, redact
+
 SECRET_KEYS = re.compile(r"secret|password|token|authorization|api[_-]?key", re.IGNORECASE)
-REDACTED = "[redacted]"
 
 
 class Redactor:
-    """A processor that hides secret values and values of secret-looking keys."""
+    """A processor that hides secret values (given and registered) and secret-looking keys."""
 
     def __init__(self, secrets: Iterable[str] = ()) -> None:
-        self.secrets = sorted({s for s in secrets if s and len(s) >= 4}, key=len, reverse=True)
+        self.secrets = sorted({s for s in secrets if s and len(s) >= MIN_LENGTH}, key=len,
+                              reverse=True)
 
     def __call__(self, logger: Any, method_name: str, event_dict: dict) -> dict:
         return {key: self._clean(key, value) for key, value in event_dict.items()}
@@ -31,10 +37,7 @@ class Redactor:
         if key != "event" and SECRET_KEYS.search(key):
             return REDACTED
         if isinstance(value, str):
-            for secret in self.secrets:
-                if secret in value:
-                    value = value.replace(secret, REDACTED)
-            return re.sub(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]+", r"\1" + REDACTED, value)
+            return redact(value, self.secrets)
         if isinstance(value, dict):
             return {k: self._clean(k, v) for k, v in value.items()}
         if isinstance(value, (list, tuple)):

@@ -10,6 +10,8 @@ which provides what all of them share:
   ``apply_then_drop``, explicit rules or seeded random ones in :func:`parse_faults` syntax),
   a sliding-window rate limit answering 429, and a count of clients that come back before
   the ``Retry-After`` they were given (``.early_retries``);
+* ``echo_credentials``: a careless vendor that repeats the request's credentials (every
+  header value, each credential without its scheme, and the body) in each error answer;
 * ``start()``/``stop()`` on loopback, :meth:`SimulatorBase.serve`, and
   :meth:`SimulatorBase.max_requests_in_window`.
 
@@ -227,6 +229,7 @@ class SimulatorBase:
         self._retry_answered_at = -math.inf
         self._runner: web.AppRunner | None = None
         self._server: asyncio.AbstractServer | None = None
+        self.echo_credentials = False        # error answers repeat what the client sent
 
     # ------------------------------------------------------------------ hooks
     def _routes(self, app: web.Application) -> None:
@@ -303,8 +306,21 @@ class SimulatorBase:
                 return self._drop(request)
             if kind == "malformed":
                 response = self._malformed(response)
+        if self.echo_credentials and response.status >= 400:
+            response = self._echo(request, record.body, response)
         record.status = response.status
         return response
+
+    @staticmethod
+    def _echo(request: web.Request, body: bytes, response: web.Response) -> web.Response:
+        """The error answer of a vendor that repeats the credentials it was sent."""
+        values = list(request.headers.values())
+        values += [v.partition(" ")[2] for v in values if " " in v]  # "Bearer X" -> "X"
+        text = f"refused; you sent: {' | '.join(values)} | {body.decode(errors='replace')}"
+        return web.Response(status=response.status, headers={
+            k: v for k, v in response.headers.items() if k == "Retry-After"},
+            body=orjson.dumps({"message": text, "errorMessage": text, "Message": text}),
+            content_type="application/json")
 
     def _over_rate_limit(self, at: float) -> bool:
         """A sliding-window limiter like a real gateway's: too many accepted requests -> 429."""

@@ -10,6 +10,7 @@ import pytest
 from ordersync.config import load_config
 from ordersync.errors import ConfigError
 from ordersync.http import RateLimit, RetryPolicy
+from ordersync.redaction import known
 from tests.cli_support import BAD_CONFIGS, BadConfig
 
 VENDOR = """\
@@ -21,9 +22,14 @@ client_secret_env = "FW_SECRET"
 """
 
 
-def refused(path: Path, environ: dict | None = None) -> str:
+def refused(path: Path, environ: dict | None = None, *, when_used: bool = False) -> str:
+    """The one line refusing the configuration (``when_used``: when its secrets are read)."""
+    environ = environ if environ is not None else {"FW_SECRET": "s3cret"}
     with pytest.raises(ConfigError) as caught:
-        load_config(path, environ if environ is not None else {"FW_SECRET": "s3cret"})
+        config = load_config(path, environ)
+        if when_used:
+            for vendor in config.vendors.values():
+                vendor.secrets.load()
     message = str(caught.value)
     assert "\n" not in message, f"not one line: {message!r}"
     return message
@@ -32,7 +38,9 @@ def refused(path: Path, environ: dict | None = None) -> str:
 @pytest.mark.parametrize("case", BAD_CONFIGS, ids=[c.id for c in BAD_CONFIGS])
 def test_bad_configuration_is_one_line_naming_file_and_key(case: BadConfig, tmp_path):
     path, environ, expected = case.materialize(tmp_path)
-    message = refused(path, environ)
+    if case.when_used:  # the configuration itself is fine until the secret is needed
+        load_config(path, environ)
+    message = refused(path, environ, when_used=case.when_used)
     assert case.matches(message, expected), f"\n  got: {message}\n want: {expected}"
     assert message.startswith(f"{path}: ")
 
@@ -80,7 +88,6 @@ def test_secret_file_relative_to_the_configuration_not_the_working_directory(
                                    'client_secret_file = "fw.secret"'), encoding="utf-8")
     config = load_config(path, {})
     assert config.vendors["fw"].secrets == {"client_secret": "from-the-file"}
-    assert config.secret_values() == ["from-the-file"]
 
 
 def test_secret_file_absolute_path_and_surrounding_whitespace(tmp_path):
@@ -100,8 +107,9 @@ def test_missing_relative_secret_file_names_the_resolved_path(tmp_path, monkeypa
     path = conf / "ordersync.toml"
     path.write_text(VENDOR.replace('client_secret_env = "FW_SECRET"',
                                    'client_secret_file = "secrets/fw"'), encoding="utf-8")
-    assert refused(path) == (f"{path}: vendors.fw.client_secret_file: cannot read"
-                             f" {conf}/secrets/fw: No such file or directory")
+    assert refused(path, when_used=True) == (
+        f"{path}: vendors.fw.client_secret_file: cannot read {conf}/secrets/fw:"
+        " No such file or directory")
 
 
 def test_secret_from_the_environment_mapping_given(tmp_path, monkeypatch):
@@ -110,8 +118,8 @@ def test_secret_from_the_environment_mapping_given(tmp_path, monkeypatch):
     path.write_text(VENDOR, encoding="utf-8")
     assert load_config(path, {"FW_SECRET": "given"}).vendors["fw"].secrets == {
         "client_secret": "given"}
-    assert refused(path, {}) == (f"{path}: vendors.fw.client_secret_env: environment"
-                                 " variable FW_SECRET is not set")
+    assert refused(path, {}, when_used=True) == (
+        f"{path}: vendors.fw.client_secret_env: environment variable FW_SECRET is not set")
 
 
 def test_the_secret_is_not_in_the_vendor_repr(tmp_path):
@@ -136,7 +144,6 @@ def test_several_instances_of_one_adapter(tmp_path):
     assert config.vendor("fw").base_url == "https://dam.example.com"
     assert config.vendor("fw-archive").base_url == "https://archive.example.com"
     assert config.vendor("fw-archive").secrets == {"client_secret": "two"}
-    assert sorted(config.secret_values()) == ["one", "two"]
 
 
 def test_defaults_applied(tmp_path):
@@ -192,7 +199,7 @@ def test_no_vendors_is_a_valid_configuration(tmp_path):
     path = tmp_path / "c.toml"
     path.write_text("[ledger]\npath = 'x.db'\n", encoding="utf-8")
     config = load_config(path, {})
-    assert config.vendors == {} and config.secret_values() == []
+    assert config.vendors == {}
 
 
 def test_unknown_instance_names_the_known_ones(tmp_path):
@@ -221,3 +228,32 @@ def test_key_with_a_newline_still_gives_one_line(tmp_path):
     with pytest.raises(ConfigError) as caught:
         load_config(path, {})
     assert "\n" not in str(caught.value)
+
+
+def test_secrets_are_read_only_when_needed_then_kept(tmp_path):
+    secret_file = tmp_path / "fw.secret"
+    path = tmp_path / "c.toml"
+    path.write_text(VENDOR.replace('client_secret_env = "FW_SECRET"',
+                                   "client_secret_file = 'fw.secret'"), encoding="utf-8")
+    config = load_config(path, {})  # the file does not exist yet: nobody needed it
+    secret_file.write_text("read-on-first-use\n", encoding="utf-8")
+    secrets = config.vendor("fw").secrets
+    assert secrets["client_secret"] == "read-on-first-use"
+    secret_file.write_text("changed-later\n", encoding="utf-8")
+    assert secrets["client_secret"] == "read-on-first-use"
+    assert "read-on-first-use" in known()  # registered for redaction once read
+
+
+def test_a_configuration_that_is_not_utf8_is_one_line(tmp_path):
+    path = tmp_path / "c.toml"
+    path.write_bytes(b"[ledger]\npath = 'caf\xe9.db'\n")
+    assert refused(path) == f"{path}: not UTF-8 text (byte 0xe9 at offset 20)"
+
+
+def test_a_secret_file_that_is_not_utf8_is_one_line(tmp_path):
+    (tmp_path / "fw.secret").write_bytes(b"\xff\xfesecret")
+    path = tmp_path / "c.toml"
+    path.write_text(VENDOR.replace('client_secret_env = "FW_SECRET"',
+                                   "client_secret_file = 'fw.secret'"), encoding="utf-8")
+    assert refused(path, when_used=True) == (
+        f"{path}: vendors.fw.client_secret_file: {tmp_path}/fw.secret is not UTF-8 text")
