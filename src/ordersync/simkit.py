@@ -283,8 +283,9 @@ class SimulatorBase:
         if self._retry_answered_at + self.early_retry_grace_s <= at < self.not_before:
             self.early_retries += 1
         if self._over_rate_limit(at):
-            record.status = 429
-            return self._fault_answer(self._rate_fault(at))
+            rate_fault = self._rate_fault(at)
+            record.status = rate_fault.status
+            return self._fault_answer(rate_fault)
         fault = self.faults.take(request.method, request.path_qs)
         kind = fault.kind if fault is not None else None
         if kind == "delay":
