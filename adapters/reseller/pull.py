@@ -6,7 +6,9 @@
   ask only for ``$filter=updatedAt gt datetime'D'`` with ``$orderby=updatedAt asc``, where D
   is the day before the newest ``updatedAt`` seen (the vendor's dates have no time of day),
   so an idle poll re-lists a day or two of changes, not the ledger. Orders whose
-  ``updatedAt`` equals the stored one cost nothing more; each changed order is read with its
+  ``updatedAt`` equals the stored one cost nothing more (unless stamped within a second
+  of the previous poll, when a second change could carry the same stamp); each changed
+  order is read with its
   items, each item's characteristics, its custom fields and, if confirmed and not final, its
   execution status.
 * **Executions.** A Submitted order's execution (InProgress -> Completed or Failed) is read
@@ -64,12 +66,17 @@ class ResellerPull:
             params = {"stage": "All", "$filter": f"updatedAt gt datetime'{day.isoformat()}'",
                       "$orderby": "updatedAt asc"}
             first_page, full_scan = 1, False
+        # updatedAt has whole seconds: a change in the second of the last poll's read may
+        # carry the stamp already stored, so orders stamped since then are read again.
+        recent = _sort_key(cursor.get("polled_at") or "") - 1 if cursor.get("polled_at") \
+            else float("inf")
         page_index = first_page
         async for orders in self.api.pages(params, self.page_size, first_page):
             page_index += 1
             known = await view.known_modified(str(o.get("id")) for o in orders)
             changed = [o for o in orders if str(o.get("id")) not in known
-                       or known[str(o.get("id"))] != o.get("updatedAt")]
+                       or known[str(o.get("id"))] != o.get("updatedAt")
+                       or _sort_key(_stamp(o)) >= recent]
             for order in changed:
                 await self._complete(order)
             newest = max([newest or "", *(_stamp(o) for o in orders)], key=_sort_key) or None
@@ -81,7 +88,7 @@ class ResellerPull:
         expired = await self._lapsed_drafts(view, now)
         if expired:
             yield Page(expired, None, self.clock())
-        yield Page([], {"since": newest} if newest else {})
+        yield Page([], {"since": newest, "polled_at": iso(now)} if newest else {})
 
     async def _complete(self, order: dict) -> None:
         """Attach items (with characteristics), custom fields and the execution status."""
