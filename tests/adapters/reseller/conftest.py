@@ -8,6 +8,7 @@ import pytest
 
 from ordersync.adapters.reseller.simulator import ResellerSimulator
 from ordersync.config import Config, parse_config
+from ordersync.daemon import Service
 from tests.simulator_support import loopback_simulators
 
 SECRET_ENV = "TEST_RESELLER_SECRET"
@@ -19,6 +20,17 @@ async def reseller(clock):
     """Start reseller simulators on loopback: ``sim = await reseller(orders=20)``."""
     async with loopback_simulators(ResellerSimulator, clock) as start:
         yield start
+
+
+@pytest.fixture
+def service(tmp_path, clock):
+    """A Service over a reseller simulator on the fake clock: ``async with service(sim)``."""
+
+    def make(sim, **overrides) -> Service:
+        config = reseller_config(sim, tmp_path / "ledger.db", **overrides)
+        return Service(config, sleep=clock.sleep, clock=clock, handle_signals=False)
+
+    return make
 
 
 def reseller_config(sim: ResellerSimulator, ledger_path: Path, name: str = "rs",

@@ -7,38 +7,12 @@ from urllib.parse import parse_qs
 import pytest
 
 from ordersync.adapters.reseller.simulator import DAY
-from ordersync.daemon import Service
-from ordersync.ledger import Ledger
-from tests.adapters.reseller.conftest import reseller_config
-
-
-@pytest.fixture
-def service(tmp_path, clock):
-    """Open a Service over a reseller simulator: ``async with service(sim) as svc``."""
-
-    def make(sim, **overrides) -> Service:
-        config = reseller_config(sim, tmp_path / "ledger.db", **overrides)
-        return Service(config, sleep=clock.sleep, clock=clock, handle_signals=False)
-
-    return make
-
-
-@pytest.fixture
-def ledger(tmp_path):
-    opened = []
-
-    def open_() -> Ledger:
-        opened.append(Ledger(tmp_path / "ledger.db"))
-        return opened[-1]
-
-    yield open_
-    for item in opened:
-        item.close()
 
 
 async def poll(svc):
+    """One poll that must not fail."""
     [result] = await svc.run_once()
-    assert result.errors == []
+    assert result.errors == [], result.errors
     return result
 
 
@@ -47,7 +21,7 @@ def lists(sim, since=0):
 
 
 async def test_cold_sync_lists_all_stages_with_items_fields_and_executions(reseller, service,
-                                                                           ledger):
+                                                                           read_ledger):
     sim = await reseller(orders=40)
     sim.set_status(sorted(sim.orders)[0], "Awaiting Legal Review")   # the organisation's own
     async with service(sim, page_size=15) as svc:
@@ -55,7 +29,7 @@ async def test_cold_sync_lists_all_stages_with_items_fields_and_executions(resel
     assert result.new == len(sim.orders) and result.pages >= 3
     assert all(q["stage"] == ["All"] for q in lists(sim))
     assert [q["pageIndex"] for q in lists(sim)] == [["1"], ["2"], ["3"]]
-    stored = ledger().orders(instance="rs")
+    stored = read_ledger().orders(instance="rs")
     drafts = [o for o in stored if o["vendor_state"] == "Draft"]
     assert drafts and all(o["state"] == "draft" and o["expires"] for o in drafts)
     [own] = [o for o in stored if o["vendor_state"] == "Awaiting Legal Review"]
@@ -80,7 +54,8 @@ async def test_idle_poll_costs_one_list_request_whatever_the_ledger_size(reselle
     assert query["$filter"][0].startswith("updatedAt gt datetime'")
 
 
-async def test_a_changed_order_is_read_again_with_its_details(reseller, service, ledger, clock):
+async def test_a_changed_order_is_read_again_with_its_details(reseller, service, read_ledger,
+                                                              clock):
     sim = await reseller(orders=20)
     async with service(sim) as svc:
         await poll(svc)
@@ -93,12 +68,12 @@ async def test_a_changed_order_is_read_again_with_its_details(reseller, service,
     assert (result.new, result.changed) == (1, 1)
     read = {r.path for r in sim.requests[before:]}
     assert f"/api/orders/{target}/customfields" in read and f"/api/orders/{new}/items" in read
-    changed = ledger().order("rs", str(target))
+    changed = read_ledger().order("rs", str(target))
     assert (changed["state"], changed["vendor_state"]) == ("unknown", "Awaiting Legal Review")
 
 
 async def test_drafts_expire_on_the_simulators_clock_and_stay_as_expired(reseller, service,
-                                                                         ledger, clock):
+                                                                         read_ledger, clock):
     sim = await reseller(orders=0)
     soon = sim.add_order(status="Draft", items=1, at=clock.now - 6 * DAY)
     later = sim.add_order(status="Draft", items=1)
@@ -114,15 +89,15 @@ async def test_drafts_expire_on_the_simulators_clock_and_stay_as_expired(reselle
                 if r.path not in ("/api/orders", "/oauth/token")] == [
             f"/api/orders/{soon}"]            # one read of the lapsed draft, answered 404
         again = await poll(svc)
-    gone = ledger().order("rs", str(soon))
+    gone = read_ledger().order("rs", str(soon))
     assert (gone["state"], gone["vendor_state"]) == ("expired", "Draft (expired)")
     assert gone["items"] and gone["data"]["gone_since"]
     assert [e["kind"] for e in gone["events"]] == ["appeared", "state_changed"]
-    assert ledger().order("rs", str(later))["state"] == "draft"
+    assert read_ledger().order("rs", str(later))["state"] == "draft"
     assert again.requests == 1              # an expired draft costs nothing afterwards
 
 
-async def test_execution_is_tracked_to_completed_and_to_failed(reseller, service, ledger,
+async def test_execution_is_tracked_to_completed_and_to_failed(reseller, service, read_ledger,
                                                               clock):
     sim = await reseller(orders=0, execution_s=600)
     ok = sim.add_order(status="Draft", items=1)
@@ -134,12 +109,13 @@ async def test_execution_is_tracked_to_completed_and_to_failed(reseller, service
             await svc.runners["rs"].adapter.api.checkout(str(oid))
         clock.advance(60)
         await poll(svc)
-        assert {ledger().order("rs", str(o))["state"] for o in (ok, bad)} == {"in_production"}
+        states = {read_ledger().order("rs", str(o))["state"] for o in (ok, bad)}
+        assert states == {"in_production"}
         clock.advance(600)
         await poll(svc)
         before = len(sim.requests)
         idle = await poll(svc)
-    done, failed = ledger().order("rs", str(ok)), ledger().order("rs", str(bad))
+    done, failed = read_ledger().order("rs", str(ok)), read_ledger().order("rs", str(bad))
     assert (done["state"], done["vendor_state"]) == ("completed", "Executed")
     assert (failed["state"], failed["vendor_state"]) == ("failed", "Submitted")
     assert failed["data"]["execution"] == {"status": "Failed",
@@ -147,16 +123,16 @@ async def test_execution_is_tracked_to_completed_and_to_failed(reseller, service
     assert idle.requests == 1 and len(sim.requests) == before + 1   # Failed is not re-read
 
 
-async def test_first_sync_resumes_from_the_stored_page(reseller, service, ledger):
+async def test_first_sync_resumes_from_the_stored_page(reseller, service, read_ledger):
     sim = await reseller(orders=30)
     async with service(sim, page_size=10) as svc:
         sim.faults.add("status", status=500, times=10, method="GET",
                        path_prefix="/api/orders?stage=All&$orderby=id+asc&pageIndex=3")
         [failed] = await svc.run_once()
         assert failed.errors
-        assert ledger().cursor("rs", "orders")["resume_page"] == 3
+        assert read_ledger().cursor("rs", "orders")["resume_page"] == 3
         sim.faults.clear()
         before = len(sim.requests)
         await poll(svc)
     assert [q["pageIndex"] for q in lists(sim, before)][0] == ["3"]
-    assert len(ledger().orders(instance="rs")) == 30
+    assert len(read_ledger().orders(instance="rs")) == 30
