@@ -161,6 +161,9 @@ class ResellerActions:
     async def prepare(self, kind: str, order: dict | None, params: dict) -> dict:
         if kind not in KINDS:
             raise ActionRefused(f"the reseller API cannot {kind}; it can {', '.join(KINDS)}")
+        if (kind == "create_draft") != (order is None):
+            raise ActionRefused("create draft makes a new order: give no order id" if order
+                                else f"{kind.replace('_', ' ')} needs an order id")
         if kind == "create_draft":
             return PARAMETERS[kind](params, {})
         status = order["vendor_state"]

@@ -159,13 +159,15 @@ class ResellerSimulator(SimulatorBase):
             created = self._clock() - rnd.uniform(0, 5 * DAY)
         oid = self.add_order(status=status, items=rnd.randint(1, 3), at=created,
                              account=rnd.randrange(len(ACCOUNTS)))
+        self._touch(oid, created)
         if status == "Submitted":
             self.executions[oid] = {"status": "InProgress", "due": created + self.execution_s,
                                     "fail": rnd.random() < 0.25, "message": None}
 
     def add_order(self, *, status: str = "Draft", items: int = 0, at: float | None = None,
                   account: int = 0) -> int:
-        """A new order (by the portal, not the API): its id."""
+        """A new order (by the portal, not the API) dated ``at`` (its orderDate; the
+        default is now) and stamped updated now: its id."""
         at = self._clock() if at is None else at
         oid, self._next_id = self._next_id, self._next_id + 1
         account_id, name = ACCOUNTS[account % len(ACCOUNTS)]
@@ -181,7 +183,7 @@ class ResellerSimulator(SimulatorBase):
                                    for fid, name in CUSTOM_FIELDS]
         for n in range(items):
             self._add_item(oid, {"productId": PRODUCTS[n % len(PRODUCTS)][0], "quantity": n + 1})
-        self._touch(oid, at)
+        self._touch(oid)
         return oid
 
     def _add_item(self, oid: int, fields: dict) -> dict:
