@@ -57,8 +57,8 @@ def map_order(raw: dict) -> Order:
     execution = raw.get("executionStatus") if isinstance(raw.get("executionStatus"), dict) else {}
     if raw.get("ordersyncExpired"):
         state, vendor_state = State.EXPIRED, EXPIRED_DRAFT
-    elif status == "Submitted" and execution.get("status") in EXECUTION_STATES:
-        state = EXECUTION_STATES[execution["status"]]
+    elif status == "Submitted" and str(execution.get("status")) in EXECUTION_STATES:
+        state = EXECUTION_STATES[str(execution["status"])]
     else:
         state = STATES.get(vendor_state, State.UNKNOWN)
     data: dict[str, Any] = {k: raw.get(k) for k in ORDER_DATA if raw.get(k) is not None}

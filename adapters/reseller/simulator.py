@@ -32,6 +32,7 @@ Only the standard library, aiohttp, orjson and ``ordersync.simkit`` are used.
 from __future__ import annotations
 
 import base64
+import math
 import random
 import re
 import secrets
@@ -144,6 +145,7 @@ class ResellerSimulator(SimulatorBase):
         self.executions: dict[int, dict] = {}
         self.fail_execution: set[int] = set()
         self.deleted: list[int] = []
+        self._next_due = math.inf
         self._next_id, self._next_item = 5001, 90001
         self._rnd = random.Random(seed)
         now = self._clock()
@@ -161,8 +163,7 @@ class ResellerSimulator(SimulatorBase):
                              account=rnd.randrange(len(ACCOUNTS)))
         self._touch(oid, created)
         if status == "Submitted":
-            self.executions[oid] = {"status": "InProgress", "due": created + self.execution_s,
-                                    "fail": rnd.random() < 0.25, "message": None}
+            self._execute(oid, created, fail=rnd.random() < 0.25)
 
     def add_order(self, *, status: str = "Draft", items: int = 0, at: float | None = None,
                   account: int = 0) -> int:
@@ -178,6 +179,8 @@ class ResellerSimulator(SimulatorBase):
             "currency": "EUR", "paymentMethod": "Invoice", "totalAmount": 0.0,
             "createdAt": stamp(at), "updatedAt": stamp(at),
         }
+        if status == "Draft":
+            self._due(at + DRAFT_LIFETIME_S)
         self.items[oid] = {}
         self.custom_fields[oid] = [{"id": fid, "name": name, "value": None}
                                    for fid, name in CUSTOM_FIELDS]
@@ -201,6 +204,11 @@ class ResellerSimulator(SimulatorBase):
         self.items[oid][iid] = item
         return item
 
+    def _execute(self, oid: int, at: float, *, fail: bool) -> None:
+        self.executions[oid] = {"status": "InProgress", "due": at + self.execution_s,
+                                "fail": fail, "message": None}
+        self._due(at + self.execution_s)
+
     def _touch(self, oid: int, at: float | None = None) -> None:
         order = self.orders[oid]
         order["totalAmount"] = round(sum(i["total"] for i in self.items[oid].values()), 2)
@@ -212,17 +220,30 @@ class ResellerSimulator(SimulatorBase):
         self.orders[oid]["status"] = status
         self._touch(oid)
 
+    def _due(self, at: float) -> None:
+        """Something happens at ``at`` (a draft expires, an execution ends)."""
+        self._next_due = min(self._next_due, at)
+
     def advance(self) -> None:
         """Apply what the clock says happened: expired drafts deleted, executions done."""
         now = self._clock()
+        if now < self._next_due:
+            return
+        self._next_due = math.inf
         for oid, order in list(self.orders.items()):
-            if order["status"] == "Draft" and _when(order["expirationDate"]) <= now:
-                del self.orders[oid]
-                self.deleted.append(oid)
-                self._effect("EXPIRE", oid, None)
+            if order["status"] != "Draft":
+                continue
+            if _when(order["expirationDate"]) > now:
+                self._due(_when(order["expirationDate"]))
+                continue
+            del self.orders[oid]
+            self.deleted.append(oid)
+            self._effect("EXPIRE", oid, None)
         for oid, execution in self.executions.items():
-            if execution["status"] != "InProgress" or execution["due"] > now or (
-                    oid not in self.orders):
+            if execution["status"] != "InProgress" or oid not in self.orders:
+                continue
+            if execution["due"] > now:
+                self._due(execution["due"])
                 continue
             if execution["fail"]:
                 execution.update(status="Failed", message="Provisioning failed at the vendor")
@@ -393,8 +414,7 @@ class ResellerSimulator(SimulatorBase):
             raise HttpError(400, "The order has no items and cannot be executed")
         order = self.orders[oid]
         order.update(status="Submitted", expirationDate=None)
-        self.executions[oid] = {"status": "InProgress", "due": self._clock() + self.execution_s,
-                                "fail": oid in self.fail_execution, "message": None}
+        self._execute(oid, self._clock(), fail=oid in self.fail_execution)
         self._touch(oid)
         self._effect("CHECKOUT", oid, None)
         return self._ok({"orderId": oid, "status": "InProgress"})
