@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from datetime import datetime
 from typing import Any
 
 from ordersync.contract import Outcome
@@ -23,7 +22,7 @@ from ordersync.model import Action
 
 from .client import ResellerApi, filter_expression
 from .mapping import DRAFT
-from .pull import ResellerPull
+from .pull import ResellerPull, timestamp
 
 KINDS = {
     "create_draft": "create a Draft order for an account (the reseller's or an end customer's)",
@@ -176,9 +175,10 @@ class ResellerActions:
         return PARAMETERS[kind](params, order["raw"])
 
     def _check_time_left(self, target: str, expires: str | None) -> None:
-        if not expires:
+        when = timestamp(expires)
+        if when is None:
             return
-        left_s = datetime.fromisoformat(expires.replace("Z", "+00:00")).timestamp() - self.clock()
+        left_s = when - self.clock()
         if left_s < CHECKOUT_MARGIN_S:
             raise ActionRefused(f"{target} expires at {expires}, before a checkout could run"
                                 f" (it needs {CHECKOUT_MARGIN_S:.0f} s)")

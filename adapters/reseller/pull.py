@@ -78,7 +78,8 @@ class ResellerPull:
                        or known[str(o.get("id"))] != o.get("updatedAt")
                        or _sort_key(_stamp(o)) >= recent]
             for order in changed:
-                await self._complete(order)
+                if _path_id(order.get("id")):
+                    await self._complete(order)   # an order without a usable id is skipped
             newest = max([newest or "", *(_stamp(o) for o in orders)], key=_sort_key) or None
             progress = {"resume_page": page_index, "since": since or newest} if full_scan else None
             yield Page(changed, progress, self.clock())
@@ -95,7 +96,9 @@ class ResellerPull:
         order_id = str(order.get("id"))
         items = await self.api.items(order_id)
         for item in items:
-            item["characteristics"] = await self.api.characteristics(order_id, str(item.get("id")))
+            if _path_id(item.get("id")):
+                item["characteristics"] = await self.api.characteristics(order_id,
+                                                                         str(item["id"]))
         order["items"] = items
         order["customFields"] = await self.api.custom_fields(order_id)
         status = order.get("status")
@@ -143,10 +146,10 @@ class ResellerPull:
         """Drafts past their expirationDate: read once; gone (404) -> marked expired."""
         marked: list[dict] = []
         for stored in await view.in_vendor_state(DRAFT):
-            expires = _parse(stored["expires"]) if stored.get("expires") else None
+            expires = timestamp(stored.get("expires"))
             if expires is None:
                 continue
-            left_s = expires.timestamp() - now
+            left_s = expires - now
             if left_s > 0:
                 if left_s < EXPIRY_WARNING_S and stored["id"] not in self._warned:
                     self._warned.add(stored["id"])
@@ -167,13 +170,25 @@ def _parse(value: str) -> datetime:
     return when if when.tzinfo else when.replace(tzinfo=timezone.utc)
 
 
+def timestamp(value: object) -> float | None:
+    """Seconds since the epoch of a vendor's ISO time, or None when it is not one."""
+    try:
+        return _parse(value).timestamp() if isinstance(value, str) and value else None
+    except ValueError:
+        return None
+
+
+def _path_id(value: object) -> bool:
+    """An id that can go into a request path: the vendor's ids are whole numbers."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value >= 0
+    return isinstance(value, str) and value.isascii() and value.isdigit()
+
+
 def _stamp(order: dict) -> str:
     value = order.get("updatedAt")
     return value if isinstance(value, str) else ""
 
 
 def _sort_key(value: str) -> float:
-    try:
-        return _parse(value).timestamp() if value else 0.0
-    except ValueError:
-        return 0.0
+    return timestamp(value) or 0.0

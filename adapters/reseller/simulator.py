@@ -92,6 +92,17 @@ def _when(text: str) -> float:
     return (value if value.tzinfo else value.replace(tzinfo=timezone.utc)).timestamp()
 
 
+def _sort_key(value: Any, field: str) -> tuple:
+    """Nulls first, then dates and numbers by value, then anything else as text."""
+    if value is None:
+        return (0, 0.0, "")
+    if field.endswith(("At", "Date")) and isinstance(value, str):
+        return (1, _when(value), "")
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return (1, float(value), "")
+    return (2, 0.0, str(value))
+
+
 def parse_filter(expression: str) -> Callable[[dict], bool]:
     """The OData subset the vendor documents, as a predicate; a ValueError otherwise."""
     tests = []
@@ -353,9 +364,7 @@ class ResellerSimulator(SimulatorBase):
             field, _, direction = query["$orderby"].strip().partition(" ")
             if field not in FIELDS or direction.strip() not in ("", "asc", "desc"):
                 raise HttpError(400, f"Unsupported $orderby: {query['$orderby']}")
-            orders.sort(key=lambda o: (o.get(field) is not None,
-                                       _when(o[field]) if field.endswith(("At", "Date"))
-                                       and o.get(field) else o.get(field) or 0),
+            orders.sort(key=lambda o: _sort_key(o.get(field), field),
                         reverse=direction.strip() == "desc")
         page = orders[(index - 1) * size:index * size]
         return self._ok({"data": page, "pageIndex": index, "pageSize": size,

@@ -136,3 +136,16 @@ async def test_first_sync_resumes_from_the_stored_page(reseller, service, read_l
         await poll(svc)
     assert [q["pageIndex"] for q in lists(sim, before)][0] == ["3"]
     assert len(read_ledger().orders(instance="rs")) == 30
+
+
+async def test_an_order_with_an_odd_id_is_stored_without_requests_on_its_id(reseller, service,
+                                                                            read_ledger):
+    sim = await reseller(orders=5)
+    odd = sorted(sim.orders)[2]
+    sim.orders[odd]["id"] = "../../oauth/token"
+    async with service(sim) as svc:
+        result = await poll(svc)
+    assert result.new == 5
+    assert not any(".." in r.path or r.path.count("/oauth/token") and r.method == "GET"
+                   for r in sim.requests)
+    assert read_ledger().order("rs", "../../oauth/token")["items"] == []
