@@ -51,6 +51,7 @@ class ResellerPull:
         self.page_size = page_size
         self.clock = clock
         self._executions: dict[str, dict] = {}
+        self._fresh: set[str] = set()   # orders read in full during the current poll
         self._warned: set[str] = set()
 
     async def pull(self, cursor: dict | None, view: LedgerReader,
@@ -70,7 +71,7 @@ class ResellerPull:
         # carry the stamp already stored, so orders stamped since then are read again.
         recent = _sort_key(cursor.get("polled_at") or "") - 1 if cursor.get("polled_at") \
             else float("inf")
-        page_index = first_page
+        page_index, self._fresh = first_page, set()
         async for orders in self.api.pages(params, self.page_size, first_page):
             page_index += 1
             known = await view.known_modified(str(o.get("id")) for o in orders)
@@ -91,9 +92,11 @@ class ResellerPull:
             yield Page(expired, None, self.clock())
         yield Page([], {"since": newest, "polled_at": iso(now)} if newest else {})
 
-    async def _complete(self, order: dict) -> None:
-        """Attach items (with characteristics), custom fields and the execution status."""
+    async def _complete(self, order: dict, execution: dict | None = None) -> None:
+        """Attach items (with characteristics), custom fields and the execution status
+        (``execution`` when it was just read)."""
         order_id = str(order.get("id"))
+        self._fresh.add(order_id)
         items = await self.api.items(order_id)
         for item in items:
             if _path_id(item.get("id")):
@@ -103,7 +106,7 @@ class ResellerPull:
         order["customFields"] = await self.api.custom_fields(order_id)
         status = order.get("status")
         if status not in UNCONFIRMED and status not in FINAL_STATUSES:
-            execution = await self._execution(order_id)
+            execution = execution or await self._execution(order_id)
             if execution is not None:
                 order["executionStatus"] = execution
 
@@ -116,10 +119,10 @@ class ResellerPull:
         self._executions[order_id] = execution
         return execution
 
-    async def read_order(self, order_id: str) -> dict:
+    async def read_order(self, order_id: str, execution: dict | None = None) -> dict:
         """One order with everything the pull attaches (what an action's outcome carries)."""
         order = await self.api.order(order_id)
-        await self._complete(order)
+        await self._complete(order, execution)
         return order
 
     async def _executions_due(self, view: LedgerReader) -> list[dict]:
@@ -130,16 +133,18 @@ class ResellerPull:
                 continue
             for stored in await view.in_vendor_state(status):
                 order_id = stored["id"]
+                if order_id in self._fresh or not _path_id(order_id):
+                    continue
                 known = self._executions.get(order_id)
                 if known is None:  # not read since start-up: what the ledger holds
                     raw = await view.stored(order_id) or {}
                     known = raw.get("executionStatus")
-                if isinstance(known, dict) and known.get("status") in FINAL_EXECUTIONS:
+                if isinstance(known, dict) and str(known.get("status")) in FINAL_EXECUTIONS:
                     self._executions[order_id] = known
                     continue
                 execution = await self._execution(order_id)
                 if execution is not None and execution != known:
-                    due.append(await self.read_order(order_id))
+                    due.append(await self.read_order(order_id, execution))
         return due
 
     async def _lapsed_drafts(self, view: LedgerReader, now: float) -> list[dict]:
@@ -147,7 +152,7 @@ class ResellerPull:
         marked: list[dict] = []
         for stored in await view.in_vendor_state(DRAFT):
             expires = timestamp(stored.get("expires"))
-            if expires is None:
+            if expires is None or not _path_id(stored["id"]):
                 continue
             left_s = expires - now
             if left_s > 0:
