@@ -45,16 +45,15 @@ async def simulator_clients(simulator: type, client: type) -> AsyncIterator[Call
 
 
 @asynccontextmanager
-async def loopback_simulators(simulator: type, clock, base_path: str = ""
-                              ) -> AsyncIterator[Callable]:
+async def loopback_simulators(simulator: type, clock) -> AsyncIterator[Callable]:
     """``sim = await start(**kwargs)``: a ``simulator(clock=clock, **kwargs)`` on loopback,
-    its API's address in ``sim.base_url``; all are stopped when the block ends."""
+    its address in ``sim.base_url``; all are stopped when the block ends."""
     started = []
 
     async def start(**kwargs):
         kwargs.setdefault("clock", clock)
         sim = simulator(**kwargs)
-        sim.base_url = await sim.start() + base_path
+        sim.base_url = await sim.start()
         started.append(sim)
         return sim
 

@@ -15,7 +15,8 @@ which provides what all of them share:
 
 The vendor supplies small hooks: ``_routes(app)`` (its endpoints), ``_authorize(request)``
 (raise :class:`HttpError` to refuse), ``_error_response(err)`` (its own error body),
-``_fault_body(status)`` (the body of an injected error status) and a few class attributes
+``_fault_body(status)`` (the body of an injected error status), ``_rate_fault(at)`` (for a
+vendor whose rate limit is not a 429 with Retry-After) and a few class attributes
 (``MUTATING``, ``GUARDED_PREFIXES``, ``REDACT_HEADERS``, ``MALFORMED_FALLBACK``,
 ``PYTHON_PARSER``).
 
