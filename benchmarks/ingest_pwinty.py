@@ -87,6 +87,12 @@ async def measure(base_url: str, orders: int, page_size: int, directory: Path) -
             [result] = await service.run_once()
             idle.append((result.requests, (time.perf_counter() - started) * 1000))
         wrote_nothing = conn.total_changes == changes
+    return summary(orders, page_size, cold, cold_s, idle, wrote_nothing)
+
+
+def summary(orders: int, page_size: int, cold, cold_s: float, idle: list[tuple[int, float]],
+            wrote_nothing: bool) -> dict:
+    """The figures of a cold sync and of idle polls ``(requests, milliseconds)``."""
     return {
         "orders": orders, "page_size": page_size, "cold_s": round(cold_s, 2),
         "orders_per_s": round(cold.new / cold_s), "cold_requests": cold.requests,
@@ -123,7 +129,12 @@ def main() -> int:
     finally:
         sim.terminate()
         sim.wait(timeout=10)
-    if args.json:
+    return report(figures, args.json)
+
+
+def report(figures: dict, as_json: bool) -> int:
+    """Print the figures; exit status 1 when the cold sync failed or an idle poll wrote."""
+    if as_json:
         print(json.dumps(figures, indent=2))
     else:
         for key, value in figures.items():

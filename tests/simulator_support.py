@@ -42,3 +42,23 @@ async def simulator_clients(simulator: type, client: type) -> AsyncIterator[Call
             await http.close()
         for sim in started:
             await sim.stop()
+
+
+@asynccontextmanager
+async def loopback_simulators(simulator: type, clock) -> AsyncIterator[Callable]:
+    """``sim = await start(**kwargs)``: a ``simulator(clock=clock, **kwargs)`` on loopback,
+    its address in ``sim.base_url``; all are stopped when the block ends."""
+    started = []
+
+    async def start(**kwargs):
+        kwargs.setdefault("clock", clock)
+        sim = simulator(**kwargs)
+        sim.base_url = await sim.start()
+        started.append(sim)
+        return sim
+
+    try:
+        yield start
+    finally:
+        for sim in started:
+            await sim.stop()

@@ -25,5 +25,6 @@ def test_example_configuration_is_valid():
     from ordersync.config import load_config
 
     config = load_config(ROOT / "config" / "ordersync.example.toml",
-                         {"FOTOWARE_CLIENT_SECRET": "x" * 8, "PWINTY_API_KEY": "y" * 8})
-    assert {v.adapter for v in config.vendors.values()} == {"fotoware", "pwinty"}
+                         {"FOTOWARE_CLIENT_SECRET": "x" * 8, "PWINTY_API_KEY": "y" * 8,
+                          "RESELLER_CLIENT_SECRET": "z" * 8, "RESELLER_API_PASSWORD": "w" * 8})
+    assert {v.adapter for v in config.vendors.values()} == {"fotoware", "pwinty", "reseller"}

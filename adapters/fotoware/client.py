@@ -32,7 +32,14 @@ ADMIN_LISTS = ("history", "pending", "approved", "rejected")
 
 
 class ClientCredentials:
-    """Bearer tokens from the client-credentials grant, renewed before they expire."""
+    """Bearer tokens from the client-credentials grant, renewed before they expire.
+
+    A subclass may ask for its tokens differently by overriding ``token_path``, ``hint``
+    and :meth:`grant` (the reseller adapter's password grant does).
+    """
+
+    token_path = TOKEN_PATH
+    hint = "check client_id and the client secret"
 
     def __init__(self, client_id: str, client_secret: str, clock: Callable[[], float] = time.time):
         self.client_id = client_id
@@ -52,21 +59,27 @@ class ClientCredentials:
                 await self._fetch(http)
         return {"Authorization": f"Bearer {self._token}"}
 
-    async def _fetch(self, http: VendorHttp) -> None:
-        form = {
+    def grant(self) -> tuple[dict[str, str], dict[str, str]]:
+        """The token request's form fields and its extra headers."""
+        return {
             "grant_type": "client_credentials",
             "client_id": self.client_id,
             "client_secret": self._client_secret,
-        }
+        }, {}
+
+    async def _fetch(self, http: VendorHttp) -> None:
+        form, headers = self.grant()
         try:
             # one request of the caller's attempt, inside its retry loop and deadline
             response = await http.send_once(
-                "POST", TOKEN_PATH, data=form, headers={"Accept": "application/json"}, safe=True,
+                "POST", self.token_path, data=form,
+                headers={"Accept": "application/json", **headers}, safe=True,
             )
         except (AuthError, Rejected) as exc:
             raise AuthError(
-                f"token request refused ({exc.message}): check client_id and the client secret",
-                vendor=http.vendor, method="POST", url=http.url(TOKEN_PATH), status=exc.status,
+                f"token request refused ({exc.message}): {self.hint}",
+                vendor=http.vendor, method="POST", url=http.url(self.token_path),
+                status=exc.status,
             ) from None
         body = response.json()
         token = body.get("access_token") if isinstance(body, dict) else None

@@ -54,6 +54,10 @@ class LedgerReader(Protocol):
 
     async def count_by_vendor_state(self) -> dict[str, int]: ...
 
+    async def stored(self, vendor_id: str) -> dict | None:
+        """The vendor's JSON for one order as last stored (to mark it gone, not forget it)."""
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class Outcome:

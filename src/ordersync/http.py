@@ -239,13 +239,20 @@ def classify(
     return Rejected
 
 
+Classifier = Callable[[Response], "type[VendorError] | None"]
+"""A vendor's reading of an error answer by its body (e.g. a 403 that says "rate limit"):
+the class to raise, or None to leave the answer to :func:`classify`."""
+
+
 def error_for(
     response: Response, *, safe: bool, now: float, vendor: str,
     overrides: Mapping[int, type[VendorError]] | None = None,
+    classifier: Classifier | None = None,
 ) -> VendorError | None:
     """The exception to raise for a response, or None when the response is a success."""
-    cls = classify(response.status, response.headers, response.body, safe=safe, now=now,
-                   overrides=overrides)
+    cls = classifier(response) if classifier is not None and response.status >= 400 else None
+    cls = cls or classify(response.status, response.headers, response.body, safe=safe, now=now,
+                          overrides=overrides)
     if cls is None:
         return None
     message = vendor_message(response.body) or f"HTTP {response.status}"
@@ -327,6 +334,8 @@ class VendorHttp:
         self.stats: Counter[str] = Counter()
         self.status_errors: dict[int, type[VendorError]] = {}
         """A vendor's own meaning of a status code, set by its adapter."""
+        self.classifier: Classifier | None = None
+        """A vendor's own reading of an error answer's body, set by its adapter."""
         self._session: aiohttp.ClientSession | None = None
 
     def url(self, path_or_url: str, method: str = "") -> str:
@@ -506,7 +515,7 @@ class VendorHttp:
                     f"{reason}; the request may have taken effect", **where) from None
             self.stats[f"status_{response.status}"] += 1
             error = error_for(response, safe=safe, now=self.clock(), vendor=self.vendor,
-                              overrides=self.status_errors)
+                              overrides=self.status_errors, classifier=self.classifier)
             if error is not None:
                 raise error
             return response

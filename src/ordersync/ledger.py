@@ -867,3 +867,8 @@ class LedgerView:
 
     async def count_by_vendor_state(self) -> dict[str, int]:
         return await self._ledger.call(Ledger.count_by_vendor_state, self.instance)
+
+    async def stored(self, vendor_id: str) -> dict | None:
+        """The vendor's JSON for one order as the ledger last stored it, or None."""
+        order = await self._ledger.call(Ledger.order, self.instance, vendor_id)
+        return order["raw"] if order is not None else None

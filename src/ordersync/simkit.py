@@ -17,7 +17,8 @@ which provides what all of them share:
 
 The vendor supplies small hooks: ``_routes(app)`` (its endpoints), ``_authorize(request)``
 (raise :class:`HttpError` to refuse), ``_error_response(err)`` (its own error body),
-``_fault_body(status)`` (the body of an injected error status) and a few class attributes
+``_fault_body(status)`` (the body of an injected error status), ``_rate_fault(at)`` (for a
+vendor whose rate limit is not a 429 with Retry-After) and a few class attributes
 (``MUTATING``, ``GUARDED_PREFIXES``, ``REDACT_HEADERS``, ``MALFORMED_FALLBACK``,
 ``PYTHON_PARSER``).
 
@@ -286,8 +287,9 @@ class SimulatorBase:
         if self._retry_answered_at + self.early_retry_grace_s <= at < self.not_before:
             self.early_retries += 1
         if self._over_rate_limit(at):
-            record.status = 429
-            return self._fault_answer(self._rate_fault(at))
+            rate_fault = self._rate_fault(at)
+            record.status = rate_fault.status
+            return self._fault_answer(rate_fault)
         fault = self.faults.take(request.method, request.path_qs)
         kind = fault.kind if fault is not None else None
         if kind == "delay":

@@ -1,0 +1,58 @@
+"""Reseller API V3 (interworks.cloud white-label resellers): drafts, items, checkout and
+the execution of confirmed orders.
+
+Registered as the ``reseller`` adapter through the ``ordersync.adapters`` entry point.
+"""
+
+from __future__ import annotations
+
+import time
+
+from ordersync.contract import AdapterSpec, Option
+
+from .adapter import ResellerAdapter
+from .client import PasswordGrant, ResellerApi
+from .mapping import DRAFT, map_order
+
+OPTIONS = {
+    "client_key": Option(str, required=True, help="OAuth client key of the API application"),
+    "client_secret": Option(str, required=True, secret=True, help="OAuth client secret"),
+    "username": Option(str, required=True, help="the reseller API user's name"),
+    "password": Option(str, required=True, secret=True, help="the reseller API user's password"),
+    "page_size": Option(int, default=100, help="orders per list request (pageSize)"),
+}
+
+
+def create(config, http, *, clock=time.time) -> ResellerAdapter:
+    http.auth = PasswordGrant(config.settings["client_key"], config.secrets["client_secret"],
+                              config.settings["username"], config.secrets["password"],
+                              clock=clock)
+    return ResellerAdapter(ResellerApi(http), page_size=config.settings["page_size"],
+                           clock=clock)
+
+
+def simulator(*, orders: int = 60, seed: int = 1, **kwargs):
+    from .simulator import ResellerSimulator
+
+    return ResellerSimulator(orders=orders, seed=seed, **kwargs)
+
+
+def demo_settings(sim, base_url: str) -> dict:
+    return {"client_key": sim.client_key, "client_secret": sim.client_secret,
+            "username": sim.username, "password": sim.password}
+
+
+def demo_actions(orders: list[dict]) -> list[tuple[str, str | None, dict]]:
+    """Create a draft for an account, and check out an existing draft."""
+    actions: list[tuple[str, str | None, dict]] = [("create_draft", None,
+                                                    {"account_id": "ACC-1001"})]
+    drafts = [o for o in orders if o["vendor_state"] == DRAFT]
+    if drafts:
+        actions.append(("checkout", drafts[0]["id"], {}))
+    return actions
+
+
+ADAPTER = AdapterSpec("reseller", OPTIONS, create, map_order, simulator, demo_settings,
+                      demo_actions)
+
+__all__ = ["ADAPTER", "PasswordGrant", "ResellerAdapter", "ResellerApi", "map_order"]

@@ -1,0 +1,27 @@
+"""The reseller adapter as the core sees it: pull orders, prepare/perform/verify actions."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Callable
+
+from ordersync.contract import LedgerReader, Page
+
+from .actions import KINDS, ResellerActions
+from .client import ResellerApi
+from .pull import ResellerPull
+
+
+class ResellerAdapter(ResellerActions):
+    """One organisation's reseller API user: its pull, and the actions it inherits."""
+
+    stream = "orders"
+    action_kinds = KINDS
+
+    def __init__(self, api: ResellerApi, *, page_size: int = 100,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.puller = ResellerPull(api, page_size=page_size, clock=clock)
+        super().__init__(api, self.puller, page_size=page_size, clock=clock)
+
+    def pull(self, cursor: dict | None, view: LedgerReader, now: float) -> AsyncIterator[Page]:
+        return self.puller.pull(cursor, view, now)
