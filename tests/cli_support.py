@@ -300,7 +300,8 @@ BAD_CONFIGS: list[BadConfig] = [
               "vendors.fw.client_secret: unknown key for adapter 'fotoware' (secrets are never"
               " written in the file: use client_secret_env or client_secret_file)"),
     BadConfig("missing-adapter", LEDGER + _vendor(drop=("adapter",)),
-              'vendors.fw.adapter: missing (the adapter to use, e.g. "fotoware")'),
+              'vendors.fw.adapter: missing (the adapter to use; installed: fotoware, pwinty,'
+              ' reseller)'),
     BadConfig("missing-base-url", LEDGER + _vendor(drop=("base_url",)),
               "vendors.fw.base_url: missing"),
     BadConfig("missing-client-id", LEDGER + _vendor(drop=("client_id",)),

@@ -10,6 +10,7 @@ import time
 from ordersync.contract import AdapterSpec, Option
 
 from .client import ClientCredentials, FotowareApi
+from .actions import ACTIONS
 from .mapping import map_order
 from .adapter import FotowareAdapter
 
@@ -62,6 +63,7 @@ ADAPTER = AdapterSpec(
     simulator=simulator,
     demo_settings=demo_settings,
     demo_actions=demo_actions,
+    actions=ACTIONS,
 )
 
 __all__ = ["ADAPTER", "FotowareAdapter", "FotowareApi", "ClientCredentials", "map_order"]

@@ -9,6 +9,7 @@ import time
 
 from ordersync.contract import AdapterSpec, Option
 
+from .actions import ACTIONS
 from .adapter import PwintyAdapter
 from .client import PwintyApi
 from .mapping import map_order
@@ -61,6 +62,7 @@ ADAPTER = AdapterSpec(
     demo_settings=demo_settings,
     demo_actions=demo_actions,
     base_path="/v2.2",
+    actions=ACTIONS,
 )
 
 __all__ = ["ADAPTER", "PwintyAdapter", "PwintyApi", "map_order"]

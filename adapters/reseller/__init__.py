@@ -10,6 +10,7 @@ import time
 
 from ordersync.contract import AdapterSpec, Option
 
+from .actions import ACTIONS
 from .adapter import ResellerAdapter
 from .client import PasswordGrant, ResellerApi
 from .mapping import DRAFT, map_order
@@ -53,6 +54,6 @@ def demo_actions(orders: list[dict]) -> list[tuple[str, str | None, dict]]:
 
 
 ADAPTER = AdapterSpec("reseller", OPTIONS, create, map_order, simulator, demo_settings,
-                      demo_actions)
+                      demo_actions, actions=ACTIONS)
 
 __all__ = ["ADAPTER", "PasswordGrant", "ResellerAdapter", "ResellerApi", "map_order"]

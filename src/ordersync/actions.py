@@ -15,17 +15,59 @@ from collections.abc import Callable
 import orjson
 
 from .config import Config
+from .contract import ActionSpec, validate
 from .daemon import LedgerBusy, Service
-from .errors import ActionRefused
+from .errors import ActionRefused, ParameterError
 from .ledger import Ledger
 from .model import ACTION_END_STATES, Action, ActionState
+from .registry import adapter as adapter_spec
 from .sync import build_adapter
+
+Request = tuple[str, str | None, str, dict]
+"""(instance, order id or None for a new order, kind, the parameters ``prepare`` takes)."""
 
 
 def default_key(instance: str, vendor_id: str, kind: str, payload: dict) -> str:
     """The idempotency key of an action that was given none: same action, same key."""
     canonical = orjson.dumps(payload, option=orjson.OPT_SORT_KEYS)
     return f"{kind}:{instance}:{vendor_id}:{hashlib.blake2b(canonical, digest_size=8).hexdigest()}"
+
+
+def command_spec(config: Config, instance: str, path: tuple[str, ...]) -> ActionSpec:
+    """The action an instance's adapter declares under a command path."""
+    name = config.vendor(instance).adapter
+    declared = adapter_spec(name).actions
+    found = next((a for a in declared if a.path == path), None)
+    if found is None:
+        raise ActionRefused(f"{instance} ({name}) has no `{' '.join(path)}`; its commands: "
+                            + ", ".join(" ".join(a.path) for a in declared if a.path))
+    return found
+
+
+async def enqueue_command(
+    config: Config,
+    path: tuple[str, ...],
+    targets: list[tuple[str, str | None]],
+    values: dict,
+    *,
+    key: str | None = None,
+    clock: Callable[[], float] = time.time,
+) -> list[tuple[Action, bool]]:
+    """Queue what a command declared under ``path`` asks, for every target.
+
+    Each target's instance decides the adapter, and so the declaration that checks
+    ``values`` (:func:`~ordersync.contract.validate`) and the kind that is queued.
+    """
+    requests: list[Request] = []
+    for instance, vendor_id in targets:
+        spec = command_spec(config, instance, path)
+        extra = sorted(set(values) - {p.name for p in spec.params})
+        if extra:
+            raise ParameterError(extra[0], f"{instance} ({config.vendor(instance).adapter})"
+                                 f" {spec.kind} does not take it")
+        kind, params = spec.queue_as(validate(spec, values))
+        requests.append((instance, vendor_id, kind, params))
+    return await enqueue_requests(config, requests, key=key, clock=clock)
 
 
 async def enqueue(
@@ -41,14 +83,26 @@ async def enqueue(
 
     A target ``(instance, None)`` is an action that makes a new order at that instance.
     """
-    if key is not None and len(targets) != 1:
-        raise ActionRefused("--key names one action: give exactly one order with it")
+    return await enqueue_requests(config, [(i, v, kind, params) for i, v in targets],
+                                  key=key, clock=clock)
+
+
+async def enqueue_requests(
+    config: Config,
+    requests: list[Request],
+    *,
+    key: str | None = None,
+    clock: Callable[[], float] = time.time,
+) -> list[tuple[Action, bool]]:
+    """Check every request with its adapter, then queue them all in one transaction."""
+    if key is not None and len(requests) != 1:
+        raise ParameterError("key", "names one action: give exactly one order with it")
     ledger = Ledger(config.ledger_path)
     try:
         prepared = []
         adapters = {}
         try:
-            for instance, vendor_id in targets:
+            for instance, vendor_id, kind, params in requests:
                 vendor = config.vendor(instance)
                 if instance not in adapters:
                     adapters[instance] = build_adapter(vendor, clock=clock)
@@ -56,7 +110,7 @@ async def enqueue(
                 if kind not in adapter.action_kinds:
                     raise ActionRefused(f"{instance} ({vendor.adapter}) cannot {kind}; it can "
                                         + ", ".join(adapter.action_kinds))
-                if vendor_id is None:  # the action makes a new order (Pwinty's create)
+                if vendor_id is None:  # the action makes a new order
                     payload = await adapter.prepare(kind, None, params)
                     vendor_id = "new-" + default_key(instance, "", kind, payload)[-16:]
                 else:
@@ -66,7 +120,7 @@ async def enqueue(
                                             " (is the id right? `ordersync sync --once` fetches"
                                             " new orders)")
                     payload = await adapter.prepare(kind, order, params)
-                prepared.append((instance, vendor_id, payload))
+                prepared.append((instance, vendor_id, kind, payload))
         finally:
             for _, http, _ in adapters.values():
                 await http.close()
@@ -75,7 +129,7 @@ async def enqueue(
             return [
                 ledger.outbox.enqueue(instance, vendor_id, kind, payload,
                                       key or default_key(instance, vendor_id, kind, payload), now)
-                for instance, vendor_id, payload in prepared
+                for instance, vendor_id, kind, payload in prepared
             ]
     finally:
         ledger.close()

@@ -136,8 +136,8 @@ async def test_bad_parameters_are_refused_when_queued(organisation, clock):
     sim, config, service = await organisation()
     oid = await draft(sim, service, clock, items=1)
     cases = [
-        ("create_draft", None, {}, "account_id is required"),
-        ("add_item", oid, {"product_id": "X", "quantity": 0}, "quantity must be a whole"),
+        ("create_draft", None, {}, "account_id: is required"),
+        ("add_item", oid, {"product_id": "X", "quantity": 0}, "quantity: must be a whole"),
         ("delete_item", oid, {"item_id": "nope"}, f"order {oid} has no item nope"),
         ("set_custom_fields", oid, {"fields": {"Colour": "red"}},
          "no custom field 'Colour'; it has PO Number, Cost Centre"),

@@ -63,3 +63,53 @@ async def test_wrong_password_is_one_line_exit_1_naming_the_settings(write_confi
     assert "check client_key, client_secret, username and password" in line
     assert [r.path for r in sim.requests] == ["/oauth/token"]
     assert SECRET not in result.stdout + result.stderr
+
+
+async def test_the_declared_commands_queue_and_perform_each_action(write_config, tmp_path):
+    """draft create, items add/remove, fields set, characteristics set, checkout: the
+    commands the reseller's declarations generate, run against the simulator."""
+    sim = ResellerSimulator(orders=0, client_secret=SECRET, password=PASSWORD)
+    base_url = await sim.start()
+    env = {SECRET_ENV: SECRET, PASSWORD_ENV: PASSWORD}
+    try:
+        config = write_config(reseller_toml(base_url, tmp_path))
+
+        async def cli(*args: str):
+            return await arun_cli("--config", str(config), *args, env=env)
+
+        assert (await cli("sync", "--once")).returncode == 0
+        created = await cli("draft", "create", "rs", "--account", "ACC-1002", "--wait", "--json")
+        assert created.returncode == 0, created
+        [draft] = json.loads(created.stdout)
+        oid = draft["result"]["order_id"]
+        added = await cli("items", "add", f"rs:{oid}", "--product", "MS-365-BB", "--quantity",
+                          "3", "--billing-plan", "MS-365-BB-Y", "--wait", "--json")
+        assert added.returncode == 0, added
+        item = json.loads(added.stdout)[0]["result"]["item_id"]
+        spare = await cli("items", "add", f"rs:{oid}", "--product", "ACR-BACKUP", "--wait",
+                          "--json")
+        spare_item = json.loads(spare.stdout)[0]["result"]["item_id"]
+        steps = [
+            ("items", "remove", f"rs:{oid}", spare_item),
+            ("fields", "set", f"rs:{oid}", "PO Number=PO-77", "Cost Centre=CC-9"),
+            ("characteristics", "set", f"rs:{oid}", item, "domain=example.com"),
+            ("checkout", f"rs:{oid}"),
+        ]
+        results = [await cli(*step, "--wait") for step in steps]
+        refused = await cli("items", "add", f"rs:{oid}", "--product", "X", "--quantity", "0")
+        unknown = await cli("fields", "set", f"rs:{oid}", "nothing")
+    finally:
+        await sim.stop()
+    assert all(r.returncode == 0 for r in results), results
+    order = sim.orders[int(oid)]
+    assert (order["accountId"], order["status"]) == ("ACC-1002", "Submitted")
+    [kept] = sim.items[int(oid)].values()
+    assert (kept["productId"], kept["quantity"], kept["billingPlanId"]) == (
+        "MS-365-BB", 3, "MS-365-BB-Y")
+    assert {c["code"]: c["value"] for c in kept["characteristics"]}["domain"] == "example.com"
+    assert {f["name"]: f["value"] for f in sim.custom_fields[int(oid)]} == {
+        "PO Number": "PO-77", "Cost Centre": "CC-9"}
+    assert refused.returncode == 2 and refused.error_lines == [
+        "ordersync: error: --quantity: must be at least 1, got 0"], refused
+    assert unknown.returncode == 2 and unknown.error_lines == [
+        "ordersync: error: NAME=VALUE: 'nothing' is not NAME=VALUE"], unknown

@@ -1,0 +1,180 @@
+"""Action commands, built from the adapters' declarations (:class:`~ordersync.contract.ActionSpec`).
+
+Each command path any installed adapter declares (``approve``, ``photos add`` ...) becomes
+one command. Several adapters may declare the same path (``submit``): the command takes the
+union of their parameters, and the instance of each target decides which declaration checks
+the values; a parameter that adapter does not take is refused. Errors name the option
+(``--copies: must be at least 1``), mapped from the parameter the core names.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from .config import Config
+from .contract import ActionSpec, Param, ParamType
+from .errors import ParameterError
+from .model import ActionState
+from .registry import adapters
+from .cli_common import UsageError, action_json, group, known_instance, parse_order_ref, print_json
+
+EXIT_OK, EXIT_VENDOR = 0, 1
+QUEUE_NOTE = (" The action is checked, queued in the ledger's outbox and performed by the"
+              " daemon or the next `sync --once` (or at once with --wait).")
+
+
+def declared_commands() -> dict[tuple[str, ...], list[ActionSpec]]:
+    """Every command path the installed adapters declare, with its declarations."""
+    found: dict[tuple[str, ...], list[ActionSpec]] = {}
+    for _, spec in sorted(adapters().items()):
+        for action in spec.actions:
+            if action.path:
+                found.setdefault(action.path, []).append(action)
+    return found
+
+
+def merged_params(specs: list[ActionSpec]) -> dict[str, Param]:
+    """The union of the declarations' parameters (the first declaration of a name wins)."""
+    params: dict[str, Param] = {}
+    for spec in specs:
+        for param in spec.params:
+            params.setdefault(param.name, param)
+    return params
+
+
+def add_action_commands(commands) -> None:
+    groups: dict[str, Any] = {}
+    found = declared_commands()
+    for path, specs in found.items():
+        text = "; ".join(dict.fromkeys(s.description for s in specs))
+        if len(path) == 1:
+            parent = commands
+        else:
+            if path[0] not in groups:
+                subs = [p[1] for p in found if p[0] == path[0]]
+                groups[path[0]] = group(commands, path[0], f"{' or '.join(subs)} {path[0]}",
+                                        f"{path[0]}: queued actions ({', '.join(subs)}).")
+            parent = groups[path[0]]
+        parser = parent.add_parser(path[-1], help=text, description=text[0].upper() + text[1:]
+                                   + "." + QUEUE_NOTE)
+        _add_arguments(parser, specs)
+        parser.set_defaults(func=cmd_action, action_path=path, action_specs=specs)
+
+
+def _add_arguments(parser: argparse.ArgumentParser, specs: list[ActionSpec]) -> None:
+    first = specs[0]
+    if first.creates:
+        parser.add_argument("vendor", metavar="VENDOR", help="the vendor instance")
+    elif any(s.many for s in specs):
+        parser.add_argument("orders", nargs="+", metavar="VENDOR:ID", help="orders to act on")
+    else:
+        parser.add_argument("orders", nargs=1, metavar="VENDOR:ID", help="the order")
+    params = merged_params(specs)
+    exclusive = {}
+    for names in first.one_of:
+        together = parser.add_mutually_exclusive_group(required=True)
+        exclusive.update(dict.fromkeys(names, together))
+    for param in params.values():
+        target = exclusive.get(param.name, parser)
+        if param.positional:
+            target.add_argument(f"p_{param.name}", metavar=param.metavar or param.name.upper(),
+                                nargs=("+" if param.required else "*") if param.repeatable
+                                else (None if param.required else "?"), help=param.help)
+            continue
+        options: dict[str, Any] = {"dest": f"p_{param.name}", "default": argparse.SUPPRESS,
+                                   "help": param.help}
+        if param.type is ParamType.BOOL:
+            options["action"] = "store_true"
+        else:
+            options["metavar"] = None if param.choices else (param.metavar or "VALUE")
+            options["choices"] = param.choices or None
+            options["action"] = "append" if param.repeatable else "store"
+            options["required"] = param.required and len(specs) == 1
+        target.add_argument(param.option, **options)
+    parser.add_argument("--key", metavar="KEY",
+                        help="idempotency key (default: derived from the action itself, so"
+                        " repeating a command queues nothing new)")
+    parser.add_argument("--wait", action="store_true",
+                        help="wait until the actions have ended and exit 0 only if all"
+                        " succeeded; when no daemon runs, this command performs them (with"
+                        " any other due actions of the same vendor)")
+    parser.add_argument("--timeout", type=float, default=60.0, metavar="S",
+                        help="with --wait: give up waiting after S seconds (default: 60)")
+    parser.add_argument("--json", action="store_true", help="print the actions as JSON")
+
+
+def cmd_action(args) -> int:
+    """Queue (and with --wait, see through) what an action command asks; print the result."""
+    from .actions import enqueue_command
+
+    params = merged_params(args.action_specs)
+    values = {name: getattr(args, f"p_{name}") for name in params
+              if getattr(args, f"p_{name}", None) not in (None, [])}
+    for name, value in values.items():
+        if params[name].type is ParamType.FILE and isinstance(value, str):
+            values[name] = read_fields(Path(value), params[name].option)
+    if args.action_specs[0].creates:
+        known_instance(args.config_obj, args.vendor)
+        targets: list[tuple[str, str | None]] = [(args.vendor, None)]
+    else:
+        targets = [parse_order_ref(text) for text in args.orders]
+    if args.wait and args.timeout <= 0:
+        raise UsageError("--timeout: must be greater than 0")
+    try:
+        queued = asyncio.run(enqueue_command(args.config_obj, args.action_path, targets,
+                                             values, key=args.key))
+    except ParameterError as exc:
+        param = params.get(exc.param)
+        shown = param.metavar if param and param.positional else (
+            param.option if param else "--" + exc.param.replace("_", "-"))
+        raise UsageError(f"{shown}: {exc.detail}") from None
+    if args.wait:
+        return wait_and_report(args.config_obj, [a.id for a, _ in queued], args)
+    if args.json:
+        print_json([{**action_json(a), "queued": created} for a, created in queued])
+    else:
+        for action, created in queued:
+            verb = "queued" if created else "already queued"
+            print(f"{verb} action #{action.id}: {action.kind} {action.target}"
+                  f" ({action.state.value})")
+    return EXIT_OK
+
+
+def read_fields(path: Path, option: str) -> dict:
+    """An object of fields from a JSON file or (``.toml``) a TOML file."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"{option} {path}: cannot read it ({exc.strerror})") from None
+    except UnicodeDecodeError:
+        raise UsageError(f"{option} {path}: not UTF-8 text") from None
+    toml = path.suffix == ".toml"
+    try:
+        data = tomllib.loads(text) if toml else orjson.loads(text)
+    except (tomllib.TOMLDecodeError, orjson.JSONDecodeError) as exc:
+        raise UsageError(f"{option} {path}: not valid {'TOML' if toml else 'JSON'}: {exc}"
+                         ) from None
+    if not isinstance(data, dict):
+        raise UsageError(f"{option} {path}: expected an object of order fields")
+    return data
+
+
+def wait_and_report(config: Config, ids: list[int], args) -> int:
+    from .actions import wait_for
+
+    actions = asyncio.run(wait_for(config, ids, timeout_s=args.timeout))
+    if args.json:
+        print_json([action_json(a) for a in actions])
+    else:
+        for action in actions:
+            detail = f": {action.last_error}" if action.last_error and (
+                action.state is not ActionState.SUCCEEDED) else ""
+            print(f"action #{action.id}: {action.kind} {action.target} {action.state.value}"
+                  f"{detail}")
+    return EXIT_OK if all(a.state is ActionState.SUCCEEDED for a in actions) else EXIT_VENDOR

@@ -1,0 +1,95 @@
+"""What every ``ordersync`` command module shares: the parser class, argument types, order
+references and output (JSON and tables, secrets redacted)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+import orjson
+
+from .config import Config
+from .errors import ConfigError
+from .ledger import Ledger
+from .model import Action
+from .redaction import redact
+
+INT64_MAX = 2**63 - 1
+
+
+class UsageError(ConfigError):
+    """A command-line argument is wrong."""
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line on stderr and exit code 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UsageError(f"{message} (see `{self.prog} --help`)")
+
+
+def whole(minimum: int = -INT64_MAX - 1, maximum: int = INT64_MAX):
+    """An argparse type: an integer from ``minimum`` to ``maximum`` (SQLite's range)."""
+
+    def parse(text: str) -> int:
+        value = int(text)  # a ValueError is argparse's "invalid int value"
+        if not minimum <= value <= maximum:
+            raise argparse.ArgumentTypeError(
+                f"{text} is out of range (from {minimum} to {maximum})")
+        return value
+
+    parse.__name__ = "int"
+    return parse
+
+
+def group(commands, name: str, help_text: str, description: str):
+    """A command made of subcommands (``orders list``, ``actions show`` ...)."""
+    parser = commands.add_parser(name, help=help_text, description=description)
+    subcommands = parser.add_subparsers(dest=f"{name}_command", metavar="SUBCOMMAND",
+                                        parser_class=Parser)
+    subcommands.required = True
+    return subcommands
+
+
+def parse_order_ref(text: str) -> tuple[str, str]:
+    """``VENDOR:ID`` -> (instance, id), or a UsageError saying what is wrong."""
+    instance, sep, vendor_id = text.partition(":")
+    if not sep or not instance or not vendor_id:
+        raise UsageError(f"{text!r} is not VENDOR:ID (for example shop-main:10042)")
+    return instance, vendor_id
+
+
+def known_instance(config: Config, name: str) -> None:
+    """A configuration with vendors must name the instance; one without (demo) reads any."""
+    if config.vendors:
+        config.vendor(name)
+
+
+def open_ledger(config: Config) -> Ledger:
+    if not config.ledger_path.exists():
+        raise ConfigError(f"{config.source}: ledger {config.ledger_path} does not exist yet"
+                          " (run `ordersync sync --once` first)")
+    return Ledger(config.ledger_path)
+
+
+def print_json(value) -> None:
+    sys.stdout.write(redact(orjson.dumps(value, option=orjson.OPT_INDENT_2).decode()) + "\n")
+
+
+def table(headers: tuple[str, ...], rows: list[tuple[str, ...]], noun: str = "orders") -> None:
+    widths = [max([len(h), *(len(r[i]) for r in rows)]) for i, h in enumerate(headers)]
+    for row in (headers, *rows):
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
+    print(f"({len(rows)} {noun})")
+
+
+def action_json(action: Action) -> dict:
+    return {
+        "id": action.id, "vendor": action.instance, "order": action.vendor_id,
+        "kind": action.kind, "payload": action.payload, "key": action.key,
+        "state": action.state.value, "attempts": action.attempts,
+        "next_attempt_at": action.next_attempt_at,
+        "needs_verification": action.needs_verification, "last_error": action.last_error,
+        "result": action.result, "created_at": action.created_at,
+        "updated_at": action.updated_at,
+    }
