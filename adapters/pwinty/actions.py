@@ -172,12 +172,14 @@ class PwintyActions:
             raise ActionRefused(f"pwinty cannot {kind}; it can {', '.join(KINDS)}")
         if kind == "create":
             return self._prepare_create(params)
-        status = order["vendor_state"]
+        # order None: a later link of a chain, whose order an earlier link creates
+        target = f"{order['vendor']}:{order['id']}" if order else "the new order"
+        status = order["vendor_state"] if order else "NotYetSubmitted"
         if status not in ALLOWED_FROM[kind]:
             verb = kind.replace("_", " ")
-            raise ActionRefused(f"{order['vendor']}:{order['id']} is {status}; {verb} needs an"
-                                " order that is " + " or ".join(ALLOWED_FROM[kind]))
-        raw = order["raw"]
+            raise ActionRefused(f"{target} is {status}; {verb} needs an order that is "
+                                + " or ".join(ALLOWED_FROM[kind]))
+        raw = order["raw"] if order else {}
         if kind == "update_address":
             fields = {k: v for k, v in params.get("fields", {}).items() if v is not None}
             unknown = set(fields) - set(ADDRESS_FIELDS)
@@ -194,7 +196,7 @@ class PwintyActions:
         if kind == "delete_photo":
             photo_id = str(params["photo_id"])
             if all(str(p.get("id")) != photo_id for p in raw.get("photos") or []):
-                raise ActionRefused(f"{order['vendor']}:{order['id']} has no photo {photo_id}")
+                raise ActionRefused(f"{target} has no photo {photo_id}")
             return {"photo_id": photo_id}
         return {}
 

@@ -184,11 +184,10 @@ class ResellerActions:
     async def prepare(self, kind: str, order: dict | None, params: dict) -> dict:
         if kind not in KINDS:
             raise ActionRefused(f"the reseller API cannot {kind}; it can {', '.join(KINDS)}")
-        if (kind == "create_draft") != (order is None):
-            raise ActionRefused("create draft makes a new order: give no order id" if order
-                                else f"{kind.replace('_', ' ')} needs an order id")
-        if kind == "create_draft":
-            return PARAMETERS[kind](params, {})
+        if kind == "create_draft" and order is not None:
+            raise ActionRefused("create draft makes a new order: give no order id")
+        if order is None:  # a create, or a later link of a chain whose create makes the order
+            return {} if kind == "checkout" else PARAMETERS[kind](params, {"id": "(new)"})
         status = order["vendor_state"]
         target = f"{order['vendor']}:{order['id']}"
         if status != DRAFT:

@@ -33,8 +33,8 @@ from pathlib import Path
 import orjson
 
 from . import __version__, logs
-from .cli_actions import add_action_commands
-from .cli_common import Parser, UsageError, parse_order_ref, whole
+from .cli_actions import add_action_commands, add_chain_command
+from .cli_common import Parser, UsageError, parse_order_ref, waiting, whole
 from .cli_common import action_json as _action_json
 from .cli_common import group as _group
 from .cli_common import known_instance as _known_instance
@@ -112,6 +112,7 @@ def build_parser() -> Parser:
     show.set_defaults(func=cmd_orders_show)
 
     add_action_commands(commands)
+    add_chain_command(commands)
 
     action_commands = _group(commands, "actions", "list, show, retry or cancel queued actions",
                              "The outbox: every push to a vendor.")
@@ -318,13 +319,15 @@ def cmd_actions_list(args) -> int:
     ledger = _open_ledger(config)
     try:
         actions = ledger.outbox.list(instance=args.vendor, state=args.state)
+        reasons = waiting(ledger, actions)
     finally:
         ledger.close()
     if args.json:
-        _print_json([_action_json(a) for a in actions])
+        _print_json([_action_json(a, reasons.get(a.id)) for a in actions])
         return EXIT_OK
     rows = [(f"#{a.id}", a.kind, a.target, a.state.value, str(a.attempts),
-             a.updated_at or "", (a.last_error or "")[:60]) for a in actions]
+             a.updated_at or "", (reasons.get(a.id) or a.last_error or "")[:60])
+            for a in actions]
     _table(("ACTION", "KIND", "ORDER", "STATE", "TRIES", "UPDATED", "LAST ERROR"), rows,
            noun="actions")
     return EXIT_OK
@@ -343,15 +346,16 @@ def cmd_action(args) -> int:
         else:
             action = ledger.outbox.get(args.id)
         attempts = ledger.outbox.attempts(args.id)
+        reason = waiting(ledger, [action]).get(action.id)
     finally:
         ledger.close()
     if args.json:
-        _print_json({**_action_json(action), "attempts_log": attempts})
+        _print_json({**_action_json(action, reason), "attempts_log": attempts})
         return EXIT_OK
     if args.verb != "show":
         print(f"action #{action.id} is now {action.state.value}")
         return EXIT_OK
-    for key, value in _action_json(action).items():
+    for key, value in _action_json(action, reason).items():
         print(f"{key:>18}: {orjson.dumps(value).decode() if isinstance(value, dict) else value}")
     print(f"{'attempts':>18}:")
     for attempt in attempts:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import shlex
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -97,6 +98,32 @@ def _add_arguments(parser: argparse.ArgumentParser, specs: list[ActionSpec]) -> 
             options["action"] = "append" if param.repeatable else "store"
             options["required"] = param.required and len(specs) == 1
         target.add_argument(param.option, **options)
+    _queue_options(parser)
+
+
+def add_chain_command(commands) -> None:
+    chain = commands.add_parser(
+        "chain", help="queue several actions on one order as one intent",
+        description="Queue several actions on one order as one chain, all or nothing: each"
+        " step runs only after the one before it succeeded, on the same order; a first step"
+        " that creates the order gives the later steps their order. A step that ends failed,"
+        " dead or uncertain leaves the later steps pending, waiting (`actions list` says for"
+        " what): `actions retry` it to go on, or `actions cancel` them." + QUEUE_NOTE)
+    chain.add_argument("target", metavar="VENDOR[:ID]",
+                       help="the vendor instance (the first step creates the order) or the"
+                       " order the steps act on")
+    steps = chain.add_mutually_exclusive_group(required=True)
+    steps.add_argument("--step", action="append", metavar="'KIND NAME=VALUE ...'",
+                       help="one step: an action kind and its parameters (declared names;"
+                       " repeat a name for several values); repeat --step for each step")
+    steps.add_argument("--from", dest="from_file", metavar="FILE",
+                       help="a JSON or TOML file: {\"steps\": [{\"action\": KIND, NAME: VALUE,"
+                       " ...}, ...]}")
+    _queue_options(chain)
+    chain.set_defaults(func=cmd_chain)
+
+
+def _queue_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--key", metavar="KEY",
                         help="idempotency key (default: derived from the action itself, so"
                         " repeating a command queues nothing new)")
@@ -134,6 +161,59 @@ def cmd_action(args) -> int:
         shown = param.metavar if param and param.positional else (
             param.option if param else "--" + exc.param.replace("_", "-"))
         raise UsageError(f"{shown}: {exc.detail}") from None
+    return report(args, queued)
+
+
+def cmd_chain(args) -> int:
+    """Queue the steps of a chain (from --step or --from FILE) as one intent."""
+    from .actions import enqueue_chain
+
+    instance, sep, vendor_id = args.target.partition(":")
+    if sep:
+        parse_order_ref(args.target)
+    known_instance(args.config_obj, instance)
+    if args.wait and args.timeout <= 0:
+        raise UsageError("--timeout: must be greater than 0")
+    if args.from_file:
+        steps = _file_steps(read_fields(Path(args.from_file), "--from"), args.from_file)
+    else:
+        steps = [_step(text) for text in args.step]
+    try:
+        queued = asyncio.run(enqueue_chain(args.config_obj, instance, vendor_id or None, steps,
+                                           key=args.key))
+    except ParameterError as exc:
+        raise UsageError(f"--{exc.param.replace('_', '-')}: {exc.detail}") from None
+    return report(args, queued)
+
+
+def _step(text: str) -> tuple[str, dict]:
+    """``KIND NAME=VALUE ...`` -> (kind, values); a name given twice collects a list."""
+    try:
+        words = shlex.split(text)
+    except ValueError as exc:
+        raise UsageError(f"--step {text!r}: {exc}") from None
+    if not words:
+        raise UsageError("--step: give an action kind and its parameters")
+    values: dict[str, Any] = {}
+    for word in words[1:]:
+        name, sep, value = word.partition("=")
+        if not sep or not name:
+            raise UsageError(f"--step {text!r}: {word!r} is not NAME=VALUE")
+        values[name] = [*values[name], value] if isinstance(values.get(name), list) else (
+            [values[name], value] if name in values else value)
+    return words[0], values
+
+
+def _file_steps(data: dict, path: str) -> list[tuple[str, dict]]:
+    steps = data.get("steps")
+    if not isinstance(steps, list) or not all(
+            isinstance(s, dict) and isinstance(s.get("action"), str) for s in steps):
+        raise UsageError(f"--from {path}: expected {{\"steps\": [{{\"action\": KIND, ...}}]}}")
+    return [(s["action"], {k: v for k, v in s.items() if k != "action"}) for s in steps]
+
+
+def report(args, queued: list) -> int:
+    """Print what was queued, or with --wait see it through and print how it ended."""
     if args.wait:
         return wait_and_report(args.config_obj, [a.id for a, _ in queued], args)
     if args.json:

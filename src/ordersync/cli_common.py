@@ -83,7 +83,18 @@ def table(headers: tuple[str, ...], rows: list[tuple[str, ...]], noun: str = "or
     print(f"({len(rows)} {noun})")
 
 
-def action_json(action: Action) -> dict:
+def waiting(ledger: Ledger, actions: list[Action]) -> dict[int, str]:
+    """Why each pending link of a chain waits: the earlier action it follows has not
+    succeeded (it is pending, in flight, failed, dead, cancelled or uncertain)."""
+    reasons = {}
+    for action in actions:
+        before = ledger.outbox.blocking(action)
+        if before is not None:
+            reasons[action.id] = f"waits for #{before.id} ({before.kind}, {before.state.value})"
+    return reasons
+
+
+def action_json(action: Action, waiting: str | None = None) -> dict:
     return {
         "id": action.id, "vendor": action.instance, "order": action.vendor_id,
         "kind": action.kind, "payload": action.payload, "key": action.key,
@@ -91,5 +102,5 @@ def action_json(action: Action) -> dict:
         "next_attempt_at": action.next_attempt_at,
         "needs_verification": action.needs_verification, "last_error": action.last_error,
         "result": action.result, "created_at": action.created_at,
-        "updated_at": action.updated_at,
+        "updated_at": action.updated_at, "after": action.after, "waiting": waiting,
     }

@@ -143,7 +143,7 @@ async def test_bad_parameters_are_refused_when_queued(organisation, clock):
          "no custom field 'Colour'; it has PO Number, Cost Centre"),
         ("set_characteristics", oid, {"item_id": next(iter(sim.items[int(oid)])),
                                       "values": {"size": "L"}}, "no characteristic 'size'"),
-        ("checkout", None, {}, "checkout needs an order id"),
+        ("checkout", None, {}, "checkout needs an order: give VENDOR:ID"),
     ]
     for kind, target, params, message in cases:
         with pytest.raises(ActionRefused, match=message):

@@ -113,3 +113,53 @@ async def test_the_declared_commands_queue_and_perform_each_action(write_config,
         "ordersync: error: --quantity: must be at least 1, got 0"], refused
     assert unknown.returncode == 2 and unknown.error_lines == [
         "ordersync: error: NAME=VALUE: 'nothing' is not NAME=VALUE"], unknown
+
+
+async def test_a_chain_creates_fills_and_checks_out_a_draft_as_one_intent(write_config,
+                                                                         tmp_path):
+    sim = ResellerSimulator(orders=0, client_secret=SECRET, password=PASSWORD)
+    base_url = await sim.start()
+    env = {SECRET_ENV: SECRET, PASSWORD_ENV: PASSWORD}
+    steps = ["--step", "create_draft account_id=ACC-1003",
+             "--step", "add_item product_id=MS-365-BP quantity=2",
+             "--step", "add_item product_id=AZ-PLAN", "--step", "checkout"]
+    try:
+        config = write_config(reseller_toml(base_url, tmp_path))
+
+        async def cli(*args: str):
+            return await arun_cli("--config", str(config), *args, env=env)
+
+        assert (await cli("sync", "--once")).returncode == 0
+        done = await cli("chain", "rs", *steps, "--wait", "--json")
+        again = await cli("chain", "rs", *steps, "--json")
+        sim.edition = "Free"           # every write is refused with 403 from now on
+        stuck = await cli("chain", "rs", "--step", "create_draft account_id=ACC-1004",
+                          "--step", "add_item product_id=AZ-PLAN", "--step", "checkout",
+                          "--wait")
+        listed = await cli("actions", "list", "--json")
+        bad = await cli("chain", "rs", "--step", "create_draft account_id=ACC-1",
+                        "--step", "add_item quantity=2")
+    finally:
+        await sim.stop()
+    assert done.returncode == 0, done
+    actions = json.loads(done.stdout)
+    assert [a["kind"] for a in actions] == ["create_draft", "add_item", "add_item", "checkout"]
+    assert {a["state"] for a in actions} == {"succeeded"}
+    [oid] = {a["order"] for a in actions}           # every link on the order the create made
+    assert oid == actions[0]["result"]["order_id"]
+    assert [a["after"] for a in actions] == [None, *(a["id"] for a in actions[:-1])]
+    assert sim.orders[int(oid)]["status"] == "Submitted"
+    assert sorted((i["productId"], i["quantity"]) for i in sim.items[int(oid)].values()) == [
+        ("AZ-PLAN", 1), ("MS-365-BP", 2)]
+    assert [a["queued"] for a in json.loads(again.stdout)] == [False] * 4   # nothing doubled
+    assert stuck.returncode == 1, stuck
+    waiting = {a["kind"]: a for a in json.loads(listed.stdout) if a["id"] > actions[-1]["id"]}
+    assert waiting["create_draft"]["state"] == "failed"
+    created = waiting["create_draft"]["id"]
+    assert (waiting["add_item"]["state"], waiting["add_item"]["waiting"]) == (
+        "pending", f"waits for #{created} (create_draft, failed)")
+    assert waiting["checkout"]["waiting"] == (
+        f"waits for #{waiting['add_item']['id']} (add_item, pending)")
+    assert len(sim.orders) == 1                      # nothing but the first chain's draft
+    assert bad.returncode == 2 and bad.error_lines == [
+        "ordersync: error: step 2 (add_item): product_id: is required"], bad
