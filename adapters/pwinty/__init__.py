@@ -63,6 +63,13 @@ ADAPTER = AdapterSpec(
     demo_actions=demo_actions,
     base_path="/v2.2",
     actions=ACTIONS,
+    demo_chain=(  # create a print order, add three photos in one batch
+        ("create", {"recipient": "Chain Customer", "address1": "2 Example Street",
+                    "town": "Leeds", "postcode": "LS1 1AA", "country": "GB",
+                    "quality": "Standard"}),
+        ("add_photo", {"url": [f"https://images.example.com/chain-{n}.jpg" for n in (1, 2, 3)],
+                       "type": "4x6"}),
+    ),
 )
 
 __all__ = ["ADAPTER", "PwintyAdapter", "PwintyApi", "map_order"]

@@ -53,7 +53,13 @@ def demo_actions(orders: list[dict]) -> list[tuple[str, str | None, dict]]:
     return actions
 
 
+DEMO_CHAIN = (("create_draft", {"account_id": "ACC-1002"}),
+              ("add_item", {"product_id": "MS-365-BB", "quantity": 5}),
+              ("add_item", {"product_id": "ACR-BACKUP"}),
+              ("checkout", {}))
+"""Create a draft, add two items, check it out: one intent."""
+
 ADAPTER = AdapterSpec("reseller", OPTIONS, create, map_order, simulator, demo_settings,
-                      demo_actions, actions=ACTIONS)
+                      demo_actions, actions=ACTIONS, demo_chain=DEMO_CHAIN)
 
 __all__ = ["ADAPTER", "PasswordGrant", "ResellerAdapter", "ResellerApi", "map_order"]

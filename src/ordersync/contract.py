@@ -335,6 +335,8 @@ class AdapterSpec:
     """Overrides of the core's per-vendor defaults (poll_interval_s, rate_limit ...)."""
     actions: tuple[ActionSpec, ...] = ()
     """Every action kind the adapter performs (its ``action_kinds``), declared."""
+    demo_chain: tuple[tuple[str, dict], ...] = ()
+    """A sample chain for the demo, starting with a create: (kind, declared values) each."""
 
     def action(self, kind: str) -> ActionSpec | None:
         return next((a for a in self.actions if a.kind == kind), None)
