@@ -1,12 +1,14 @@
 """The ``ordersync`` command line: each command is a few library calls.
 
-Exit codes
+Exit codes (docs/operations.md says what an operator does about each)
     0  success
-    1  a vendor could not be synced (the others were)
-    2  bad input: configuration, arguments or ids
-    3  another ordersync process holds the ledger
+    1  a vendor could not be synced (the others were), a --wait'ed action did not succeed,
+       or actions pushed by sync --once ended failed, dead or uncertain
+    2  bad input: configuration, arguments or ids, an action refused when queued
+    3  the ledger is busy: another ordersync process holds it
+    4  the ledger or another file ordersync needs is unusable
    70  internal error (a bug: please report it)
-  130  interrupted
+  130  interrupted (SIGINT, or SIGTERM to a command other than run)
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -33,6 +36,31 @@ DEFAULT_CONFIG = "config/ordersync.toml"
 
 class UsageError(ConfigError):
     """A command-line argument is wrong."""
+
+
+class Interrupted(Exception):
+    """SIGINT or SIGTERM stopped a command; what was done so far is kept (exit 130)."""
+
+
+def run_interruptible(main):
+    """``asyncio.run(main)``, where SIGTERM, like Ctrl-C, cancels ``main`` so that its
+    ``finally`` blocks run (the ledger lock is released, actions cut off mid-request are
+    left for verification); then raises :class:`Interrupted`."""
+    received: list[str] = []
+
+    async def guarded():
+        loop, task = asyncio.get_running_loop(), asyncio.current_task()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, lambda s=signum: (
+                received.append(signal.Signals(s).name), task.cancel()))
+        try:
+            return await main
+        except asyncio.CancelledError:
+            if received:
+                raise Interrupted(received[0]) from None
+            raise
+
+    return asyncio.run(guarded())
 
 
 class Parser(argparse.ArgumentParser):
@@ -250,6 +278,11 @@ def main(argv: list[str] | None = None) -> int:
         return _fail(str(exc), EXIT_USAGE)
     except VendorError as exc:
         return _fail(str(exc), EXIT_VENDOR)
+    except Interrupted as exc:
+        print(f"ordersync: interrupted by {exc}: what was done so far is kept; an action cut"
+              " off mid-request is verified with the vendor before it is sent again",
+              file=sys.stderr)
+        return EXIT_INTERRUPTED
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
     except Exception as exc:  # a bug: one line, the traceback only when asked for
@@ -275,7 +308,15 @@ def _print_json(value) -> None:
     sys.stdout.write(orjson.dumps(value, option=orjson.OPT_INDENT_2).decode() + "\n")
 
 
+def _require_vendors(config: Config) -> None:
+    if not config.vendors:
+        raise UsageError(f"{config.source}: no vendors configured (add a [vendors.NAME] table):"
+                         " nothing to sync")
+
+
 def cmd_run(args) -> int:
+    _require_vendors(args.config_obj)
+
     async def run() -> None:
         async with Service(args.config_obj) as service:
             await service.run()
@@ -289,7 +330,8 @@ def cmd_sync(args) -> int:
         async with Service(args.config_obj, handle_signals=False) as service:
             return await service.run_once(args.vendor)
 
-    results = asyncio.run(once())
+    _require_vendors(args.config_obj)
+    results = run_interruptible(once())
     failed = [r for r in results if r.errors]
     if args.json:
         _print_json([{**r.as_dict(), "errors": r.errors} for r in results])
@@ -304,7 +346,16 @@ def cmd_sync(args) -> int:
                       + (f"; actions: {done}" if done else ""))
     for r in failed:
         print(f"ordersync: error: {r.errors[0]}", file=sys.stderr)
-    return EXIT_VENDOR if failed else EXIT_OK
+    unsuccessful = [(r.vendor, state, r.actions[state]) for r in results
+                    for state in UNSUCCESSFUL if r.actions.get(state)]
+    for vendor, state, count in unsuccessful:
+        print(f"ordersync: error: {vendor}: {count} action{'s' * (count != 1)} {state}"
+              f" (see `ordersync actions list --state {state}`)", file=sys.stderr)
+    return EXIT_VENDOR if failed or unsuccessful else EXIT_OK
+
+
+UNSUCCESSFUL = (ActionState.FAILED.value, ActionState.DEAD.value, ActionState.UNCERTAIN.value)
+"""Action outcomes that make ``sync --once`` (and ``--wait``) exit 1."""
 
 
 def _open_ledger(config: Config) -> Ledger:
@@ -517,7 +568,11 @@ def cmd_decide(args) -> int:
 def _wait_and_report(config: Config, ids: list[int], args) -> int:
     from .actions import wait_for
 
-    actions = asyncio.run(wait_for(config, ids, timeout_s=args.timeout))
+    try:
+        actions = run_interruptible(wait_for(config, ids, timeout_s=args.timeout))
+    except Interrupted:
+        _report_left_behind(config, ids)
+        raise
     if args.json:
         _print_json([_action_json(a) for a in actions])
     else:
@@ -527,6 +582,25 @@ def _wait_and_report(config: Config, ids: list[int], args) -> int:
             print(f"action #{action.id}: {action.kind} {action.target} {action.state.value}"
                   f"{detail}")
     return EXIT_OK if all(a.state is ActionState.SUCCEEDED for a in actions) else EXIT_VENDOR
+
+
+def _report_left_behind(config: Config, ids: list[int]) -> None:
+    """After an interrupted --wait: where each action stands, and who finishes it."""
+    from .actions import _read
+
+    for action in _read(config, ids):
+        state = action.state
+        if state is ActionState.IN_FLIGHT:
+            fate = "being sent by the running daemon: it continues in the background"
+        elif state is ActionState.PENDING and action.needs_verification:
+            fate = ("may have reached the vendor: it stays queued, and the daemon or the next"
+                    " `ordersync sync --once` asks the vendor before sending it again")
+        elif state is ActionState.PENDING:
+            fate = ("not sent yet: it stays queued for the daemon or the next"
+                    " `ordersync sync --once`")
+        else:
+            fate = state.value
+        print(f"action #{action.id}: {action.kind} {action.target} {fate}", file=sys.stderr)
 
 
 def _action_json(action) -> dict:
