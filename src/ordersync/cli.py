@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import shlex
 import signal
 import sys
 from pathlib import Path
@@ -673,14 +674,22 @@ def cmd_demo(args) -> int:
 
     if args.orders < 1:
         raise UsageError("--orders: must be at least 1")
-    summary = asyncio.run(run_demo(Path(args.dir), orders=args.orders))
+    summary = run_interruptible(run_demo(Path(args.dir), orders=args.orders))
     if args.json:
         _print_json(summary)
     else:
         from .demo import print_summary
 
-        print_summary(summary)
+        print_summary(summary, program=_program())
     return EXIT_OK
+
+
+def _program() -> str:
+    """How to run this ordersync again from the same folder: the script as it was started
+    (``.venv/bin/ordersync`` after the README's install), else ``python -m ordersync``."""
+    if Path(sys.argv[0]).name == "ordersync":
+        return shlex.quote(sys.argv[0])
+    return f"{shlex.quote(sys.executable)} -m ordersync"
 
 
 def cmd_simulate(args) -> int:
