@@ -29,6 +29,7 @@ from .daemon import LedgerBusy, Service
 from .errors import ActionRefused, ConfigError, VendorError
 from .ledger import Ledger
 from .model import ActionState, State
+from .text import columns, printable
 
 EXIT_OK, EXIT_VENDOR, EXIT_USAGE, EXIT_BUSY, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 EXIT_INTERNAL = 70
@@ -78,14 +79,7 @@ def build_parser() -> Parser:
         " systems, and push decisions back exactly once.",
     )
     parser.add_argument("--version", action="version", version=f"ordersync {__version__}")
-    parser.add_argument(
-        "--config", help=f"configuration file (default: $ORDERSYNC_CONFIG, else {DEFAULT_CONFIG})"
-    )
-    parser.add_argument("--log-level", choices=["debug", "info", "warning", "error"],
-                        help="least important log level shown (default: info; warning for"
-                        " demo, whose summary says what happened)")
-    parser.add_argument("--log-format", default="auto", choices=["auto", "json", "console"],
-                        help="log format; auto: readable on a terminal, JSON lines otherwise")
+    _global_options(parser, {"config": None, "log_level": None, "log_format": "auto"})
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
     commands.required = True
 
@@ -249,7 +243,31 @@ def build_parser() -> Parser:
     simulate.add_argument("--faults", metavar="SPEC",
                           help="random faults, e.g. 429:0.1,503:0.05,drop:0.02")
     simulate.set_defaults(func=cmd_simulate)
+    _global_options_everywhere(parser)
     return parser
+
+
+def _global_options(parser, defaults: dict) -> None:
+    """--config, --log-level and --log-format: on the program with their defaults, and on
+    every command with none (so that, given after the command, they override)."""
+    parser.add_argument("--config", default=defaults["config"], help="configuration file"
+                        f" (default: $ORDERSYNC_CONFIG, else {DEFAULT_CONFIG})")
+    parser.add_argument("--log-level", choices=["debug", "info", "warning", "error"],
+                        default=defaults["log_level"],
+                        help="least important log level shown (default: info; warning for"
+                        " demo, whose summary says what happened)")
+    parser.add_argument("--log-format", choices=["auto", "json", "console"],
+                        default=defaults["log_format"],
+                        help="log format; auto: readable on a terminal, JSON lines otherwise")
+
+
+def _global_options_everywhere(parser) -> None:
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                _global_options(sub, dict.fromkeys(("config", "log_level", "log_format"),
+                                                   argparse.SUPPRESS))
+                _global_options_everywhere(sub)
 
 
 def _group(commands, name: str, help_text: str, description: str):
@@ -296,7 +314,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _fail(message: str, code: int) -> int:
-    print(f"ordersync: error: {message}", file=sys.stderr)
+    _say(f"ordersync: error: {message}", file=sys.stderr)
     return code
 
 
@@ -305,8 +323,13 @@ def _load_config(args) -> Config:
     return load_config(path, os.environ)
 
 
-def _print_json(value) -> None:
-    sys.stdout.write(orjson.dumps(value, option=orjson.OPT_INDENT_2).decode() + "\n")
+def _print_json(args, data, *, ok: bool = True) -> None:
+    """Every ``--json`` prints one object: ``{"ok": exit code is 0, "command": "orders list",
+    "data": ...}`` (docs/operations.md, "JSON output")."""
+    command = " ".join(filter(None, (args.command, getattr(args, f"{args.command}_command",
+                                                               None))))
+    document = {"ok": ok, "command": command, "data": data}
+    sys.stdout.write(orjson.dumps(document, option=orjson.OPT_INDENT_2).decode() + "\n")
 
 
 def _require_vendors(config: Config) -> None:
@@ -334,24 +357,25 @@ def cmd_sync(args) -> int:
     _require_vendors(args.config_obj)
     results = run_interruptible(once())
     failed = [r for r in results if r.errors]
+    unsuccessful = [(r.vendor, state, r.actions[state]) for r in results
+                    for state in UNSUCCESSFUL if r.actions.get(state)]
     if args.json:
-        _print_json([{**r.as_dict(), "errors": r.errors} for r in results])
+        _print_json(args, [{**r.as_dict(), "errors": r.errors} for r in results],
+                    ok=not (failed or unsuccessful))
     else:
         for r in results:
             if r.errors:
-                print(f"{r.vendor}: FAILED: {r.errors[0]}")
+                _say(f"{r.vendor}: FAILED: {r.errors[0]}")
             else:
                 done = ", ".join(f"{n} {state}" for state, n in sorted(r.actions.items()))
-                print(f"{r.vendor}: {r.new} new, {r.changed} changed, {r.unchanged} unchanged"
-                      f" in {r.pages} pages, {r.requests} requests, {r.duration_s:.2f}s"
-                      + (f"; actions: {done}" if done else ""))
+                _say(f"{r.vendor}: {r.new} new, {r.changed} changed, {r.unchanged} unchanged"
+                     f" in {r.pages} pages, {r.requests} requests, {r.duration_s:.2f}s"
+                     + (f"; actions: {done}" if done else ""))
     for r in failed:
-        print(f"ordersync: error: {r.errors[0]}", file=sys.stderr)
-    unsuccessful = [(r.vendor, state, r.actions[state]) for r in results
-                    for state in UNSUCCESSFUL if r.actions.get(state)]
+        _say(f"ordersync: error: {r.errors[0]}", file=sys.stderr)
     for vendor, state, count in unsuccessful:
-        print(f"ordersync: error: {vendor}: {count} action{'s' * (count != 1)} {state}"
-              f" (see `ordersync actions list --state {state}`)", file=sys.stderr)
+        _say(f"ordersync: error: {vendor}: {count} action{'s' * (count != 1)} {state}"
+             f" (see `ordersync actions list --state {state}`)", file=sys.stderr)
     return EXIT_VENDOR if failed or unsuccessful else EXIT_OK
 
 
@@ -381,7 +405,7 @@ def cmd_orders_list(args) -> int:
     finally:
         ledger.close()
     if args.json:
-        _print_json(orders)
+        _print_json(args, orders)
         return EXIT_OK
     rows = [(f"{o['vendor']}:{o['id']}", o["state"], o["vendor_state"], o["reference"] or "",
              str(len(o["items"])), o["created"] or "", o["customer"] or "") for o in orders]
@@ -401,19 +425,19 @@ def cmd_orders_show(args) -> int:
     if order is None:
         raise UsageError(f"no order {args.order} in the ledger")
     if args.json:
-        _print_json(order)
+        _print_json(args, order)
         return EXIT_OK
     for key in ("vendor", "id", "state", "vendor_state", "reference", "created", "modified",
                 "expires", "customer", "comment", "url"):
-        print(f"{key:>13}: {order[key] if order[key] is not None else ''}")
-    print(f"{'items':>13}:")
+        _say(f"{key:>13}: {order[key] if order[key] is not None else ''}")
+    _say(f"{'items':>13}:")
     for item in order["items"]:
-        print(f"{'':>15}- {item['title']} ({item['key']})"
-              + (f" [{item['status']}]" if item["status"] else ""))
-    print(f"{'events':>13}:")
+        _say(f"{'':>15}- {item['title']} ({item['key']})"
+             + (f" [{item['status']}]" if item["status"] else ""))
+    _say(f"{'events':>13}:")
     for event in order["events"]:
         change = f"{event['from_state'] or '-'} -> {event['to_state']}"
-        print(f"{'':>15}{event['at']} {event['kind']:<13} {change} ({event['source']})")
+        _say(f"{'':>15}{event['at']} {event['kind']:<13} {change} ({event['source']})")
     return EXIT_OK
 
 
@@ -432,10 +456,14 @@ def _known_instance(config: Config, name: str) -> None:
 
 
 def _table(headers: tuple[str, ...], rows: list[tuple[str, ...]], noun: str = "orders") -> None:
-    widths = [max([len(h), *(len(r[i]) for r in rows)]) for i, h in enumerate(headers)]
-    for row in (headers, *rows):
-        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
+    for line in columns([headers, *rows]):
+        print(line)
     print(f"({len(rows)} {noun})")
+
+
+def _say(*parts: object, **options) -> None:
+    """print() for people: vendor text in it cannot send the terminal escape sequences."""
+    print(*(printable(part) for part in parts), **options)
 
 
 ADDRESS_OPTIONS = {
@@ -456,12 +484,12 @@ def _queue(args, kind: str, targets: list, params: dict) -> int:
     if args.wait:
         return _wait_and_report(args.config_obj, [a.id for a, _ in queued], args)
     if args.json:
-        _print_json([{**_action_json(a), "queued": created} for a, created in queued])
+        _print_json(args, [{**_action_json(a), "queued": created} for a, created in queued])
     else:
         for action, created in queued:
             verb = "queued" if created else "already queued"
-            print(f"{verb} action #{action.id}: {action.kind} {action.target}"
-                  f" ({action.state.value})")
+            _say(f"{verb} action #{action.id}: {action.kind} {action.target}"
+                 f" ({action.state.value})")
     return EXIT_OK
 
 
@@ -574,15 +602,16 @@ def _wait_and_report(config: Config, ids: list[int], args) -> int:
     except Interrupted:
         _report_left_behind(config, ids)
         raise
+    succeeded = all(a.state is ActionState.SUCCEEDED for a in actions)
     if args.json:
-        _print_json([_action_json(a) for a in actions])
+        _print_json(args, [_action_json(a) for a in actions], ok=succeeded)
     else:
         for action in actions:
             detail = f": {action.last_error}" if action.last_error and (
                 action.state is not ActionState.SUCCEEDED) else ""
-            print(f"action #{action.id}: {action.kind} {action.target} {action.state.value}"
-                  f"{detail}")
-    return EXIT_OK if all(a.state is ActionState.SUCCEEDED for a in actions) else EXIT_VENDOR
+            _say(f"action #{action.id}: {action.kind} {action.target} {action.state.value}"
+                 f"{detail}")
+    return EXIT_OK if succeeded else EXIT_VENDOR
 
 
 def _report_left_behind(config: Config, ids: list[int]) -> None:
@@ -601,7 +630,7 @@ def _report_left_behind(config: Config, ids: list[int]) -> None:
                     " `ordersync sync --once`")
         else:
             fate = state.value
-        print(f"action #{action.id}: {action.kind} {action.target} {fate}", file=sys.stderr)
+        _say(f"action #{action.id}: {action.kind} {action.target} {fate}", file=sys.stderr)
 
 
 def _action_json(action) -> dict:
@@ -629,7 +658,7 @@ def cmd_actions_list(args) -> int:
     finally:
         ledger.close()
     if args.json:
-        _print_json([_action_json(a) for a in actions])
+        _print_json(args, [_action_json(a) for a in actions])
         return EXIT_OK
     rows = [(f"#{a.id}", a.kind, a.target, a.state.value, str(a.attempts),
              a.updated_at or "", (a.last_error or "")[:60]) for a in actions]
@@ -654,18 +683,18 @@ def cmd_action(args) -> int:
     finally:
         ledger.close()
     if args.json:
-        _print_json({**_action_json(action), "attempts_log": attempts})
+        _print_json(args, {**_action_json(action), "attempts_log": attempts})
         return EXIT_OK
     if args.verb != "show":
-        print(f"action #{action.id} is now {action.state.value}")
+        _say(f"action #{action.id} is now {action.state.value}")
         return EXIT_OK
     for key, value in _action_json(action).items():
-        print(f"{key:>18}: {orjson.dumps(value).decode() if isinstance(value, dict) else value}")
-    print(f"{'attempts':>18}:")
+        _say(f"{key:>18}: {orjson.dumps(value).decode() if isinstance(value, dict) else value}")
+    _say(f"{'attempts':>18}:")
     for attempt in attempts:
-        print(f"{'':>20}#{attempt['number']} {attempt['at']} {attempt['request']}"
-              f" -> {attempt['status'] or '-'} ({attempt['latency_ms']} ms)"
-              + (f" {attempt['error']}" if attempt["error"] else ""))
+        _say(f"{'':>20}#{attempt['number']} {attempt['at']} {attempt['request']}"
+             f" -> {attempt['status'] or '-'} ({attempt['latency_ms']} ms)"
+             + (f" {attempt['error']}" if attempt["error"] else ""))
     return EXIT_OK
 
 
@@ -676,7 +705,7 @@ def cmd_demo(args) -> int:
         raise UsageError("--orders: must be at least 1")
     summary = run_interruptible(run_demo(Path(args.dir), orders=args.orders))
     if args.json:
-        _print_json(summary)
+        _print_json(args, summary)
     else:
         from .demo import print_summary
 
