@@ -170,3 +170,16 @@ async def test_every_pwinty_json_command_prints_one_document_of_one_shape(site):
         kinds[action["kind"]] = action["queued"]
     assert kinds == {"add_photo": True, "delete_photo": True, "create": True,
                      "update_address": True, "cancel": True}
+
+
+def test_global_options_after_the_command_win(tmp_path):
+    config = tmp_path / "empty.toml"
+    config.write_text(f"[ledger]\npath = '{tmp_path}/ledger.db'\n", encoding="utf-8")
+    later, bad_level = run_many([
+        (["--config", str(tmp_path / "absent.toml"), "orders", "list", "--config", str(config)],
+         None),
+        (["--config", str(config), "orders", "list", "--log-level", "loud"], None),
+    ], cwd=tmp_path)
+    assert_one_error_line(later, 2, contains=f"{config}: ledger {tmp_path}/ledger.db does not"
+                          " exist yet")
+    assert_one_error_line(bad_level, 2, contains="argument --log-level: invalid choice: 'loud'")
