@@ -20,6 +20,7 @@ from tests.cli_support import (
     fotoware_sim,  # noqa: F401  (fixture)
     fotoware_toml,
     run_cli,
+    run_many,
     start_cli,
     wait_for_log_event,
     write_config,  # noqa: F401  (fixture)
@@ -115,3 +116,13 @@ async def test_demo_never_touches_a_ledger_a_daemon_holds(
         assert len(ledger.orders()) == 40
     finally:
         ledger.close()
+
+
+def test_demo_in_a_path_that_is_no_folder_exits_2_with_one_line(tmp_path):
+    (tmp_path / "file").write_text("not a folder")
+    results = run_many([(["demo", "--dir", str(tmp_path / "file")], None),
+                        (["demo", "--dir", str(tmp_path / "file/sub")], None)], cwd=tmp_path)
+    assert_one_error_line(results[0], 2, contains=f"--dir {tmp_path}/file: not a folder")
+    assert_one_error_line(results[1], 2, contains=f"--dir {tmp_path}/file/sub: cannot use it as"
+                          " the demo's folder (Not a directory)")
+    assert (tmp_path / "file").read_text() == "not a folder"

@@ -57,10 +57,16 @@ def _written_by_demo(path: Path) -> bool:
 
 async def run_demo(directory: Path, *, orders: int) -> dict:
     """Run the demo and return its summary (see print_summary)."""
-    directory.mkdir(parents=True, exist_ok=True)
     ledger_path = directory / "ordersync.db"
     config_path = directory / "ordersync.toml"
-    _clear_previous_demo(directory, ledger_path, config_path)
+    if directory.exists() and not directory.is_dir():
+        raise ConfigError(f"--dir {directory}: not a folder")
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        _clear_previous_demo(directory, ledger_path, config_path)
+    except OSError as exc:
+        raise ConfigError(f"--dir {directory}: cannot use it as the demo's folder"
+                          f" ({exc.strerror})") from None
     simulators, tables, environ = {}, {}, {}
     try:
         for name, spec in sorted(adapters().items()):
