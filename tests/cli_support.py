@@ -68,6 +68,35 @@ def one_error_line(result: CliResult, code: int, *fragments: str) -> str:
     return line
 
 
+JSON_KEYS = ["ok", "command", "data"]
+
+
+def json_data(result: CliResult):
+    """The ``data`` of a ``--json`` command's one document, after checking its shape:
+    ``{"ok": exit code is 0, "command": ..., "data": ...}``."""
+    document = json.loads(result.stdout)
+    assert list(document) == JSON_KEYS, result
+    assert document["ok"] is (result.returncode == 0), result
+    assert document["command"] == command_name(result.args), result
+    return document["data"]
+
+
+def command_name(args: tuple[str, ...]) -> str:
+    """``orders list`` from ``--config x orders list --json`` (global options first)."""
+    words, skip = [], False
+    for arg in args:
+        if skip:
+            skip = False
+        elif arg in ("--config", "--log-level", "--log-format"):
+            skip = True
+        elif arg.startswith("-"):
+            break
+        else:
+            words.append(arg)
+    groups = {"orders", "actions", "photos", "print-order"}
+    return " ".join(words[:2] if words[0] in groups else words[:1])
+
+
 def cli_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     """The test process's environment without anything that would change ordersync's mind."""
     env = {k: v for k, v in os.environ.items()
