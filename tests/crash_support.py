@@ -30,6 +30,7 @@ FAULTS = "apply_then_drop:0.3,drop:0.07"
 
 DAEMON_SETTINGS = """\
 poll_interval_s = 3600
+timeout_s = 1.0
 max_attempts = 3
 action_max_attempts = 50
 action_backoff_base_s = 0.05

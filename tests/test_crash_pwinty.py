@@ -390,7 +390,7 @@ async def test_the_same_photo_twice_on_purpose_queued_together_survives_a_lost_r
         pwinty, tmp_path):
     sim = await pwinty(orders=10, clock=time.time)
     oid = sim.add_order("NotYetSubmitted")
-    config = pwinty_config(sim, tmp_path / "ledger.db", poll_interval_s=3600,
+    config = pwinty_config(sim, tmp_path / "ledger.db", poll_interval_s=3600, timeout_s=1.0,
                            action_backoff_base_s=0.01, action_backoff_max_s=0.05)
     async with Service(config, handle_signals=False) as service:
         await service.run_once()
@@ -405,7 +405,7 @@ async def test_the_same_photo_twice_on_purpose_queued_together_survives_a_lost_r
     sim.faults.add("delay", method="POST", path_prefix=photos_path, delay_s=0.0, times=1)
     sim.faults.add("drop", method="POST", path_prefix=photos_path, times=1)
     async with Service(config, handle_signals=False) as service:
-        for _ in range(20):
+        for _ in range(60):    # the lost one is verified a request timeout (1 s) later
             await service.run_once()
             states = {a.state for a in read_actions(tmp_path / "ledger.db")}
             if states <= {ActionState.SUCCEEDED, ActionState.FAILED, ActionState.UNCERTAIN}:
