@@ -1,16 +1,18 @@
-"""kill -9 while Pwinty photo additions and submissions drain: no photo added twice, no
-submit lost.
+"""The fault matrix for Pwinty: kill -9 while photo additions and submissions drain under
+every fault class at once: no photo added twice, no submit lost.
 
-The outbox crash test (tests/test_crash_actions.py) extended to Pwinty. Draft print orders
+The fault-matrix crash test (tests/test_crash_actions.py) extended to Pwinty. Draft print orders
 get photos through the real command line (``photos add`` by one URL, by a batch of URLs, by
 uploading a JPEG), some are then cancelled, and once every photo is in and downloaded, some
 lose a photo (``photos remove``) and are submitted (``submit``). A real ``ordersync run``
-drains the queue against the simulator with faults switched on that hit the writes: "apply
-the change, then drop the connection without answering" (the answer is lost, the effect is
-not), plain dropped connections, 503 and 429. The process is killed with SIGKILL at random
+drains the queue against the simulator with every fault class of crash_support.FAULTS
+switched on together (answers lost, cut short or a 502 page after the change, garbled
+answers, dropped connections, 503 and 429 with Retry-After, slow writes that land after the
+client gave up, reads after a write that fail for good). The process is killed with SIGKILL at random
 moments (most often a few milliseconds after the simulator saw its n-th write, so that an
 action is in flight) and started again, round after round; an undisturbed run then drains
-what is left and stops on SIGTERM. That happens twice: once for the photos and
+what is left and stops on SIGTERM, and a ``sync --once`` without faults follows. That
+happens twice: once for the photos and
 cancellations, once for the removals and submissions.
 
 Submissions are queued in the second phase on purpose: Pwinty refuses to submit an order
@@ -54,12 +56,12 @@ from ordersync.simkit import WRITE_METHODS
 from tests.cli_support import KEY_ENV, pwinty_toml
 from tests.conftest import pwinty_config
 from tests.crash_support import (
-    DAEMON_SETTINGS, FAULTS, ROUNDS, SEED, CrashRun, RequestCount, assert_effects_as_asked,
-    service_running,
+    DAEMON_SETTINGS, ROUNDS, SEED, CrashRun, RequestCount, assert_effects_as_asked,
+    fault_counts, read_after_failed, service_running, switch_faults_on,
 )
 from tests.outbox_support import open_ledger, read_actions, read_orders, read_outbox
 
-ACTIONS = int(os.environ.get("ORDERSYNC_CRASH_ACTIONS", "44"))
+ACTIONS = int(os.environ.get("ORDERSYNC_CRASH_ACTIONS", "32"))
 
 VENDOR = "prints"
 TYPES = ("4x6", "5x7", "8x10", "10x15_cm")
@@ -183,15 +185,6 @@ def disagreements(copies: dict[str, dict], sim) -> list[str]:
     return problems
 
 
-def switch_faults_on(sim, seed: int) -> None:
-    """Random faults on every request (apply_then_drop fires on writes only), a few 503s
-    on the first writes of each method, and two 429s (which prove nothing was done)."""
-    sim.faults.random(FAULTS, seed=seed)
-    sim.faults.add("status", status=503, method="POST", times=3, retry_after=None)
-    sim.faults.add("status", status=503, method="DELETE", times=2, retry_after=None)
-    sim.faults.add("status", status=429, method="POST", times=2, retry_after="0")
-
-
 async def test_kill_9_while_photos_and_submissions_drain_each_exactly_once(pwinty, tmp_path):
     started = time.monotonic()
     rng = random.Random(SEED)
@@ -242,9 +235,10 @@ async def test_kill_9_while_photos_and_submissions_drain_each_exactly_once(pwint
         [{"ADD_PHOTO": "add_photo", "ADD_PHOTOS": "add_photos"}[c.verb]
          for p in plans for c in p.commands] + ["cancel"] * len(cancels))
 
-    switch_faults_on(sim, SEED)
+    switch_faults_on(sim, SEED, ("POST", "DELETE"))
     await crash.kill_rounds(ROUNDS // 2, 1)
     await drain(1)
+    faults = Counter(fault_counts(sim))
     sim.faults.clear()
 
     # ---- between the phases: every photo is in and downloaded
@@ -271,10 +265,13 @@ async def test_kill_9_while_photos_and_submissions_drain_each_exactly_once(pwint
     assert result.stdout.count("queued action #") == len(submits), result
     assert len(read_actions(ledger_path)) == total
 
-    switch_faults_on(sim, SEED + 1)
+    seen = len(sim.requests)
+    switch_faults_on(sim, SEED + 1, ("POST", "DELETE"))
     await crash.kill_rounds(ROUNDS - ROUNDS // 2, 2)
     await drain(2)
+    faults.update(r.fault for r in sim.requests[seen:] if r.fault)
     sim.faults.clear()
+    await crash.cli("sync", "--once")   # the orders whose read after the write failed
 
     # ---- the outbox: every action succeeded, none open, none given up on
     actions, attempts = read_outbox(ledger_path)
@@ -282,7 +279,7 @@ async def test_kill_9_while_photos_and_submissions_drain_each_exactly_once(pwint
     copies = read_orders(ledger_path, VENDOR, [*by_id, *untouched])
     states = Counter(a.state.value for a in actions)
     report = (f"{total} actions on {len(plans)} orders, {len(rounds)} kill rounds {rounds},"
-              f" final states {dict(states)}, {len(sim.effects)} effects")
+              f" final states {dict(states)}, {len(sim.effects)} effects, faults {dict(faults)}")
     assert states == {"succeeded": total}, report
 
     # ---- the simulator's log: each action's effect exactly once, in order, nothing else
@@ -328,10 +325,10 @@ async def test_kill_9_while_photos_and_submissions_drain_each_exactly_once(pwint
                                                           min(ROUNDS, 4), report)
     assert {a.kind for a in verified} & {"add_photo", "add_photos"}, report
     elapsed = time.monotonic() - started
-    assert elapsed < 60 + 2 * ROUNDS + 0.4 * total, report
     print(report + f"; {kills_in_flight} kills left an action in flight, {len(lost)} write"
           f" answers lost, {len(verified)} actions confirmed by verification"
-          f" ({dict(Counter(a.kind for a in verified))}), ledger stale after phase 1:"
+          f" ({dict(Counter(a.kind for a in verified))}), {read_after_failed(actions)} done"
+          f" though the read after the write failed, ledger stale after phase 1:"
           f" {len(stale_after_phase1)} orders, {elapsed:.1f}s")
 
 

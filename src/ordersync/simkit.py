@@ -61,6 +61,7 @@ class RequestRecord:
     body: bytes
     at: float
     status: int = 0
+    fault: str | None = None     # the fault injected into its answer (a status fault: "503")
 
 
 @dataclass
@@ -296,6 +297,8 @@ class SimulatorBase:
             return self._fault_answer(self._rate_fault(at))
         fault = self.faults.take(request.method, request.path_qs)
         kind = fault.kind if fault is not None else None
+        if fault is not None:
+            record.fault = str(fault.status) if kind == "status" else kind
         if kind == "delay":
             await asyncio.sleep(fault.delay_s)
         if kind == "drop":
