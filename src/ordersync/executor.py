@@ -147,6 +147,7 @@ class Executor:
     ) -> tuple[ActionState, dict, dict | None]:
         adapter = self.runner.adapter
         now = self.clock
+        verified_absent = False
         try:
             if action.needs_verification:
                 verdict = await adapter.verify(action)
@@ -156,6 +157,7 @@ class Executor:
                     return ActionState.UNCERTAIN, {
                         "error": f"may have taken effect and cannot be verified: {verdict.reason}"
                     }, verdict.order
+                verified_absent = True
             checkpoint = getattr(adapter, "checkpoint", None)
             if checkpoint is not None:
                 notes = await checkpoint(action)
@@ -165,11 +167,15 @@ class Executor:
             outcome = await adapter.perform(action)
             return self._succeeded(outcome, verified=False)
         except ActionRefused as exc:
-            return ActionState.FAILED, {"error": str(exc)}, None
+            return ActionState.FAILED, {"error": str(exc),
+                                        **_cleared(verified_absent)}, None
         except VendorError as exc:
             writes = answered_writes.get()
             if not writes:
-                return self._failed(action, exc)
+                state, fields, _ = self._failed(action, exc)
+                if state is ActionState.FAILED:
+                    fields.update(_cleared(verified_absent))
+                return state, fields, None
             # the write was answered: done; only what followed it failed
             return ActionState.SUCCEEDED, {
                 "result": {"verified": False, "answered": writes[-1],
@@ -219,6 +225,11 @@ class Executor:
                               self.runner.adapter.stream, [order], None, now, source="action",
                               read_at=read_at)
             ledger.outbox.finish(action, state, now, http_log=requests, **fields)
+
+
+def _cleared(verified_absent: bool) -> dict:
+    """A failed attempt that first found no effect at the vendor leaves nothing to verify."""
+    return {"needs_verification": False} if verified_absent else {}
 
 
 def _vendor_said(exc: VendorError) -> str:
