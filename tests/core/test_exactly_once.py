@@ -19,7 +19,7 @@ from ordersync.errors import AmbiguousError
 from ordersync.ledger import Ledger, OutboxError
 from ordersync.model import ActionState
 from tests.conftest import fotoware_config, pwinty_config
-from tests.outbox_support import read_action, synced_services
+from tests.outbox_support import open_ledger, read_action, synced_services
 
 PHOTO = {"type": "4x6", "url": "https://img.example.com/p.jpg", "copies": 2, "sizing": "Crop"}
 ANSWER_FAULTS = ["malformed", "apply_then_cut", "apply_then_error"]
@@ -205,6 +205,22 @@ async def test_an_action_verified_absent_is_verified_again_before_its_resend(acc
     await service.run_once()
     assert get(config, queued.id).state is ActionState.SUCCEEDED
     assert effects(sim) == [("ADD_PHOTO", order_id)]
+
+
+async def test_a_refusal_after_verifying_nothing_was_there_can_be_cancelled(site, clock):
+    sim, config, service = await site()
+    target = pending_order(sim)
+    queued = await queue(config, clock, "approve", target)
+    sim.faults.add("drop", method="APPROVE")                   # lost before FotoWeb acted
+    await service.run_once()
+    sim.set_state(target, "expired")                         # meanwhile: approve is refused
+    clock.advance(10)
+    await service.run_once()
+    failed = get(config, queued.id)
+    assert failed.state is ActionState.FAILED and not failed.needs_verification
+    assert sim.effects == []
+    with open_ledger(config.ledger_path) as ledger:
+        assert ledger.outbox.cancel(queued.id, clock()).state is ActionState.CANCELLED
 
 
 # ---- 4. aiohttp never resends a write by itself
