@@ -8,7 +8,7 @@ which provides what all of them share:
   through ``_effect``);
 * fault injection (:class:`FaultPlan`: ``status``, ``delay`` (the request is handled, and
   a write applied, only after the delay, even if the client has gone), ``drop``,
-  ``malformed``, and on writes ``apply_then_drop``, ``apply_then_cut`` (the answer stops
+  ``malformed``, ``mislabelled`` (the real answer labelled text/html), and on writes ``apply_then_drop``, ``apply_then_cut`` (the answer stops
   half-way, its length promised in full) and ``apply_then_error`` (a 5xx page, 502 unless a
   rule says otherwise, after the change was made); explicit rules or seeded random ones in
   :func:`parse_faults` syntax),
@@ -43,8 +43,8 @@ from aiohttp import web
 from aiohttp.http_parser import HttpRequestParserPy
 from aiohttp.web_protocol import RequestPayloadError
 
-FAULT_KINDS = ("status", "delay", "drop", "malformed", "apply_then_drop", "apply_then_cut",
-               "apply_then_error")
+FAULT_KINDS = ("status", "delay", "drop", "malformed", "mislabelled", "apply_then_drop",
+               "apply_then_cut", "apply_then_error")
 APPLY_THEN = frozenset({"apply_then_drop", "apply_then_cut", "apply_then_error"})
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
@@ -321,6 +321,9 @@ class SimulatorBase:
                                         "The proxy had a problem.</body></html>")
             if kind == "malformed":
                 response = self._malformed(response)
+            if kind == "mislabelled":
+                response = web.Response(status=response.status, body=response.body,
+                                        content_type="text/html")
         record.status = response.status
         return response
 

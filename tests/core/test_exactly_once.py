@@ -22,7 +22,7 @@ from tests.conftest import fotoware_config, pwinty_config
 from tests.outbox_support import open_ledger, read_action, synced_services
 
 PHOTO = {"type": "4x6", "url": "https://img.example.com/p.jpg", "copies": 2, "sizing": "Crop"}
-ANSWER_FAULTS = ["malformed", "apply_then_cut", "apply_then_error"]
+ANSWER_FAULTS = ["malformed", "mislabelled", "apply_then_cut", "apply_then_error"]
 
 
 @pytest.fixture
