@@ -194,6 +194,9 @@ def toml_str(value: str | Path) -> str:
     return f"'{text}'"
 
 
+TIMEOUT = "timeout_s = 3.0\n"   # a lost write is verified this long after: keep it short
+
+
 def fotoware_toml(base_url: str, ledger: Path, *, name: str = "fotoware-main",
                   extra: str = "") -> str:
     """A configuration with one Fotoware instance whose secret comes from SECRET_ENV."""
@@ -206,6 +209,7 @@ def fotoware_toml(base_url: str, ledger: Path, *, name: str = "fotoware-main",
         f'client_secret_env = "{SECRET_ENV}"\n'
         f"rate_limit = {{ requests = 1000, per_s = 1 }}\n"
         f"backoff_base_s = 0.05\n"
+        f"{'' if 'timeout_s' in extra else TIMEOUT}"
         f"{extra}"
     )
 
@@ -221,6 +225,7 @@ def pwinty_toml(base_url: str, ledger: Path, *, name: str = "prints", extra: str
         f'api_key_env = "{KEY_ENV}"\n'
         f"rate_limit = {{ requests = 1000, per_s = 1 }}\n"
         f"backoff_base_s = 0.05\n"
+        f"{'' if 'timeout_s' in extra else TIMEOUT}"
         f"{extra}"
     )
 
