@@ -9,14 +9,17 @@ simulator's log of applied changes: one draft per chain, each with its two items
 checkout, in that order, and nothing else; every link succeeded and acts on its chain's
 draft (the id the create returned or that verification found).
 
+One chain per account of the simulator: two drafts made for one account while both
+answers were lost cannot be told apart, and such a create is ``uncertain`` by design
+(docs/reseller.md); its later links then wait behind it, never run.
+
 Short by default (CI); longer on demand::
 
-    ORDERSYNC_CRASH_CHAINS=20 ORDERSYNC_CRASH_ROUNDS=40 pytest tests/test_crash_chains.py
+    ORDERSYNC_CRASH_ROUNDS=40 ORDERSYNC_CRASH_SEED=7 pytest tests/test_crash_chains.py
 """
 
 from __future__ import annotations
 
-import os
 import random
 
 from ordersync.adapters.reseller.simulator import ACCOUNTS, PRODUCTS, ResellerSimulator
@@ -29,7 +32,7 @@ from tests.crash_support import (
 )
 from tests.outbox_support import read_actions
 
-CHAINS = int(os.environ.get("ORDERSYNC_CRASH_CHAINS", "6"))
+CHAINS = len(ACCOUNTS)
 LINKS = ["CREATE", "ADD_ITEM", "ADD_ITEM", "CHECKOUT"]
 
 
@@ -46,7 +49,7 @@ async def test_kill_9_while_chains_drain_each_link_exactly_once(tmp_path):
         await crash.cli("sync", "--once")
         asked = []
         for number in range(CHAINS):
-            account = ACCOUNTS[number % len(ACCOUNTS)][0]
+            account = ACCOUNTS[number][0]
             first, second = rng.sample([p[0] for p in PRODUCTS], 2)
             quantity = rng.randint(1, 5)
             result = await crash.cli(

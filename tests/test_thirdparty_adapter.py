@@ -4,12 +4,11 @@ and outbox behaviour from its declarations alone, with no change to ordersync.""
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from pathlib import Path
 
-from tests.cli_support import arun_cli, toml_str, write_config  # noqa: F401 (a fixture)
+from tests.cli_support import arun_cli, json_data, toml_str, write_config  # noqa: F401 (a fixture)
 
 THIRD_PARTY = Path(__file__).parent / "thirdparty"
 FW_SECRET_ENV = "ORDERSYNC_TEST_TD_FW_SECRET"
@@ -67,7 +66,7 @@ async def test_a_third_party_adapter_gets_commands_checks_and_chains(write_confi
     assert helped.returncode == 0 and "tickets: queued actions (open, note, close)." in helped.stdout, helped
     assert synced.returncode == 0, synced
     assert opened.returncode == 0, opened
-    [action] = json.loads(opened.stdout)
+    [action] = json_data(opened)
     [(verb, tid, body)] = [e for e in sim.effects if e[1] == action["result"]["order_id"]]
     assert (verb, body) == ("OPEN", {
         "title": "Printer on fire", "priority": 1, "weight": 2.5, "urgent": True,
@@ -87,7 +86,7 @@ async def test_a_third_party_adapter_gets_commands_checks_and_chains(write_confi
         "--note: fw (fotoware) submit does not take it",
     )]
     assert chained.returncode == 0, chained
-    links = json.loads(chained.stdout)
+    links = json_data(chained)
     assert [(a["kind"], a["state"]) for a in links] == [
         ("open_ticket", "succeeded"), ("add_note", "succeeded"), ("submit", "succeeded"),
         ("close", "succeeded")]
@@ -97,4 +96,4 @@ async def test_a_third_party_adapter_gets_commands_checks_and_chains(write_confi
         ("NOTES", {"text": ["first", "second"]}), ("SUBMIT", {"note": "ready"}),
         ("CLOSE", {"reason": "done"})]
     assert sim.tickets[int(tid)]["status"] == "closed"
-    assert len(json.loads(listed.stdout)) == 5 and len(sim.tickets) == 2   # nothing doubled
+    assert len(json_data(listed)) == 5 and len(sim.tickets) == 2   # nothing doubled

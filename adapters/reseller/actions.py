@@ -17,7 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ordersync.contract import ActionSpec, Outcome, Param, ParamType
-from ordersync.errors import ActionRefused, NotFound, ParameterError
+from ordersync.errors import ActionRefused, NotFound, ParameterError, VendorError
 from ordersync.model import Action
 
 from .client import ResellerApi, filter_expression
@@ -230,7 +230,10 @@ class ResellerActions:
             created = await self.api.create_order(payload["fields"])
             if not isinstance(created, dict) or created.get("id") is None:
                 return await self.verify(action)  # answered without the order: look for it
-            return await self._done({"order_id": str(created["id"])}, str(created["id"]))
+            try:
+                return await self._done({"order_id": str(created["id"])}, str(created["id"]))
+            except VendorError:  # made, and its id known: the ledger reads it at the next poll
+                return Outcome(True, {"order_id": str(created["id"])})
         if kind == "checkout":
             await self._check_fresh(order_id)
             await self.api.checkout(order_id)

@@ -1,9 +1,9 @@
 """The ``ordersync`` command line: each command is a few library calls.
 
-Exit codes
+Exit codes (docs/operations.md says what an operator does about each)
     0  success
-    1  a vendor could not be synced (the others were), or a ``--wait``ed action did not
-       succeed
+    1  a vendor could not be synced (the others were), a ``--wait``ed action did not
+       succeed, or actions pushed by ``sync --once`` ended failed, dead or uncertain
     2  bad input: configuration, arguments, ids, an action refused when queued, a
        configuration file that is not UTF-8, a number out of range
     3  the ledger is busy: another ordersync process holds it, or it stayed locked past
@@ -12,7 +12,7 @@ Exit codes
        read-only file, not an SQLite file, truncated or corrupt, disk full): one line
        naming the file and what is wrong
    70  internal error (a bug in ordersync, nothing else: please report it)
-  130  interrupted
+  130  interrupted (SIGINT, or SIGTERM to a command other than run)
   141  the reader of the output went away (``ordersync orders list | head``): ordersync
        stops quietly, as a program killed by SIGPIPE would (128 + 13)
 
@@ -27,26 +27,22 @@ import argparse
 import asyncio
 import os
 import sqlite3
+import shlex
 import sys
 from pathlib import Path
 
-import orjson
-
 from . import __version__, logs
 from .cli_actions import add_action_commands, add_chain_command
-from .cli_common import Parser, UsageError, parse_order_ref, waiting, whole
-from .cli_common import action_json as _action_json
+from .cli_common import Interrupted, Parser, UsageError, run_interruptible, whole
 from .cli_common import group as _group
-from .cli_common import known_instance as _known_instance
-from .cli_common import open_ledger as _open_ledger
 from .cli_common import print_json as _print_json
-from .cli_common import table as _table
+from .cli_common import say as _say
+from .cli_ledger import cmd_action, cmd_actions_list, cmd_orders_list, cmd_orders_show
 from .config import Config, load_config
 from .daemon import LedgerBusy, Service
 from .errors import ActionRefused, ConfigError, LedgerLocked, LedgerUnusable, VendorError
 from .ledger import ledger_problem
 from .model import ActionState, State
-from .redaction import redact
 
 EXIT_OK, EXIT_VENDOR, EXIT_USAGE, EXIT_BUSY, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 EXIT_LEDGER = 4
@@ -69,14 +65,7 @@ def build_parser() -> Parser:
         " decisions back exactly once.",
     )
     parser.add_argument("--version", action="version", version=f"ordersync {__version__}")
-    parser.add_argument(
-        "--config", help=f"configuration file (default: $ORDERSYNC_CONFIG, else {DEFAULT_CONFIG})"
-    )
-    parser.add_argument("--log-level", choices=["debug", "info", "warning", "error"],
-                        help="least important log level shown (default: info; warning for"
-                        " demo, whose summary says what happened)")
-    parser.add_argument("--log-format", default="auto", choices=["auto", "json", "console"],
-                        help="log format; auto: readable on a terminal, JSON lines otherwise")
+    _global_options(parser, {"config": None, "log_level": None, "log_format": "auto"})
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
     commands.required = True
 
@@ -155,7 +144,31 @@ def build_parser() -> Parser:
     simulate.add_argument("--faults", metavar="SPEC",
                           help="random faults, e.g. 429:0.1,503:0.05,drop:0.02")
     simulate.set_defaults(func=cmd_simulate)
+    _global_options_everywhere(parser)
     return parser
+
+
+def _global_options(parser, defaults: dict) -> None:
+    """--config, --log-level and --log-format: on the program with their defaults, and on
+    every command with none (so that, given after the command, they override)."""
+    parser.add_argument("--config", default=defaults["config"], help="configuration file"
+                        f" (default: $ORDERSYNC_CONFIG, else {DEFAULT_CONFIG})")
+    parser.add_argument("--log-level", choices=["debug", "info", "warning", "error"],
+                        default=defaults["log_level"],
+                        help="least important log level shown (default: info; warning for"
+                        " demo, whose summary says what happened)")
+    parser.add_argument("--log-format", choices=["auto", "json", "console"],
+                        default=defaults["log_format"],
+                        help="log format; auto: readable on a terminal, JSON lines otherwise")
+
+
+def _global_options_everywhere(parser) -> None:
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                _global_options(sub, dict.fromkeys(("config", "log_level", "log_format"),
+                                                   argparse.SUPPRESS))
+                _global_options_everywhere(sub)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -167,6 +180,11 @@ def main(argv: list[str] | None = None) -> int:
         level = args.log_level or ("warning" if args.command == "demo" else "info")
         logs.configure(level=level, fmt=args.log_format)
         return args.func(args)
+    except Interrupted as exc:
+        print(f"ordersync: interrupted by {exc}: what was done so far is kept; an action cut"
+              " off mid-request is verified with the vendor before it is sent again",
+              file=sys.stderr)
+        return EXIT_INTERRUPTED
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
     except BrokenPipeError:
@@ -216,7 +234,7 @@ def _output_closed() -> int:
 
 
 def _fail(message: str, code: int) -> int:
-    print(f"ordersync: error: {redact(message)}", file=sys.stderr)
+    _say(f"ordersync: error: {message}", file=sys.stderr)
     return code
 
 
@@ -225,7 +243,15 @@ def _load_config(args) -> Config:
     return load_config(path, os.environ)
 
 
+def _require_vendors(config: Config) -> None:
+    if not config.vendors:
+        raise UsageError(f"{config.source}: no vendors configured (add a [vendors.NAME] table):"
+                         " nothing to sync")
+
+
 def cmd_run(args) -> int:
+    _require_vendors(args.config_obj)
+
     async def run() -> None:
         async with Service(args.config_obj) as service:
             await service.run()
@@ -240,129 +266,33 @@ def cmd_sync(args) -> int:
         async with Service(args.config_obj, handle_signals=False, vendors=vendors) as service:
             return await service.run_once(args.vendor)
 
-    results = asyncio.run(once())
+    _require_vendors(args.config_obj)
+    results = run_interruptible(once())
     failed = [r for r in results if r.errors]
+    unsuccessful = [(r.vendor, state, r.actions[state]) for r in results
+                    for state in UNSUCCESSFUL if r.actions.get(state)]
     if args.json:
-        _print_json([{**r.as_dict(), "errors": r.errors} for r in results])
+        _print_json(args, [{**r.as_dict(), "errors": r.errors} for r in results],
+                    ok=not (failed or unsuccessful))
     else:
         for r in results:
             if r.errors:
-                print(redact(f"{r.vendor}: FAILED: {r.errors[0]}"))
+                _say(f"{r.vendor}: FAILED: {r.errors[0]}")
             else:
                 done = ", ".join(f"{n} {state}" for state, n in sorted(r.actions.items()))
-                print(f"{r.vendor}: {r.new} new, {r.changed} changed, {r.unchanged} unchanged"
-                      f" in {r.pages} pages, {r.requests} requests, {r.duration_s:.2f}s"
-                      + (f"; actions: {done}" if done else ""))
+                _say(f"{r.vendor}: {r.new} new, {r.changed} changed, {r.unchanged} unchanged"
+                     f" in {r.pages} pages, {r.requests} requests, {r.duration_s:.2f}s"
+                     + (f"; actions: {done}" if done else ""))
     for r in failed:
-        _fail(r.errors[0], EXIT_VENDOR)
-    return EXIT_VENDOR if failed else EXIT_OK
+        _say(f"ordersync: error: {r.errors[0]}", file=sys.stderr)
+    for vendor, state, count in unsuccessful:
+        _say(f"ordersync: error: {vendor}: {count} action{'s' * (count != 1)} {state}"
+             f" (see `ordersync actions list --state {state}`)", file=sys.stderr)
+    return EXIT_VENDOR if failed or unsuccessful else EXIT_OK
 
 
-def cmd_orders_list(args) -> int:
-    config = args.config_obj
-    if args.vendor:
-        _known_instance(config, args.vendor)
-    if args.state and args.state not in {s.value for s in State}:
-        raise UsageError(f"--state: unknown state {args.state!r}; one of: "
-                         + ", ".join(s.value for s in State))
-    if args.limit is not None and args.limit < 1:
-        raise UsageError("--limit: must be at least 1")
-    ledger = _open_ledger(config)
-    try:
-        orders = ledger.orders(instance=args.vendor, state=args.state, limit=args.limit)
-    finally:
-        ledger.close()
-    if args.json:
-        _print_json(orders)
-        return EXIT_OK
-    rows = [(f"{o['vendor']}:{o['id']}", o["state"], o["vendor_state"], o["reference"] or "",
-             str(len(o["items"])), o["created"] or "", o["customer"] or "") for o in orders]
-    _table(("ORDER", "STATE", "VENDOR STATE", "REFERENCE", "ITEMS", "CREATED", "CUSTOMER"), rows)
-    return EXIT_OK
-
-
-def cmd_orders_show(args) -> int:
-    config = args.config_obj
-    instance, vendor_id = parse_order_ref(args.order)
-    _known_instance(config, instance)
-    ledger = _open_ledger(config)
-    try:
-        order = ledger.order(instance, vendor_id)
-    finally:
-        ledger.close()
-    if order is None:
-        raise UsageError(f"no order {args.order} in the ledger")
-    if args.json:
-        _print_json(order)
-        return EXIT_OK
-    for key in ("vendor", "id", "state", "vendor_state", "reference", "created", "modified",
-                "expires", "customer", "comment", "url"):
-        print(f"{key:>13}: {order[key] if order[key] is not None else ''}")
-    print(f"{'items':>13}:")
-    for item in order["items"]:
-        print(f"{'':>15}- {item['title']} ({item['key']})"
-              + (f" [{item['status']}]" if item["status"] else ""))
-    print(f"{'events':>13}:")
-    for event in order["events"]:
-        change = f"{event['from_state'] or '-'} -> {event['to_state']}"
-        print(f"{'':>15}{event['at']} {event['kind']:<13} {change} ({event['source']})")
-    return EXIT_OK
-
-
-def cmd_actions_list(args) -> int:
-    config = args.config_obj
-    if args.state and args.state not in {s.value for s in ActionState}:
-        raise UsageError(f"--state: unknown state {args.state!r}; one of: "
-                         + ", ".join(s.value for s in ActionState))
-    if args.vendor:
-        _known_instance(config, args.vendor)
-    ledger = _open_ledger(config)
-    try:
-        actions = ledger.outbox.list(instance=args.vendor, state=args.state)
-        reasons = waiting(ledger, actions)
-    finally:
-        ledger.close()
-    if args.json:
-        _print_json([_action_json(a, reasons.get(a.id)) for a in actions])
-        return EXIT_OK
-    rows = [(f"#{a.id}", a.kind, a.target, a.state.value, str(a.attempts),
-             a.updated_at or "", (reasons.get(a.id) or a.last_error or "")[:60])
-            for a in actions]
-    _table(("ACTION", "KIND", "ORDER", "STATE", "TRIES", "UPDATED", "LAST ERROR"), rows,
-           noun="actions")
-    return EXIT_OK
-
-
-def cmd_action(args) -> int:
-    import time
-
-    config = args.config_obj
-    ledger = _open_ledger(config)
-    try:
-        if args.verb == "retry":
-            action = ledger.outbox.retry(args.id, time.time())
-        elif args.verb == "cancel":
-            action = ledger.outbox.cancel(args.id, time.time())
-        else:
-            action = ledger.outbox.get(args.id)
-        attempts = ledger.outbox.attempts(args.id)
-        reason = waiting(ledger, [action]).get(action.id)
-    finally:
-        ledger.close()
-    if args.json:
-        _print_json({**_action_json(action, reason), "attempts_log": attempts})
-        return EXIT_OK
-    if args.verb != "show":
-        print(f"action #{action.id} is now {action.state.value}")
-        return EXIT_OK
-    for key, value in _action_json(action, reason).items():
-        print(f"{key:>18}: {orjson.dumps(value).decode() if isinstance(value, dict) else value}")
-    print(f"{'attempts':>18}:")
-    for attempt in attempts:
-        print(f"{'':>20}#{attempt['number']} {attempt['at']} {attempt['request']}"
-              f" -> {attempt['status'] or '-'} ({attempt['latency_ms']} ms)"
-              + (f" {attempt['error']}" if attempt["error"] else ""))
-    return EXIT_OK
+UNSUCCESSFUL = (ActionState.FAILED.value, ActionState.DEAD.value, ActionState.UNCERTAIN.value)
+"""Action outcomes that make ``sync --once`` (and ``--wait``) exit 1."""
 
 
 def cmd_demo(args) -> int:
@@ -370,14 +300,22 @@ def cmd_demo(args) -> int:
 
     if args.orders < 1:
         raise UsageError("--orders: must be at least 1")
-    summary = asyncio.run(run_demo(Path(args.dir), orders=args.orders))
+    summary = run_interruptible(run_demo(Path(args.dir), orders=args.orders))
     if args.json:
-        _print_json(summary)
+        _print_json(args, summary)
     else:
         from .demo import print_summary
 
-        print_summary(summary)
+        print_summary(summary, program=_program())
     return EXIT_OK
+
+
+def _program() -> str:
+    """How to run this ordersync again from the same folder: the script as it was started
+    (``.venv/bin/ordersync`` after the README's install), else ``python -m ordersync``."""
+    if Path(sys.argv[0]).name == "ordersync":
+        return shlex.quote(sys.argv[0])
+    return f"{shlex.quote(sys.executable)} -m ordersync"
 
 
 def cmd_simulate(args) -> int:

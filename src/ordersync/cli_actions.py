@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import shlex
+import sys
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,10 @@ from .contract import ActionSpec, Param, ParamType
 from .errors import ParameterError
 from .model import ActionState
 from .registry import adapters
-from .cli_common import UsageError, action_json, group, known_instance, parse_order_ref, print_json
+from .cli_common import (
+    Interrupted, UsageError, action_json, group, known_instance, parse_order_ref, print_json,
+    run_interruptible, say,
+)
 
 EXIT_OK, EXIT_VENDOR = 0, 1
 QUEUE_NOTE = (" The action is checked, queued in the ledger's outbox and performed by the"
@@ -217,12 +221,12 @@ def report(args, queued: list) -> int:
     if args.wait:
         return wait_and_report(args.config_obj, [a.id for a, _ in queued], args)
     if args.json:
-        print_json([{**action_json(a), "queued": created} for a, created in queued])
+        print_json(args, [{**action_json(a), "queued": created} for a, created in queued])
     else:
         for action, created in queued:
             verb = "queued" if created else "already queued"
-            print(f"{verb} action #{action.id}: {action.kind} {action.target}"
-                  f" ({action.state.value})")
+            say(f"{verb} action #{action.id}: {action.kind} {action.target}"
+                f" ({action.state.value})")
     return EXIT_OK
 
 
@@ -248,13 +252,37 @@ def read_fields(path: Path, option: str) -> dict:
 def wait_and_report(config: Config, ids: list[int], args) -> int:
     from .actions import wait_for
 
-    actions = asyncio.run(wait_for(config, ids, timeout_s=args.timeout))
+    try:
+        actions = run_interruptible(wait_for(config, ids, timeout_s=args.timeout))
+    except Interrupted:
+        _report_left_behind(config, ids)
+        raise
+    succeeded = all(a.state is ActionState.SUCCEEDED for a in actions)
     if args.json:
-        print_json([action_json(a) for a in actions])
+        print_json(args, [action_json(a) for a in actions], ok=succeeded)
     else:
         for action in actions:
             detail = f": {action.last_error}" if action.last_error and (
                 action.state is not ActionState.SUCCEEDED) else ""
-            print(f"action #{action.id}: {action.kind} {action.target} {action.state.value}"
-                  f"{detail}")
-    return EXIT_OK if all(a.state is ActionState.SUCCEEDED for a in actions) else EXIT_VENDOR
+            say(f"action #{action.id}: {action.kind} {action.target} {action.state.value}"
+                f"{detail}")
+    return EXIT_OK if succeeded else EXIT_VENDOR
+
+
+def _report_left_behind(config: Config, ids: list[int]) -> None:
+    """After an interrupted --wait: where each action stands, and who finishes it."""
+    from .actions import _read
+
+    for action in _read(config, ids):
+        state = action.state
+        if state is ActionState.IN_FLIGHT:
+            fate = "being sent by the running daemon: it continues in the background"
+        elif state is ActionState.PENDING and action.needs_verification:
+            fate = ("may have reached the vendor: it stays queued, and the daemon or the next"
+                    " `ordersync sync --once` asks the vendor before sending it again")
+        elif state is ActionState.PENDING:
+            fate = ("not sent yet: it stays queued for the daemon or the next"
+                    " `ordersync sync --once`")
+        else:
+            fate = state.value
+        say(f"action #{action.id}: {action.kind} {action.target} {fate}", file=sys.stderr)

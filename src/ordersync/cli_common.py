@@ -4,6 +4,8 @@ references and output (JSON and tables, secrets redacted)."""
 from __future__ import annotations
 
 import argparse
+import asyncio
+import signal
 import sys
 
 import orjson
@@ -13,12 +15,38 @@ from .errors import ConfigError
 from .ledger import Ledger
 from .model import Action
 from .redaction import redact
+from .text import columns, printable
 
 INT64_MAX = 2**63 - 1
 
 
 class UsageError(ConfigError):
     """A command-line argument is wrong."""
+
+
+class Interrupted(Exception):
+    """SIGINT or SIGTERM stopped a command; what was done so far is kept (exit 130)."""
+
+
+def run_interruptible(main):
+    """``asyncio.run(main)``, where SIGTERM, like Ctrl-C, cancels ``main`` so that its
+    ``finally`` blocks run (the ledger lock is released, actions cut off mid-request are
+    left for verification); then raises :class:`Interrupted`."""
+    received: list[str] = []
+
+    async def guarded():
+        loop, task = asyncio.get_running_loop(), asyncio.current_task()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, lambda s=signum: (
+                received.append(signal.Signals(s).name), task.cancel()))
+        try:
+            return await main
+        except asyncio.CancelledError:
+            if received:
+                raise Interrupted(received[0]) from None
+            raise
+
+    return asyncio.run(guarded())
 
 
 class Parser(argparse.ArgumentParser):
@@ -72,14 +100,24 @@ def open_ledger(config: Config) -> Ledger:
     return Ledger(config.ledger_path)
 
 
-def print_json(value) -> None:
-    sys.stdout.write(redact(orjson.dumps(value, option=orjson.OPT_INDENT_2).decode()) + "\n")
+def print_json(args, data, *, ok: bool = True) -> None:
+    """Every ``--json`` prints one object: ``{"ok": exit code is 0, "command": "orders list",
+    "data": ...}`` (docs/operations.md, "JSON output")."""
+    command = " ".join(filter(None, (args.command, getattr(args, f"{args.command}_command",
+                                                               None))))
+    document = {"ok": ok, "command": command, "data": data}
+    sys.stdout.write(redact(orjson.dumps(document, option=orjson.OPT_INDENT_2).decode())
+                     + "\n")
+
+
+def say(*parts: object, **options) -> None:
+    """print() for people: vendor text in it cannot send the terminal escape sequences."""
+    print(*(printable(redact(str(part))) for part in parts), **options)
 
 
 def table(headers: tuple[str, ...], rows: list[tuple[str, ...]], noun: str = "orders") -> None:
-    widths = [max([len(h), *(len(r[i]) for r in rows)]) for i, h in enumerate(headers)]
-    for row in (headers, *rows):
-        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
+    for line in columns([headers, *rows]):
+        print(line)
     print(f"({len(rows)} {noun})")
 
 

@@ -11,8 +11,14 @@ For each due action of a vendor instance, in order:
 
 Outcomes by error class (see errors.py): permanent -> failed (with the vendor's message);
 transient -> pending again after backoff (never sooner than Retry-After), dead after the
-configured attempts; ambiguous -> pending and marked for verification; auth/config ->
-pending, the attempt not counted, the vendor reported unhealthy.
+configured attempts; ambiguous -> pending and marked for verification, verified no sooner
+than ``verify_after_s`` (a write still being processed by the vendor must have landed);
+auth/config -> pending, the attempt not counted, the vendor reported unhealthy.
+
+Once a write of the attempt has been answered as expected, the action has succeeded,
+whatever fails after it (the read of the order that follows): the order's new state is
+learnt later, never by sending the write again. An action marked for verification keeps the
+mark until it succeeds, so every resend is preceded by a verification in the same attempt.
 """
 
 from __future__ import annotations
@@ -30,13 +36,12 @@ from .errors import (
     ActionRefused,
     AmbiguousError,
     AuthError,
-    PermanentError,
     TransientError,
     VendorError,
 )
-from .http import request_log
+from .http import answered_writes, request_log
 from .ledger import AsyncLedger, Ledger
-from .model import Action, ActionState
+from .model import NEW_ORDER, Action, ActionState
 from .sync import VendorRunner, map_and_apply
 
 log = structlog.get_logger("ordersync.executor")
@@ -63,8 +68,8 @@ def _note(ledger: Ledger, action_id: int, notes: dict, now: float) -> None:
     ledger.outbox.note(action_id, notes, now)
 
 
-def _recover(ledger: Ledger, instance: str, now: float) -> int:
-    return ledger.outbox.recover_in_flight(instance, now)
+def _recover(ledger: Ledger, instance: str, now: float, verify_at: float) -> int:
+    return ledger.outbox.recover_in_flight(instance, now, verify_at)
 
 
 class Executor:
@@ -89,7 +94,9 @@ class Executor:
 
     async def recover(self) -> int:
         """Actions left in flight by a process that died: verify them before anything else."""
-        count = await self.ledger.call(_recover, self.instance, self.clock())
+        now = self.clock()
+        count = await self.ledger.call(_recover, self.instance, now,
+                                       now + self.policy.verify_after_s)
         if count:
             log.warning("actions_recovered", vendor=self.instance, in_flight=count,
                         note="each will be verified against the vendor before any retry")
@@ -117,14 +124,16 @@ class Executor:
             return None
         requests: list[dict] = []
         token = request_log.set(requests)
+        writes_token = answered_writes.set([])
         structlog.contextvars.bind_contextvars(action=action.id)
         try:
-            decision = await self._attempt(started)
+            decision = await self._verify_then_perform(started)
             read_at = self.clock()  # any order in the decision was read just now
         finally:
             request_log.reset(token)
+            answered_writes.reset(writes_token)
             structlog.contextvars.unbind_contextvars("action")
-        state, fields, order = decision
+        state, fields, order = _created_order_known(started, *decision)
         await self.ledger.call(self._record, started, state, self.clock(), fields, order,
                                requests, read_at)
         level = "info" if state in (ActionState.SUCCEEDED, ActionState.PENDING) else "warning"
@@ -133,19 +142,12 @@ class Executor:
                             error=fields.get("error"))
         return state
 
-    async def _attempt(self, action: Action) -> tuple[ActionState, dict, dict | None]:
-        verified_absent: list[bool] = []
-        state, fields, order = await self._verify_then_perform(action, verified_absent)
-        if verified_absent and "needs_verification" not in fields:
-            # the vendor was read and showed no effect, and nothing ambiguous happened since
-            fields["needs_verification"] = False
-        return state, fields, order
-
     async def _verify_then_perform(
-        self, action: Action, verified_absent: list[bool]
+        self, action: Action
     ) -> tuple[ActionState, dict, dict | None]:
         adapter = self.runner.adapter
         now = self.clock
+        verified_absent = False
         try:
             if action.needs_verification:
                 verdict = await adapter.verify(action)
@@ -155,7 +157,7 @@ class Executor:
                     return ActionState.UNCERTAIN, {
                         "error": f"may have taken effect and cannot be verified: {verdict.reason}"
                     }, verdict.order
-                verified_absent.append(True)
+                verified_absent = True
             checkpoint = getattr(adapter, "checkpoint", None)
             if checkpoint is not None:
                 notes = await checkpoint(action)
@@ -165,33 +167,47 @@ class Executor:
             outcome = await adapter.perform(action)
             return self._succeeded(outcome, verified=False)
         except ActionRefused as exc:
-            return ActionState.FAILED, {"error": str(exc)}, None
-        except PermanentError as exc:
-            return ActionState.FAILED, {"error": _vendor_said(exc)}, None
-        except AuthError as exc:
-            return ActionState.PENDING, {
-                "error": _vendor_said(exc), "refund_attempt": True,
-                "next_attempt_at": now() + AUTH_RETRY_S}, None
-        except AmbiguousError as exc:
-            if action.attempts >= self.policy.max_attempts:
+            return ActionState.FAILED, {"error": str(exc),
+                                        **_cleared(verified_absent)}, None
+        except VendorError as exc:
+            writes = answered_writes.get()
+            if not writes:
+                state, fields, _ = self._failed(action, exc)
+                if state is ActionState.FAILED:
+                    fields.update(_cleared(verified_absent))
+                return state, fields, None
+            # the write was answered: done; only what followed it failed
+            return ActionState.SUCCEEDED, {
+                "result": {"verified": False, "answered": writes[-1],
+                           "read_after_failed": _vendor_said(exc)},
+                "needs_verification": False}, None
+
+    def _failed(self, action: Action, exc: VendorError) -> tuple[ActionState, dict, None]:
+        """What a vendor error before any answered write means for the action."""
+        now, said = self.clock(), _vendor_said(exc)
+        if isinstance(exc, AuthError):
+            return ActionState.PENDING, {"error": said, "refund_attempt": True,
+                                         "next_attempt_at": now + AUTH_RETRY_S}, None
+        ambiguous = isinstance(exc, AmbiguousError)
+        if not isinstance(exc, TransientError) and not ambiguous:
+            return ActionState.FAILED, {"error": said}, None  # permanent
+        maybe = ambiguous or action.needs_verification   # the vendor may hold the effect
+        if action.attempts >= self.policy.max_attempts:
+            if maybe:
+                which = "the last" if ambiguous else "an earlier one"
                 return ActionState.UNCERTAIN, {
-                    "error": f"gave up after {action.attempts} attempts; the last may have"
-                    f" taken effect: {_vendor_said(exc)}", "needs_verification": True}, None
-            return ActionState.PENDING, {
-                "error": _vendor_said(exc), "needs_verification": True,
-                "next_attempt_at": now() + backoff_s(self.policy, action.attempts, None,
-                                                     self.jitter())}, None
-        except TransientError as exc:
-            if action.attempts >= self.policy.max_attempts:
-                return ActionState.DEAD, {
-                    "error": f"gave up after {action.attempts} attempts: {_vendor_said(exc)}"
-                }, None
-            return ActionState.PENDING, {
-                "error": _vendor_said(exc),
-                "next_attempt_at": now() + backoff_s(self.policy, action.attempts,
-                                                     exc.retry_after_s, self.jitter())}, None
-        except VendorError as exc:  # pragma: no cover - every VendorError is classified above
-            return ActionState.FAILED, {"error": _vendor_said(exc)}, None
+                    "error": f"gave up after {action.attempts} attempts; {which} may have"
+                    f" taken effect: {said}", "needs_verification": True}, None
+            return ActionState.DEAD, {
+                "error": f"gave up after {action.attempts} attempts: {said}"}, None
+        wait_s = backoff_s(self.policy, action.attempts, getattr(exc, "retry_after_s", None),
+                           self.jitter())
+        if ambiguous:
+            # a write the vendor is still processing must have landed before we look
+            return ActionState.PENDING, {"error": said, "needs_verification": True,
+                                         "next_attempt_at": now + max(
+                                             wait_s, self.policy.verify_after_s)}, None
+        return ActionState.PENDING, {"error": said, "next_attempt_at": now + wait_s}, None
 
     @staticmethod
     def _succeeded(outcome: Outcome, *, verified: bool) -> tuple[ActionState, dict, dict | None]:
@@ -211,6 +227,26 @@ class Executor:
             ledger.outbox.finish(action, state, now, http_log=requests, **fields)
 
 
+def _cleared(verified_absent: bool) -> dict:
+    """A failed attempt that first found no effect at the vendor leaves nothing to verify."""
+    return {"needs_verification": False} if verified_absent else {}
+
+
 def _vendor_said(exc: VendorError) -> str:
     status = f"HTTP {exc.status}: " if exc.status is not None else ""
     return f"{status}{exc.message}"
+
+
+def _created_order_known(action: Action, state: ActionState, fields: dict,
+                         order: dict | None) -> tuple[ActionState, dict, dict | None]:
+    """A create that succeeded must say which order it made (``result["order_id"]``): the
+    later links of its chain act on that order. Without it (the answer to the create was
+    read, what followed failed, and no id came back), a person has to find the order."""
+    if (state is not ActionState.SUCCEEDED or not action.vendor_id.startswith(NEW_ORDER)
+            or (fields.get("result") or {}).get("order_id")):
+        return state, fields, order
+    return ActionState.UNCERTAIN, {**fields, "error": "the vendor made the order, but its id"
+                                   " was not learnt: find it at the vendor; the actions that"
+                                   " follow this one wait (`actions cancel` them, or queue"
+                                   " them again on the order found)"}, order
+

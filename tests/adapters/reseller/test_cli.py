@@ -3,10 +3,9 @@ against the simulator on loopback (served by the test's event loop, real time)."
 
 from __future__ import annotations
 
-import json
 
 from ordersync.adapters.reseller.simulator import ResellerSimulator
-from tests.cli_support import arun_cli, toml_str, write_config  # noqa: F401 (a fixture)
+from tests.cli_support import arun_cli, json_data, toml_str, write_config  # noqa: F401 (a fixture)
 
 SECRET = "rs-Secr3t-0c9e4a7d21b85f36-wqpx"      # long and unusual: finding it means a leak
 PASSWORD = "rs-Passw0rd-6b0f2d9e83c1a547-jhvz"
@@ -38,7 +37,7 @@ async def test_sync_once_then_orders_list_shows_every_stage(write_config, tmp_pa
         await sim.stop()
     assert synced.returncode == 0, synced
     assert listed.returncode == 0, listed
-    orders = {o["id"]: o for o in json.loads(listed.stdout)}
+    orders = {o["id"]: o for o in json_data(listed)}
     assert set(orders) == {str(oid) for oid in sim.orders}
     assert (orders[str(own)]["state"], orders[str(own)]["vendor_state"]) == (
         "unknown", "Awaiting Legal Review")
@@ -80,27 +79,28 @@ async def test_the_declared_commands_queue_and_perform_each_action(write_config,
         assert (await cli("sync", "--once")).returncode == 0
         created = await cli("draft", "create", "rs", "--account", "ACC-1002", "--wait", "--json")
         assert created.returncode == 0, created
-        [draft] = json.loads(created.stdout)
+        [draft] = json_data(created)
         oid = draft["result"]["order_id"]
         added = await cli("items", "add", f"rs:{oid}", "--product", "MS-365-BB", "--quantity",
                           "3", "--billing-plan", "MS-365-BB-Y", "--wait", "--json")
         assert added.returncode == 0, added
-        item = json.loads(added.stdout)[0]["result"]["item_id"]
+        item = json_data(added)[0]["result"]["item_id"]
         spare = await cli("items", "add", f"rs:{oid}", "--product", "ACR-BACKUP", "--wait",
                           "--json")
-        spare_item = json.loads(spare.stdout)[0]["result"]["item_id"]
+        spare_item = json_data(spare)[0]["result"]["item_id"]
         steps = [
             ("items", "remove", f"rs:{oid}", spare_item),
             ("fields", "set", f"rs:{oid}", "PO Number=PO-77", "Cost Centre=CC-9"),
             ("characteristics", "set", f"rs:{oid}", item, "domain=example.com"),
             ("checkout", f"rs:{oid}"),
         ]
-        results = [await cli(*step, "--wait") for step in steps]
+        results = [await cli(*step, "--wait", "--json") for step in steps]
         refused = await cli("items", "add", f"rs:{oid}", "--product", "X", "--quantity", "0")
         unknown = await cli("fields", "set", f"rs:{oid}", "nothing")
     finally:
         await sim.stop()
     assert all(r.returncode == 0 for r in results), results
+    assert [json_data(r)[0]["state"] for r in results] == ["succeeded"] * len(steps)
     order = sim.orders[int(oid)]
     assert (order["accountId"], order["status"]) == ("ACC-1002", "Submitted")
     [kept] = sim.items[int(oid)].values()
@@ -142,7 +142,7 @@ async def test_a_chain_creates_fills_and_checks_out_a_draft_as_one_intent(write_
     finally:
         await sim.stop()
     assert done.returncode == 0, done
-    actions = json.loads(done.stdout)
+    actions = json_data(done)
     assert [a["kind"] for a in actions] == ["create_draft", "add_item", "add_item", "checkout"]
     assert {a["state"] for a in actions} == {"succeeded"}
     [oid] = {a["order"] for a in actions}           # every link on the order the create made
@@ -151,9 +151,9 @@ async def test_a_chain_creates_fills_and_checks_out_a_draft_as_one_intent(write_
     assert sim.orders[int(oid)]["status"] == "Submitted"
     assert sorted((i["productId"], i["quantity"]) for i in sim.items[int(oid)].values()) == [
         ("AZ-PLAN", 1), ("MS-365-BP", 2)]
-    assert [a["queued"] for a in json.loads(again.stdout)] == [False] * 4   # nothing doubled
+    assert [a["queued"] for a in json_data(again)] == [False] * 4   # nothing doubled
     assert stuck.returncode == 1, stuck
-    waiting = {a["kind"]: a for a in json.loads(listed.stdout) if a["id"] > actions[-1]["id"]}
+    waiting = {a["kind"]: a for a in json_data(listed) if a["id"] > actions[-1]["id"]}
     assert waiting["create_draft"]["state"] == "failed"
     created = waiting["create_draft"]["id"]
     assert (waiting["add_item"]["state"], waiting["add_item"]["waiting"]) == (

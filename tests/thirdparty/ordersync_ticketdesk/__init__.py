@@ -19,6 +19,7 @@ from ordersync.contract import (
     ActionSpec, AdapterSpec, LedgerReader, Outcome, Page, Param, ParamType,
 )
 from ordersync.errors import ActionRefused, ParameterError
+from ordersync.http import Response
 from ordersync.model import Action, Order, State
 
 ACTIONS = (
@@ -62,9 +63,8 @@ class TicketDesk:
         self.http = http
 
     async def _call(self, method: str, path: str, body: dict | None = None):
-        response = await self.http.request(method, path, json=body,
-                                           headers={"Accept": "application/json"})
-        return response.json()
+        return await self.http.request(method, path, json=body, read=Response.json,
+                                       headers={"Accept": "application/json"})
 
     async def pull(self, cursor: dict | None, view: LedgerReader,
                    now: float) -> AsyncIterator[Page]:
