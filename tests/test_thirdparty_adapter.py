@@ -60,6 +60,8 @@ async def test_a_third_party_adapter_gets_commands_checks_and_chains(write_confi
                             "--step", "add_note text=first text=second",
                             "--step", "submit note=ready", "--step", "close reason=done",
                             "--wait", "--json")
+        no_id = await cli("chain", "desk", "--step", "open_ticket title='no id given'",
+                          "--step", "close reason=done", "--wait", "--json")
         listed = await cli("actions", "list", "--vendor", "desk", "--json")
     finally:
         await sim.stop()
@@ -96,4 +98,11 @@ async def test_a_third_party_adapter_gets_commands_checks_and_chains(write_confi
         ("NOTES", {"text": ["first", "second"]}), ("SUBMIT", {"note": "ready"}),
         ("CLOSE", {"reason": "done"})]
     assert sim.tickets[int(tid)]["status"] == "closed"
-    assert len(json_data(listed)) == 5 and len(sim.tickets) == 2   # nothing doubled
+    opened_blind, waits = json_data(no_id)
+    assert no_id.returncode == 1 and opened_blind["state"] == "uncertain", no_id
+    assert "its id was not learnt" in opened_blind["last_error"]
+    listed_waits = [a for a in json_data(listed) if a["id"] == waits["id"]]
+    assert [(a["state"], a["waiting"]) for a in listed_waits] == [
+        ("pending", f"waits for #{opened_blind['id']} (open_ticket, uncertain)")]
+    assert len(json_data(listed)) == 7 and len(sim.tickets) == 3   # nothing doubled
+    assert not [e for e in sim.effects if e[0] == "CLOSE" and e[1] not in (tid,)]

@@ -95,16 +95,24 @@ class Adapter(Protocol):
         """Pages of orders changed since ``cursor``; nothing at all when nothing changed."""
         ...
 
-    async def prepare(self, kind: str, order: dict, params: dict) -> dict:
-        """Check an action before it is queued and return its payload.
+    async def prepare(self, kind: str, order: dict | None, params: dict) -> dict:
+        """Check an action before it is queued and return its payload (JSON).
 
-        ``order`` is the ledger's copy (with ``raw``). Raises ActionRefused naming the rule
-        broken; may ask the vendor (e.g. for a field configuration).
+        ``params`` are what the kind's :class:`ActionSpec` built from checked values.
+        ``order`` is the ledger's copy (with ``raw``), or None when the action creates the
+        order or follows, in a chain, an action that creates it (then only what can be
+        told without the order is checked). Raises ActionRefused naming the rule broken
+        (ParameterError naming the parameter); may ask the vendor (e.g. for a field
+        configuration).
         """
         ...
 
     async def perform(self, action: Action) -> Outcome:
-        """Do the action at the vendor. Vendor errors propagate as the error tree."""
+        """Do the action at the vendor. Vendor errors propagate as the error tree.
+
+        An action that creates an order returns its id as ``result["order_id"]``: the
+        later links of its chain act on it (without one, the action becomes uncertain).
+        """
         ...
 
     # Optional: ``async def checkpoint(self, action) -> dict | None``. Called before each
