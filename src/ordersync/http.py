@@ -87,10 +87,19 @@ class Response:
     url: str
 
     def json(self) -> Any:
-        """The body as JSON; a body that is not JSON is a :class:`BadResponse`."""
+        """The body as JSON; a body that is not JSON is a :class:`BadResponse`.
+
+        Bytes that are not UTF-8 become U+FFFD, so one bad byte does not cost a whole page;
+        the order that held them is stored flagged (see intake.py).
+        """
         try:
             return orjson.loads(self.body)
         except orjson.JSONDecodeError as exc:
+            if "UTF-8" in str(exc):
+                try:
+                    return orjson.loads(self.body.decode("utf-8", "replace"))
+                except orjson.JSONDecodeError:
+                    pass
             raise BadResponse(
                 f"answer is not valid JSON ({exc})", method=self.method, url=self.url,
                 status=self.status,
