@@ -126,8 +126,14 @@ class VendorRunner:
         writing: asyncio.Future | None = None
         max_pages, limits = self.config.max_pages_per_poll, self.config.limits
         pages = self.adapter.pull(cursor, view, now)
+        handed = 0
         try:
             async for page in pages:
+                if handed == max_pages:     # a page beyond the limit: left for the next poll
+                    result.stopped = (f"page limit reached ({max_pages} pages,"
+                                      " max_pages_per_poll); the next poll resumes")
+                    break
+                handed += 1
                 if writing is not None:
                     self._added(result, await writing, progress)
                 writing = self.ledger.submit(
@@ -138,10 +144,6 @@ class VendorRunner:
                     result.stopped = page.stopped
                 if self.stopping:
                     break  # every page is committed with its cursor: the next poll resumes
-                if result.pages + 1 >= max_pages:
-                    result.stopped = (f"page limit reached ({max_pages} pages,"
-                                      " max_pages_per_poll); the next poll resumes")
-                    break
             if writing is not None:
                 self._added(result, await writing, progress)
                 writing = None
