@@ -19,6 +19,8 @@ from typing import Any, Protocol
 from urllib.parse import urljoin
 
 import aiohttp
+import json
+
 import orjson
 import structlog
 from asyncio_throttle import Throttler
@@ -89,16 +91,16 @@ class Response:
     def json(self) -> Any:
         """The body as JSON; a body that is not JSON is a :class:`BadResponse`.
 
-        Bytes that are not UTF-8 become U+FFFD, so one bad byte does not cost a whole page;
-        the order that held them is stored flagged (see intake.py).
+        Bytes that are not UTF-8 become U+FFFD and a lone surrogate (``"\\ud800"``) is read
+        as such, so that one bad order does not cost a whole page: intake.py flags it.
         """
         try:
             return orjson.loads(self.body)
         except orjson.JSONDecodeError as exc:
-            if "UTF-8" in str(exc):
+            if "UTF-8" in str(exc) or "surrogate" in str(exc):
                 try:
-                    return orjson.loads(self.body.decode("utf-8", "replace"))
-                except orjson.JSONDecodeError:
+                    return json.loads(self.body.decode("utf-8", "replace"))
+                except ValueError:
                     pass
             raise BadResponse(
                 f"answer is not valid JSON ({exc})", method=self.method, url=self.url,

@@ -73,8 +73,8 @@ def flagged(raw: Any, problem: str, identify, limits: Limits) -> Order:
     """A flagged order: its vendor id and url if they can be found, its raw JSON (bounded)."""
     try:
         text = orjson.dumps(raw)
-    except TypeError:
-        text = json.dumps(raw, default=repr).encode()
+    except TypeError:   # a number beyond 64 bits, a lone surrogate: JSON that stays readable
+        text = json.dumps(raw, ensure_ascii=False, default=repr).encode("utf-8", "replace")
     found = None
     if identify is not None and isinstance(raw, dict):
         try:

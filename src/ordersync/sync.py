@@ -11,19 +11,25 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from functools import partial
 
 import structlog
 
 from .config import VendorConfig
 from .contract import AdapterSpec
 from .http import VendorHttp
-from .intake import Limits, admit
+from .intake import Limits, admit, flagged
 from .ledger import AsyncLedger, Ledger, LedgerView, PageResult
 from .registry import adapter as find_adapter
 
 log = structlog.get_logger("ordersync.sync")
+
+UNSTORABLE = (OverflowError, TypeError, ValueError)
+"""What SQLite or orjson raise for a value they cannot hold (an int beyond 64 bits, a lone
+surrogate): a mapped order the ledger cannot write is stored flagged instead."""
 
 
 @dataclass
@@ -79,8 +85,30 @@ def map_and_apply(
         if order.problem is not None:
             log.warning("order_flagged", vendor=instance, order=order.vendor_id,
                         problem=order.problem)
-    return ledger.apply_page(instance, spec.name, stream, mapped, cursor, now, source,
-                             read_at)
+    write = partial(ledger.apply_page, instance, spec.name, stream, now=now, source=source,
+                    read_at=read_at)
+    try:
+        return write(mapped, cursor)
+    except UNSTORABLE:
+        pass
+    # The page held a value the ledger cannot store: write it order by order (each in its
+    # own savepoint of one transaction), keeping any such order flagged, then the cursor.
+    total = Counter()
+    with ledger.write():
+        for raw, order in zip(raw_orders, mapped):
+            try:
+                part = write([order], None)
+            except UNSTORABLE as exc:
+                problem = f"not storable: {exc}"[:500]
+                try:
+                    part = write([flagged(raw, problem, identify, limits)], None)
+                except UNSTORABLE:      # the vendor id itself cannot be stored
+                    part = write([flagged(raw, problem, None, limits)], None)
+                log.warning("order_flagged", vendor=instance, order=order.vendor_id,
+                            problem=problem)
+            total.update(asdict(part))
+        total.update(asdict(write([], cursor)))
+    return PageResult(**total)
 
 
 def build_adapter(config: VendorConfig, *, sleep=asyncio.sleep, clock=time.time):
