@@ -115,6 +115,11 @@ async def test_bad_orders_are_kept_flagged_and_clear_when_fixed(prints):
     big = read_orders(ledger_path, V, [list(bad)[0]])[list(bad)[0]]
     assert big["raw"]["price"] == 2**64 - 1 and big["problem"].startswith("unreadable:")
     assert [e["kind"] for e in big["events"]] == ["appeared"]
+    refused = await cli("cancel", f"{V}:{list(bad)[0]}")
+    assert refused.returncode == 2, refused
+    assert refused.error_lines == [f"ordersync: error: order {V}:{list(bad)[0]} could not be"
+                                   f" read ({big['problem']}): nothing can be done to it until"
+                                   " it can"], refused
 
     for oid in bad:
         sim.plant(oid, None)                                  # the vendor fixes its orders
