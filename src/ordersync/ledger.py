@@ -2,9 +2,11 @@
 
 Tables
     orders      one row per (instance, vendor_id): normalised columns, the vendor's raw JSON
-                and a digest of it, so a re-poll of unchanged data writes nothing
+                and a digest of it, so a re-poll of unchanged data writes nothing, and the
+                ``problem`` of a flagged order (intake.py)
     items       the lines of each order, replaced whenever the order changes
-    events      append-only: one row per real change (appeared, state_changed, updated)
+    events      append-only: one row per real change (appeared, state_changed, updated,
+                flagged, cleared)
     sync_state  a cursor per (instance, stream), written in the same transaction as the data
                 it describes
 
