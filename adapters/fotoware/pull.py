@@ -19,8 +19,8 @@ cheaply. The ledger can count the same things. So a poll is:
    page, so a crash in the middle resumes there instead of starting over.
 
 Orders stored flagged (unreadable, over a limit) are read again on every poll until they
-can be read. A list that repeats itself (a ``next`` link already followed, or a page of
-orders already listed in the same walk) ends the walk there, as if the list had ended, and
+can be read. A list that repeats itself (a ``next`` link already followed, or a page with
+the same orders as one already listed in the same walk) ends the walk there, as if the list had ended, and
 the poll says why: a full scan finishes instead of resuming the same endless walk.
 
 See docs/fotoware.md for what this costs and where it is blind.
@@ -90,13 +90,13 @@ class FotowarePull:
                      start: str | None = None) -> AsyncIterator[tuple[list[dict], str | None]]:
         """``api.pages``, ended (with the reason kept) where the list repeats itself."""
         followed = {start or (await self.api.admin_urls())[list_name]}
-        listed: set[str] = set()
+        listed: set[int] = set()      # a fingerprint per page: ids of every order cost MBs
         async for orders, next_url in self.api.pages(list_name, start):
-            ids = _ids(orders)
-            if ids and listed.issuperset(ids):
-                self._repeats(list_name, "a page of orders already listed")
+            page = hash(tuple(_ids(orders)))
+            if orders and page in listed:
+                self._repeats(list_name, "a page already listed, the same orders again")
                 return
-            listed.update(ids)
+            listed.add(page)
             if next_url in followed:
                 self._repeats(list_name, "a next link already followed")
                 next_url = None
