@@ -8,6 +8,7 @@ flag must clear itself once the vendor serves the order readably again.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import signal
 import time
@@ -175,8 +176,18 @@ async def test_the_daemon_keeps_running_past_a_bad_order(fotoware_sim, tmp_path)
         event = await wait_for_log_event(proc, "order_flagged", seen)
         assert event["order"] == victim and "max_items = 20" in event["problem"]
         await wait_for_log_event(proc, "synced", seen)
+        def reads() -> int:
+            return len([r for r in sim.requests if r.path.endswith(f"/{victim}")])
+
+        async def two_more_reads(start: int) -> None:     # two more polls read it again
+            while reads() < start + 2:
+                await asyncio.sleep(0.05)
+
+        await asyncio.wait_for(two_more_reads(reads()), 10)
         sim.plant(victim, None)
         # counts are unchanged, yet the flagged order is read again on the next poll
+        cleared = await wait_for_log_event(proc, "order_cleared", seen)
+        assert cleared["order"] == victim
         event = await wait_for_log_event(proc, "synced", seen)
         assert event["changed"] == 1, event
     finally:
@@ -187,3 +198,4 @@ async def test_the_daemon_keeps_running_past_a_bad_order(fotoware_sim, tmp_path)
         assert len(ledger.orders(instance="fotoware-main")) == len(sim.order_ids())
         assert ledger.orders(flagged=True) == []
     assert not any("Traceback" in line for line in seen)
+    assert sum('"order_flagged"' in line for line in seen) == 1      # logged once, not per poll

@@ -174,6 +174,8 @@ class PageResult:
     unchanged: int = 0
     flagged: int = 0
     """Orders of the page stored flagged (see intake.py)."""
+    flips: tuple[tuple[str, str | None], ...] = ()
+    """(vendor id, problem) of each order whose flag came or (problem None) went."""
 
 
 def digest(raw: bytes) -> bytes:
@@ -275,6 +277,7 @@ class Ledger:
             add_order, add_item = order_params.extend, item_params.extend
             add_event = event_params.extend if known else None
             new = changed = flagged = 0
+            flips: list = []
             seen: set[str] = set()
             for order in orders:
                 vendor_id = order.vendor_id
@@ -291,6 +294,7 @@ class Ledger:
                 if before is None:
                     new += 1
                     if problem is not None:
+                        flips.append((vendor_id, problem))
                         (add_event or event_params.extend)((
                             instance, vendor_id, at, source, "appeared", None, state, None,
                             vendor_state, problem))
@@ -312,6 +316,7 @@ class Ledger:
                     kind = "state_changed" if moved else "updated"
                     if problem != old_problem:
                         kind = "flagged" if problem is not None else "cleared"
+                        flips.append((vendor_id, problem))
                     add_event((instance, vendor_id, at, source, kind, old_state, state,
                                old_vendor_state, vendor_state, problem))
                 data = order.data
@@ -358,7 +363,7 @@ class Ledger:
             if cursor is not None:
                 self._save_cursor(instance, stream, cursor, at)
         return PageResult(new=new, changed=changed, unchanged=len(seen) - new - changed,
-                          flagged=flagged)
+                          flagged=flagged, flips=tuple(flips))
 
     def _known_digests(self, instance: str, vendor_ids: list[str]) -> dict[str, tuple]:
         known: dict[str, tuple] = {}

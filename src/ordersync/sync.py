@@ -13,7 +13,7 @@ import asyncio
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from functools import partial
 
 import structlog
@@ -81,19 +81,16 @@ def map_and_apply(
     """
     map_order, identify = spec.map_order, spec.identify
     mapped = [admit(raw, map_order, identify, limits) for raw in raw_orders]
-    for order in mapped:
-        if order.problem is not None:
-            log.warning("order_flagged", vendor=instance, order=order.vendor_id,
-                        problem=order.problem)
     write = partial(ledger.apply_page, instance, spec.name, stream, now=now, source=source,
                     read_at=read_at)
     try:
-        return write(mapped, cursor)
+        return _logged(instance, write(mapped, cursor))
     except UNSTORABLE:
         pass
     # The page held a value the ledger cannot store: write it order by order (each in its
     # own savepoint of one transaction), keeping any such order flagged, then the cursor.
-    total = Counter()
+    total: Counter = Counter()
+    flips: list = []
     with ledger.write():
         for raw, order in zip(raw_orders, mapped):
             try:
@@ -104,11 +101,21 @@ def map_and_apply(
                     part = write([flagged(raw, problem, identify, limits)], None)
                 except UNSTORABLE:      # the vendor id itself cannot be stored
                     part = write([flagged(raw, problem, None, limits)], None)
-                log.warning("order_flagged", vendor=instance, order=order.vendor_id,
-                            problem=problem)
-            total.update(asdict(part))
-        total.update(asdict(write([], cursor)))
-    return PageResult(**total)
+            flips += _logged(instance, part).flips
+            total.update(new=part.new, changed=part.changed, unchanged=part.unchanged,
+                         flagged=part.flagged)
+        write([], cursor)
+    return PageResult(**total, flips=tuple(flips))
+
+
+def _logged(instance: str, result: PageResult) -> PageResult:
+    """Log each order whose flag came or went on this page (transitions, not every poll)."""
+    for vendor_id, problem in result.flips:
+        if problem is None:
+            log.info("order_cleared", vendor=instance, order=vendor_id)
+        else:
+            log.warning("order_flagged", vendor=instance, order=vendor_id, problem=problem)
+    return result
 
 
 def build_adapter(config: VendorConfig, *, sleep=asyncio.sleep, clock=time.time):
