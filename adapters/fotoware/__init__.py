@@ -10,7 +10,7 @@ import time
 from ordersync.contract import AdapterSpec, Option
 
 from .client import ClientCredentials, FotowareApi
-from .mapping import map_order
+from .mapping import identify, map_order
 from .adapter import FotowareAdapter
 
 OPTIONS = {
@@ -59,6 +59,7 @@ ADAPTER = AdapterSpec(
     options=OPTIONS,
     create=create,
     map_order=map_order,
+    identify=identify,
     simulator=simulator,
     demo_settings=demo_settings,
     demo_actions=demo_actions,
