@@ -13,7 +13,7 @@ from ordersync.contract import AdapterSpec, Option
 from .actions import ACTIONS
 from .adapter import ResellerAdapter
 from .client import PasswordGrant, ResellerApi
-from .mapping import DRAFT, map_order
+from .mapping import DRAFT, identify, map_order
 
 OPTIONS = {
     "client_key": Option(str, required=True, help="OAuth client key of the API application"),
@@ -59,7 +59,17 @@ DEMO_CHAIN = (("create_draft", {"account_id": "ACC-1002"}),
               ("checkout", {}))
 """Create a draft, add two items, check it out: one intent."""
 
-ADAPTER = AdapterSpec("reseller", OPTIONS, create, map_order, simulator, demo_settings,
-                      demo_actions, actions=ACTIONS, demo_chain=DEMO_CHAIN)
+ADAPTER = AdapterSpec(
+    name="reseller",
+    options=OPTIONS,
+    create=create,
+    map_order=map_order,
+    identify=identify,
+    simulator=simulator,
+    demo_settings=demo_settings,
+    demo_actions=demo_actions,
+    actions=ACTIONS,
+    demo_chain=DEMO_CHAIN,
+)
 
 __all__ = ["ADAPTER", "PasswordGrant", "ResellerAdapter", "ResellerApi", "map_order"]

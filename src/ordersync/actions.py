@@ -18,6 +18,7 @@ from .config import Config
 from .contract import ActionSpec, validate
 from .daemon import LedgerBusy, Service
 from .errors import ActionRefused, ParameterError
+from .intake import UNREADABLE_STATE
 from .ledger import Ledger
 from .model import ACTION_END_STATES, NEW_ORDER, Action, ActionState
 from .registry import adapter as adapter_spec
@@ -172,6 +173,10 @@ async def enqueue_requests(
                         raise ActionRefused(f"no order {instance}:{vendor_id} in the ledger"
                                             " (is the id right? `ordersync sync --once` fetches"
                                             " new orders)")
+                    if order["vendor_state"] == UNREADABLE_STATE:
+                        raise ActionRefused(f"order {instance}:{vendor_id} could not be read"
+                                            f" ({order['problem']}): nothing can be done to it"
+                                            " until it can")
                     payload = await adapter.prepare(kind, order, params)
                 prepared.append((instance, vendor_id, kind, payload,
                                  link_key or default_key(instance, vendor_id, kind, payload)))

@@ -80,7 +80,8 @@ def build_parser() -> Parser:
     sync.add_argument("--once", action="store_true", required=True,
                       help="run once and exit (the only mode; the daemon is `ordersync run`)")
     sync.add_argument("--vendor", metavar="V", help="only this vendor instance")
-    sync.add_argument("--json", action="store_true", help="print the result as JSON")
+    sync.add_argument("--json", action="store_true", help="print the result as JSON (and show"
+                      " no progress)")
     sync.set_defaults(func=cmd_sync)
 
     order_commands = _group(commands, "orders", "list or show orders in the ledger",
@@ -91,6 +92,8 @@ def build_parser() -> Parser:
     listing.add_argument("--state", metavar="S", help="only this common state: "
                          + ", ".join(s.value for s in State))
     listing.add_argument("--limit", type=whole(), metavar="N", help="at most N orders")
+    listing.add_argument("--flagged", action="store_true", help="only orders flagged with a"
+                         " problem (unreadable, over a limit, not UTF-8)")
     listing.add_argument("--json", action="store_true", help="print JSON (an array of orders)")
     listing.set_defaults(func=cmd_orders_list)
     show = order_commands.add_parser("show", help="show one order with items and events",
@@ -124,8 +127,8 @@ def build_parser() -> Parser:
                                description="Start the built-in vendor simulators on loopback"
                                " with seeded data, sync them into a fresh ledger and report."
                                " Needs no configuration and no accounts.")
-    demo.add_argument("--orders", type=whole(), default=120, metavar="N",
-                      help="orders per simulator (default: 120)")
+    demo.add_argument("--orders", type=whole(1, 100_000), default=120, metavar="N",
+                      help="orders per simulator (default: 120, at most 100000)")
     demo.add_argument("--dir", default="var/demo", metavar="PATH",
                       help="where the demo ledger and config go (default: var/demo)")
     demo.add_argument("--json", action="store_true", help="print the summary as JSON")
@@ -137,8 +140,8 @@ def build_parser() -> Parser:
     simulate.add_argument("--host", default="127.0.0.1", help="address (default: 127.0.0.1)")
     simulate.add_argument("--port", type=whole(0, 65535), default=8081,
                           help="port (default: 8081; 0: any free port)")
-    simulate.add_argument("--orders", type=whole(), default=60, metavar="N",
-                          help="seeded orders (default: 60)")
+    simulate.add_argument("--orders", type=whole(0, 1_000_000), default=60, metavar="N",
+                          help="seeded orders (default: 60, at most 1000000)")
     simulate.add_argument("--seed", type=whole(), default=1, help="data seed (default: 1)")
     simulate.add_argument("--page-size", type=whole(), metavar="N", help="orders per list page")
     simulate.add_argument("--faults", metavar="SPEC",
@@ -261,13 +264,25 @@ def cmd_run(args) -> int:
 
 
 def cmd_sync(args) -> int:
+    # Progress only for a person watching: not with --json or JSON logs, not when stderr is
+    # a file or a pipe.
+    progress = None
+    if not args.json and args.log_format != "json" and sys.stderr.isatty():
+        from .progress import TerminalProgress
+
+        progress = TerminalProgress(sys.stderr)
+
     async def once():
         vendors = [args.vendor] if args.vendor else None  # only the secrets it needs
         async with Service(args.config_obj, handle_signals=False, vendors=vendors) as service:
-            return await service.run_once(args.vendor)
+            return await service.run_once(args.vendor, progress)
 
     _require_vendors(args.config_obj)
-    results = run_interruptible(once())
+    try:
+        results = run_interruptible(once())
+    finally:
+        if progress is not None:
+            progress.close()
     failed = [r for r in results if r.errors]
     unsuccessful = [(r.vendor, state, r.actions[state]) for r in results
                     for state in UNSUCCESSFUL if r.actions.get(state)]
@@ -282,7 +297,10 @@ def cmd_sync(args) -> int:
                 done = ", ".join(f"{n} {state}" for state, n in sorted(r.actions.items()))
                 _say(f"{r.vendor}: {r.new} new, {r.changed} changed, {r.unchanged} unchanged"
                      f" in {r.pages} pages, {r.requests} requests, {r.duration_s:.2f}s"
-                     + (f"; actions: {done}" if done else ""))
+                     + (f"; {r.flagged} flagged (see `orders list --flagged`)"
+                        if r.flagged else "")
+                     + (f"; actions: {done}" if done else "")
+                     + (f"; stopped early: {r.stopped}" if r.stopped else ""))
     for r in failed:
         _say(f"ordersync: error: {r.errors[0]}", file=sys.stderr)
     for vendor, state, count in unsuccessful:

@@ -26,7 +26,7 @@ from .model import ActionState
 from .registry import adapters
 from .cli_common import (
     Interrupted, UsageError, action_json, group, known_instance, parse_order_ref, print_json,
-    run_interruptible, say,
+    run_interruptible, say, seconds,
 )
 
 EXIT_OK, EXIT_VENDOR = 0, 1
@@ -135,7 +135,7 @@ def _queue_options(parser: argparse.ArgumentParser) -> None:
                         help="wait until the actions have ended and exit 0 only if all"
                         " succeeded; when no daemon runs, this command performs them (with"
                         " any other due actions of the same vendor)")
-    parser.add_argument("--timeout", type=float, default=60.0, metavar="S",
+    parser.add_argument("--timeout", type=seconds, default=60.0, metavar="S",
                         help="with --wait: give up waiting after S seconds (default: 60)")
     parser.add_argument("--json", action="store_true", help="print the actions as JSON")
 
@@ -155,8 +155,6 @@ def cmd_action(args) -> int:
         targets: list[tuple[str, str | None]] = [(args.vendor, None)]
     else:
         targets = [parse_order_ref(text) for text in args.orders]
-    if args.wait and args.timeout <= 0:
-        raise UsageError("--timeout: must be greater than 0")
     try:
         queued = asyncio.run(enqueue_command(args.config_obj, args.action_path, targets,
                                              values, key=args.key))
@@ -176,8 +174,6 @@ def cmd_chain(args) -> int:
     if sep:
         parse_order_ref(args.target)
     known_instance(args.config_obj, instance)
-    if args.wait and args.timeout <= 0:
-        raise UsageError("--timeout: must be greater than 0")
     if args.from_file:
         steps = _file_steps(read_fields(Path(args.from_file), "--from"), args.from_file)
     else:

@@ -70,6 +70,14 @@ def whole(minimum: int = -INT64_MAX - 1, maximum: int = INT64_MAX):
     return parse
 
 
+def seconds(text: str) -> float:
+    """An argparse type: a finite number of seconds above 0, at most a day."""
+    value = float(text)  # a ValueError is argparse's "invalid seconds value"
+    if not 0 < value <= 86_400:   # also refuses nan and inf
+        raise argparse.ArgumentTypeError(f"{text} is out of range (above 0, at most 86400)")
+    return value
+
+
 def group(commands, name: str, help_text: str, description: str):
     """A command made of subcommands (``orders list``, ``actions show`` ...)."""
     parser = commands.add_parser(name, help=help_text, description=description)

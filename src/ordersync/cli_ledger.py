@@ -27,14 +27,17 @@ def cmd_orders_list(args) -> int:
         raise UsageError("--limit: must be at least 1")
     ledger = open_ledger(config)
     try:
-        orders = ledger.orders(instance=args.vendor, state=args.state, limit=args.limit)
+        orders = ledger.orders(instance=args.vendor, state=args.state, limit=args.limit,
+                               flagged=args.flagged)
     finally:
         ledger.close()
     if args.json:
         print_json(args, orders)
         return EXIT_OK
-    rows = [(f"{o['vendor']}:{o['id']}", o["state"], o["vendor_state"], o["reference"] or "",
-             str(len(o["items"])), o["created"] or "", o["customer"] or "") for o in orders]
+    # A flagged order's state ends in "!" (its problem: `orders show`).
+    rows = [(f"{o['vendor']}:{o['id']}", o["state"] + ("!" if o["problem"] else ""),
+             o["vendor_state"], o["reference"] or "", str(len(o["items"])), o["created"] or "",
+             o["customer"] or "") for o in orders]
     table(("ORDER", "STATE", "VENDOR STATE", "REFERENCE", "ITEMS", "CREATED", "CUSTOMER"), rows)
     return EXIT_OK
 
@@ -56,6 +59,8 @@ def cmd_orders_show(args) -> int:
     for key in ("vendor", "id", "state", "vendor_state", "reference", "created", "modified",
                 "expires", "customer", "comment", "url"):
         say(f"{key:>13}: {order[key] if order[key] is not None else ''}")
+    if order["problem"]:
+        say(f"{'FLAGGED':>13}: {order['problem']}")
     say(f"{'items':>13}:")
     for item in order["items"]:
         say(f"{'':>15}- {item['title']} ({item['key']})"
@@ -63,7 +68,8 @@ def cmd_orders_show(args) -> int:
     say(f"{'events':>13}:")
     for event in order["events"]:
         change = f"{event['from_state'] or '-'} -> {event['to_state']}"
-        say(f"{'':>15}{event['at']} {event['kind']:<13} {change} ({event['source']})")
+        say(f"{'':>15}{event['at']} {event['kind']:<13} {change} ({event['source']})"
+            + (f": {event['detail']}" if event["detail"] else ""))
     return EXIT_OK
 
 

@@ -36,6 +36,7 @@ from .errors import (
     ActionRefused,
     AmbiguousError,
     AuthError,
+    CannotConnect,
     TransientError,
     VendorError,
 )
@@ -91,6 +92,9 @@ class Executor:
         self.clock = clock
         self.jitter = jitter
         self.stopping = False
+        self.unreachable = False
+        """Set when nothing answered at the vendor's address: the drain stops there, so the
+        other due actions wait for the next drain instead of each paying its own attempts."""
 
     async def recover(self) -> int:
         """Actions left in flight by a process that died: verify them before anything else."""
@@ -105,12 +109,13 @@ class Executor:
     async def drain(self, batch: int = 50) -> Counter[str]:
         """Run every action due now; returns how many ended in each state."""
         ended: Counter[str] = Counter()
-        while not self.stopping:
+        self.unreachable = False
+        while not (self.stopping or self.unreachable):
             due = await self.ledger.call(_due, self.instance, self.clock(), batch)
             if not due:
                 break
             for action in due:
-                if self.stopping:
+                if self.stopping or self.unreachable:
                     break
                 state = await self.execute(action)
                 if state is not None:
@@ -185,6 +190,7 @@ class Executor:
     def _failed(self, action: Action, exc: VendorError) -> tuple[ActionState, dict, None]:
         """What a vendor error before any answered write means for the action."""
         now, said = self.clock(), _vendor_said(exc)
+        self.unreachable = isinstance(exc, CannotConnect)
         if isinstance(exc, AuthError):
             return ActionState.PENDING, {"error": said, "refund_attempt": True,
                                          "next_attempt_at": now + AUTH_RETRY_S}, None
@@ -223,7 +229,7 @@ class Executor:
             if order is not None:
                 map_and_apply(ledger, self.runner.spec, self.instance,
                               self.runner.adapter.stream, [order], None, now, source="action",
-                              read_at=read_at)
+                              read_at=read_at, limits=self.runner.config.limits)
             ledger.outbox.finish(action, state, now, http_log=requests, **fields)
 
 

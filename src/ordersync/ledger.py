@@ -2,9 +2,11 @@
 
 Tables
     orders      one row per (instance, vendor_id): normalised columns, the vendor's raw JSON
-                and a digest of it, so a re-poll of unchanged data writes nothing
+                and a digest of it, so a re-poll of unchanged data writes nothing, and the
+                ``problem`` of a flagged order (intake.py)
     items       the lines of each order, replaced whenever the order changes
-    events      append-only: one row per real change (appeared, state_changed, updated)
+    events      append-only: one row per real change (appeared, state_changed, updated,
+                flagged, cleared)
     sync_state  a cursor per (instance, stream), written in the same transaction as the data
                 it describes
 
@@ -167,7 +169,17 @@ def m004_action_notes(db: Database) -> None:
 
 
 @migrations()
-def m005_action_chains(db: Database) -> None:
+def m005_orders_problem(db: Database) -> None:
+    """Why an order is flagged (unreadable, over a limit, not UTF-8); NULL for a sound one.
+
+    A partial index finds the few flagged orders without reading the table: every poll asks.
+    """
+    db.execute("ALTER TABLE orders ADD COLUMN problem TEXT")
+    db.execute("CREATE INDEX orders_flagged ON orders (instance) WHERE problem IS NOT NULL")
+
+
+@migrations()
+def m006_action_chains(db: Database) -> None:
     """An action may follow another (a chain): it runs only after that one succeeded."""
     db.execute("ALTER TABLE actions ADD COLUMN after_id INTEGER REFERENCES actions (id)")
 
@@ -179,6 +191,10 @@ class PageResult:
     new: int = 0
     changed: int = 0
     unchanged: int = 0
+    flagged: int = 0
+    """Orders of the page stored flagged (see intake.py)."""
+    flips: tuple[tuple[str, str | None], ...] = ()
+    """(vendor id, problem) of each order whose flag came or (problem None) went."""
 
 
 def digest(raw: bytes) -> bytes:
@@ -276,7 +292,8 @@ class Ledger:
         """Write a page of orders and, in the same transaction, the stream's new cursor.
 
         New orders get an ``appeared`` event; orders whose raw JSON changed are rewritten
-        with a ``state_changed`` or ``updated`` event; unchanged orders cost one read.
+        with a ``state_changed`` or ``updated`` event, and those whose problem came or went
+        with a ``flagged`` or ``cleared`` one; unchanged orders cost one read.
         ``read_at`` is when the vendor sent these copies: a stored copy read later (by an
         action, while this poll was under way) is newer and is kept.
         """
@@ -297,7 +314,8 @@ class Ledger:
             replaced: list = []
             add_order, add_item = order_params.extend, item_params.extend
             add_event = event_params.extend if known else None
-            new = changed = 0
+            new = changed = flagged = 0
+            flips: list = []
             seen: set[str] = set()
             for order in orders:
                 vendor_id = order.vendor_id
@@ -307,33 +325,44 @@ class Ledger:
                 raw = order.raw
                 fingerprint = blake2b(raw, digest_size=16).digest()   # == digest(raw), inlined
                 state, vendor_state = order.state._value_, order.vendor_state
+                problem = order.problem
+                if problem is not None:
+                    flagged += 1
                 before = known.get(vendor_id) if known else None
                 if before is None:
                     new += 1
-                    if add_event is None:
+                    if problem is not None:
+                        flips.append((vendor_id, problem))
+                        (add_event or event_params.extend)((
+                            instance, vendor_id, at, source, "appeared", None, state, None,
+                            vendor_state, problem))
+                    elif add_event is None:
                         appeared += instance, vendor_id, at, source, state, vendor_state
                     else:
                         add_event((instance, vendor_id, at, source, "appeared", None, state, None,
                                    vendor_state, None))
                     first_seen = at
-                elif before[0] == fingerprint:
+                elif before[0] == fingerprint and before[5] == problem:
                     continue
                 elif read_at is not None and before[4] is not None and read_at < before[4]:
                     continue  # an older copy than the one stored: the vendor moved on since
                 else:
                     changed += 1
                     replaced.append((instance, vendor_id))
-                    _, old_state, old_vendor_state, first_seen, _ = before
+                    _, old_state, old_vendor_state, first_seen, _, old_problem = before
                     moved = old_state != state or old_vendor_state != vendor_state
-                    add_event((instance, vendor_id, at, source,
-                               "state_changed" if moved else "updated", old_state, state,
-                               old_vendor_state, vendor_state, None))
+                    kind = "state_changed" if moved else "updated"
+                    if problem != old_problem:
+                        kind = "flagged" if problem is not None else "cleared"
+                        flips.append((vendor_id, problem))
+                    add_event((instance, vendor_id, at, source, kind, old_state, state,
+                               old_vendor_state, vendor_state, problem))
                 data = order.data
                 add_order((
                     instance, vendor_id, adapter, state, vendor_state, order.reference,
                     order.created, order.modified, order.expires, order.customer, order.comment,
                     order.url, dumps(data, option=sort_keys).decode() if data else "{}",
-                    raw.decode("utf-8"), bytearray(fingerprint), first_seen, at, read_at,
+                    raw.decode("utf-8"), bytearray(fingerprint), first_seen, at, read_at, problem,
                 ))
                 for position, item in enumerate(order.items):
                     data = item.data
@@ -348,8 +377,8 @@ class Ledger:
                 conn,
                 "INSERT OR REPLACE INTO orders (instance, vendor_id, adapter, state, vendor_state,"
                 " reference, created, modified, expires, customer, comment, url, data, raw,"
-                " digest, first_seen, updated_at, read_at)",
-                "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", 18, order_params,
+                " digest, first_seen, updated_at, read_at, problem)",
+                "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", 19, order_params,
             )
             _insert_batched(
                 conn,
@@ -371,19 +400,20 @@ class Ledger:
             )
             if cursor is not None:
                 self._save_cursor(instance, stream, cursor, at)
-        return PageResult(new=new, changed=changed, unchanged=len(seen) - new - changed)
+        return PageResult(new=new, changed=changed, unchanged=len(seen) - new - changed,
+                          flagged=flagged, flips=tuple(flips))
 
     def _known_digests(self, instance: str, vendor_ids: list[str]) -> dict[str, tuple]:
         known: dict[str, tuple] = {}
         for chunk in _chunks(vendor_ids, 500):
             marks = ",".join("?" * len(chunk))
             rows = self.db.conn.execute(
-                f"SELECT vendor_id, digest, state, vendor_state, first_seen, read_at FROM orders"
-                f" WHERE instance = ? AND vendor_id IN ({marks})",
+                f"SELECT vendor_id, digest, state, vendor_state, first_seen, read_at, problem"
+                f" FROM orders WHERE instance = ? AND vendor_id IN ({marks})",
                 [instance, *chunk],
             )
-            for vendor_id, fingerprint, state, vendor_state, first_seen, read_at in rows:
-                known[vendor_id] = (fingerprint, state, vendor_state, first_seen, read_at)
+            for vendor_id, *row in rows:
+                known[vendor_id] = tuple(row)
         return known
 
     def _save_cursor(self, instance: str, stream: str, cursor: dict, at: str) -> None:
@@ -431,6 +461,16 @@ class Ledger:
             )
         ]
 
+    def flagged(self, instance: str) -> list[dict]:
+        """id and url of every flagged order that has a url (one the vendor can be asked for)."""
+        return [
+            {"id": row[0], "url": row[1]}
+            for row in self.db.conn.execute(
+                "SELECT vendor_id, url FROM orders WHERE instance = ? AND problem IS NOT NULL"
+                " AND url IS NOT NULL", (instance,),
+            )
+        ]
+
     def count_by_vendor_state(self, instance: str) -> dict[str, int]:
         return dict(
             self.db.conn.execute(
@@ -441,10 +481,13 @@ class Ledger:
         )
 
     def orders(
-        self, *, instance: str | None = None, state: str | None = None, limit: int | None = None
+        self, *, instance: str | None = None, state: str | None = None, limit: int | None = None,
+        flagged: bool = False,
     ) -> list[dict]:
-        """Orders, newest first, with their items, as plain dicts."""
+        """Orders, newest first, with their items, as plain dicts (only flagged ones if asked)."""
         where, params = _where(instance=instance, state=state)
+        if flagged:
+            where += (" AND" if where else " WHERE") + " problem IS NOT NULL"
         sql = "SELECT * FROM orders" + where
         sql += (" ORDER BY created DESC, instance, length(vendor_id) DESC, vendor_id DESC")
         if limit:
@@ -469,7 +512,8 @@ class Ledger:
         order["events"] = list(
             self.db.query(
                 "SELECT at, source, kind, from_state, to_state, from_vendor_state,"
-                " to_vendor_state FROM events WHERE instance = ? AND vendor_id = ? ORDER BY id",
+                " to_vendor_state, detail FROM events WHERE instance = ? AND vendor_id = ?"
+                " ORDER BY id",
                 (instance, vendor_id),
             )
         )
@@ -812,7 +856,7 @@ def _insert_batched(conn, insert: str, row: str, width: int, params: list) -> No
 
     One statement for 50 rows instead of one per row: no per-row statement round trip, and
     SQLite inserts the 50 rows in one step with the GIL released, so that other threads (the
-    event loop, the mapping) run meanwhile. 50 rows of the widest table (orders, 18 columns)
+    event loop, the mapping) run meanwhile. 50 rows of the widest table (orders, 19 columns)
     stay under SQLite's oldest limit of 999 parameters. The rows left over go one statement
     per row, so that there are only two statements per table for the statement cache.
     """
@@ -846,6 +890,7 @@ def _public_order(row: dict, items: list[dict]) -> dict:
         "data": orjson.loads(row["data"]),
         "first_seen": row["first_seen"],
         "updated_at": row["updated_at"],
+        "problem": row["problem"],
         "items": items,
     }
 
@@ -903,3 +948,6 @@ class LedgerView:
         """The vendor's JSON for one order as the ledger last stored it, or None."""
         order = await self._ledger.call(Ledger.order, self.instance, vendor_id)
         return order["raw"] if order is not None else None
+
+    async def flagged(self) -> list[dict]:
+        return await self._ledger.call(Ledger.flagged, self.instance)
