@@ -64,7 +64,7 @@ SECRET_ENV, PASSWORD_ENV = "ORDERSYNC_TEST_RS_SECRET", "ORDERSYNC_TEST_RS_PASSWO
 CREATE_ACCOUNTS = (0, 1)         # new drafts for two accounts, several for each
 CREATES = max(2, ACTIONS // 8)
 UNTOUCHED = 3                    # drafts with items that no action names
-RATE_LIMIT = (60, 1.0)           # while faults are on: 403 beyond 60 requests a second
+RATE_LIMIT = (30, 1.0)           # while faults are on: 403 beyond 30 requests a second
 SETTINGS = DAEMON_SETTINGS.replace("\nmax_attempts = 2\n", "\nmax_attempts = 4\n")
 """The other crash tests' settings, but a read is tried four times, not twice: an action here
 reads the order, its items, each item's characteristics and its custom fields (five to eight
@@ -230,8 +230,9 @@ async def test_kill_9_while_drafts_are_made_filled_and_checked_out_each_exactly_
             seen = len(sim.requests)
             switch_faults_on(sim, SEED + phase, WRITE_METHODS)
             sim.faults.random(RESELLER_FAULTS, seed=SEED + phase, delay_s=SLOW_S)
-            for method in WRITE_METHODS:
+            for method in WRITE_METHODS:   # and on the first writes, whatever the draw:
                 sim.faults.add("status", status=403, method=method, times=1)
+                sim.faults.add("apply_then_drop", method=method, times=1)   # a lost answer
             sim.rate_limit = RATE_LIMIT
             await crash.kill_rounds(rounds, phase)
             await crash.drain(phase)
