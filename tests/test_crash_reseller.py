@@ -30,7 +30,7 @@ characteristics and status asked for, and the ledger's copy of each agrees.
 
 Short by default (CI); longer on demand::
 
-    ORDERSYNC_CRASH_ACTIONS=300 ORDERSYNC_CRASH_ROUNDS=60 pytest tests/test_crash_reseller.py
+    ORDERSYNC_CRASH_ACTIONS=150 ORDERSYNC_CRASH_ROUNDS=40 pytest tests/test_crash_reseller.py
 
 ``ORDERSYNC_CRASH_SEED`` changes the seeded choices (orders, values, faults, kill points).
 """
@@ -73,6 +73,7 @@ RESELLER_FAULTS = ",".join(f"{name}:{float(p) / 2:g}" for name, p in
                            (entry.split(":") for entry in (FAULTS + ",403:0.06").split(",")))
 """Every fault class of the other crash tests and the vendor's 403 rate limit, each at half
 the rate per request: an action makes several times as many requests here."""
+DRAIN_S_PER_ACTION = 1.5         # several reads an action, each under faults and a rate limit
 VERBS = {"add_item": "ADD_ITEM", "delete_item": "DELETE_ITEM", "checkout": "CHECKOUT",
          "set_custom_fields": "SET_FIELDS", "set_characteristics": "SET_CHARACTERISTICS",
          "create_draft": "CREATE"}
@@ -222,7 +223,7 @@ async def test_kill_9_while_drafts_are_made_filled_and_checked_out_each_exactly_
         env = {SECRET_ENV: sim.client_secret, PASSWORD_ENV: sim.password}
         config = load_config(config_path, env)
         crash = CrashRun(config_path, env, tmp_path, rng, RequestCount(sim, WRITE_METHODS),
-                         "writes", ACTIONS)
+                         "writes", ACTIONS, drain_s_per_action=DRAIN_S_PER_ACTION)
         untouched_before = {oid: (dict(sim.orders[int(oid)]), repr(sim.items[int(oid)]))
                             for oid in untouched}
 
