@@ -15,6 +15,7 @@ from typing import Any
 
 from ordersync.contract import ActionSpec, Outcome, Param, ParamType
 from ordersync.errors import ActionRefused, NotFound, ParameterError
+from ordersync.files import TooLarge, read_bounded
 from ordersync.model import Action
 
 from .client import PwintyApi
@@ -327,11 +328,11 @@ def _photo_fields(photo: dict) -> dict:
 
 def _file_facts(path: Path) -> dict:
     try:
-        size = path.stat().st_size
-        if size > MAX_UPLOAD_BYTES:
-            raise ParameterError("file", f"{path}: {size} bytes, more than the"
-                                 f" {MAX_UPLOAD_BYTES} this command uploads")
-        content = path.read_bytes()
+        content = read_bounded(path, MAX_UPLOAD_BYTES)   # /dev/zero's size says 0
+        size = len(content)
+    except TooLarge:
+        raise ParameterError("file", f"{path}: more than the {MAX_UPLOAD_BYTES} bytes this"
+                             " command uploads") from None
     except OSError as exc:
         raise ParameterError("file", f"{path}: cannot read it ({exc.strerror})") from None
     return {"file": str(path.resolve()), "md5Hash": hashlib.md5(content).hexdigest(),
