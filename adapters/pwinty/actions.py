@@ -36,6 +36,7 @@ ALLOWED_FROM = {
 }
 CREATE_FIELDS = (*ADDRESS_FIELDS, "useTrackedShipping", "payment", "qualityLevel")
 MAX_UPLOAD_BYTES = 50 * 1024 * 1024
+PHOTO_ADDS = ("add_photo", "add_photos")
 
 ADDRESS_PARAMS = {
     "recipient": "recipientName", "address1": "address1", "address2": "address2",
@@ -316,6 +317,11 @@ class PwintyActions:
                            " Pwinty dashboard, then `actions cancel` (it exists) or"
                            " `actions retry` (it does not)")
         order = await self.api.order(action.vendor_id)
+        if action.kind in PHOTO_ADDS and not (action.notes or {}).get("baselines"):
+            # the baseline is committed before any photo request: without it none was sent,
+            # and photos like this one on the order are someone else's
+            return Outcome(False, {"verified": True}, order,
+                           reason="no request was sent (cut off before its checkpoint)")
         done = effect_present(action.kind, order, action.payload, action.notes)
         return Outcome(done, {"verified": True}, order,
                        reason="the order already shows it" if done else "not on the order")
