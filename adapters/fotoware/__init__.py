@@ -9,7 +9,7 @@ import time
 
 from ordersync.contract import AdapterSpec, Option
 
-from .client import ClientCredentials, FotowareApi
+from .client import HTTP, FotowareApi, client_credentials
 from .mapping import identify, map_order
 from .adapter import FotowareAdapter
 
@@ -22,8 +22,6 @@ OPTIONS = {
 
 
 def create(config, http, *, clock=time.time) -> FotowareAdapter:
-    http.auth = ClientCredentials(config.settings["client_id"], config.secrets["client_secret"],
-                                  clock=clock)
     return FotowareAdapter(
         FotowareApi(http), full_scan_interval_s=config.settings["full_scan_interval_s"],
         clock=clock,
@@ -63,6 +61,7 @@ ADAPTER = AdapterSpec(
     simulator=simulator,
     demo_settings=demo_settings,
     demo_actions=demo_actions,
+    http=HTTP,
 )
 
-__all__ = ["ADAPTER", "FotowareAdapter", "FotowareApi", "ClientCredentials", "map_order"]
+__all__ = ["ADAPTER", "FotowareAdapter", "FotowareApi", "client_credentials", "map_order"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator, Callable
 
-from ordersync.contract import LedgerReader, Outcome, Page
+from ordersync.contract import AdapterBase, LedgerReader, Outcome, Page
 from ordersync.model import Action
 
 from .actions import KINDS, FotowareActions
@@ -13,7 +13,7 @@ from .client import FotowareApi
 from .pull import FotowarePull
 
 
-class FotowareAdapter:
+class FotowareAdapter(AdapterBase):
     """One FotoWeb site."""
 
     stream = "orders"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator, Callable
 
-from ordersync.contract import LedgerReader, Outcome, Page
+from ordersync.contract import AdapterBase, LedgerReader, Outcome, Page
 from ordersync.model import Action
 
 from .actions import KINDS, PwintyActions
@@ -13,7 +13,7 @@ from .client import PwintyApi
 from .pull import PwintyPull
 
 
-class PwintyAdapter:
+class PwintyAdapter(AdapterBase):
     """One Pwinty merchant account."""
 
     stream = "orders"

@@ -11,7 +11,7 @@ import time
 from ordersync.contract import AdapterSpec, Option
 
 from .adapter import ResellerAdapter
-from .client import PasswordGrant, ResellerApi
+from .client import HTTP, ResellerApi, password_grant
 from .mapping import DRAFT, identify, map_order
 
 OPTIONS = {
@@ -24,9 +24,6 @@ OPTIONS = {
 
 
 def create(config, http, *, clock=time.time) -> ResellerAdapter:
-    http.auth = PasswordGrant(config.settings["client_key"], config.secrets["client_secret"],
-                              config.settings["username"], config.secrets["password"],
-                              clock=clock)
     return ResellerAdapter(ResellerApi(http), page_size=config.settings["page_size"],
                            clock=clock)
 
@@ -61,6 +58,7 @@ ADAPTER = AdapterSpec(
     simulator=simulator,
     demo_settings=demo_settings,
     demo_actions=demo_actions,
+    http=HTTP,
 )
 
-__all__ = ["ADAPTER", "PasswordGrant", "ResellerAdapter", "ResellerApi", "map_order"]
+__all__ = ["ADAPTER", "password_grant", "ResellerAdapter", "ResellerApi", "map_order"]

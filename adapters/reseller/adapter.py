@@ -5,14 +5,14 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator, Callable
 
-from ordersync.contract import LedgerReader, Page
+from ordersync.contract import AdapterBase, LedgerReader, Page
 
 from .actions import KINDS, ResellerActions
 from .client import ResellerApi
 from .pull import ResellerPull
 
 
-class ResellerAdapter(ResellerActions):
+class ResellerAdapter(ResellerActions, AdapterBase):
     """One organisation's reseller API user: its pull, and the actions it inherits."""
 
     stream = "orders"

@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from .http import HttpBehaviour
 from .model import Action, Order
 
 
@@ -103,13 +104,26 @@ class Adapter(Protocol):
         """Do the action at the vendor. Vendor errors propagate as the error tree."""
         ...
 
-    # Optional: ``async def checkpoint(self, action) -> dict | None``. Called before each
-    # perform; what it returns is committed to the action's ``notes`` before the request is
-    # sent, so that verify can compare against the vendor's state just before the request.
+    async def checkpoint(self, action: Action) -> dict | None:
+        """What to remember before ``perform`` sends anything, or None (nothing to keep).
+
+        Called before each perform; what it returns is committed to the action's ``notes``
+        before the request is sent, so that verify can compare against the vendor's state
+        just before the request. An adapter with nothing to remember returns None
+        (:class:`AdapterBase` does).
+        """
+        ...
 
     async def verify(self, action: Action) -> Outcome:
         """Read the vendor to learn whether the action's effect already happened."""
         ...
+
+
+class AdapterBase:
+    """The default behaviour of the contract's optional members, for adapters to inherit."""
+
+    async def checkpoint(self, action: Action) -> dict | None:
+        return None
 
 
 class Simulator(Protocol):
@@ -127,7 +141,8 @@ class AdapterSpec:
     name: str
     options: Mapping[str, Option]
     create: Callable[..., Adapter]
-    """``create(vendor_config, http, clock=...)`` -> Adapter; may set ``http.auth``."""
+    """``create(vendor_config, http, clock=...)`` -> Adapter. ``http`` is built from
+    :attr:`http` and is the core's: the adapter only sends requests through it."""
     map_order: Callable[[dict], Order]
     """Pure: one raw vendor order to the common model."""
     identify: Callable[[dict], tuple[str, str | None] | None] | None = None
@@ -140,5 +155,7 @@ class AdapterSpec:
     """Sample actions for the demo, from the ledger's orders: (kind, order id or None, params)."""
     base_path: str = ""
     """Path under a simulator's address where the API lives (Pwinty's ``/v2.2``)."""
+    http: HttpBehaviour = HttpBehaviour()
+    """The vendor's HTTP: default headers, status meanings, a body-aware classifier, auth."""
     defaults: Mapping[str, Any] = field(default_factory=dict)
     """Overrides of the core's per-vendor defaults (poll_interval_s, rate_limit ...)."""
