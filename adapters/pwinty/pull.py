@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
 
 import orjson
 import structlog
@@ -56,7 +56,7 @@ class PwintyPull:
         self._readiness: dict[str, tuple[bytes, float, dict]] = {}
 
     async def pull(self, cursor: dict | None, view: LedgerReader,
-                   now: float) -> AsyncIterator[Page]:
+                   now: float) -> AsyncGenerator[Page, None]:
         cursor = dict(cursor or {})
         resume = cursor.get("resume_offset")
         known_max = cursor.get("max_id")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
 
 from ordersync.contract import AdapterBase, LedgerReader, Page
 
@@ -23,5 +23,6 @@ class ResellerAdapter(ResellerActions, AdapterBase):
         self.puller = ResellerPull(api, page_size=page_size, clock=clock)
         super().__init__(api, self.puller, page_size=page_size, clock=clock)
 
-    def pull(self, cursor: dict | None, view: LedgerReader, now: float) -> AsyncIterator[Page]:
+    def pull(self, cursor: dict | None, view: LedgerReader,
+             now: float) -> AsyncGenerator[Page, None]:
         return self.puller.pull(cursor, view, now)

@@ -11,7 +11,7 @@ spec, builds the vendor's :class:`~ordersync.http.VendorHttp`, and then only
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncGenerator, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -88,8 +88,11 @@ class Adapter(Protocol):
     action_kinds: Mapping[str, str]
     """Action kinds this adapter performs, each with a one-line description."""
 
-    def pull(self, cursor: dict | None, view: LedgerReader, now: float) -> AsyncIterator[Page]:
-        """Pages of orders changed since ``cursor``; nothing at all when nothing changed."""
+    def pull(self, cursor: dict | None, view: LedgerReader,
+             now: float) -> AsyncGenerator[Page, None]:
+        """Pages of orders changed since ``cursor``; nothing at all when nothing changed.
+
+        An async generator: the core closes it (``aclose``) when it stops before the end."""
         ...
 
     async def prepare(self, kind: str, order: dict, params: dict) -> dict:

@@ -200,9 +200,7 @@ class VendorRunner:
                 # Let a page already handed to the ledger finish: its data and cursor
                 # belong together and were consistent when it was queued.
                 await asyncio.shield(writing)
-            close = getattr(pages, "aclose", None)
-            if close is not None:
-                await close()
+            await pages.aclose()
             result.requests = self.http.stats["requests"] - before
             result.duration_s = time.perf_counter() - started
         if result.stopped:
