@@ -139,6 +139,13 @@ BAD_ARGUMENTS = {
                     "argument --copies: -99999999999999999999 is out of range"),
     "port-out-of-range": (["simulate", "fotoware", "--port", "70000"],
                           "argument --port: 70000 is out of range (from 0 to 65535)"),
+    # sizes that would build millions of orders, and waits that would never end
+    "demo-orders-huge": (["demo", "--orders", "99999999"],
+                         "argument --orders: 99999999 is out of range (from 1 to 100000)"),
+    "simulate-orders-huge": (["simulate", "pwinty", "--orders", "99999999999"],
+                             "argument --orders: 99999999999 is out of range"),
+    "wait-timeout-nan": (["approve", "fw:10001", "--wait", "--timeout", "nan"],
+                         "argument --timeout: nan is out of range"),
 }
 
 

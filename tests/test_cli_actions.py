@@ -222,7 +222,7 @@ REFUSALS = [
     ("update-nothing", ["update", "{p}"],
      ["update needs something to change: --comment, --expires, --data or --item-data"]),
     ("wait-timeout-zero", ["approve", "{p}", "--wait", "--timeout", "0"],
-     ["--timeout: must be greater than 0"]),
+     ["argument --timeout: 0 is out of range (above 0, at most 86400)"]),
 ]
 
 

@@ -252,7 +252,7 @@ async def test_photos_add_refusals_exit_2_with_one_line(site, tmp_path):
         (["photos", "add", ref(draft), *url, "--file", str(image), "--type", "4x6"],
          ["argument --file: not allowed with argument --url"]),
         (["photos", "add", ref(draft), *url, "--type", "4x6", "--wait"] + ["--timeout", "0"],
-         ["--timeout: must be greater than 0"]),
+         ["argument --timeout: 0 is out of range (above 0, at most 86400)"]),
     ]
     results = await asyncio.gather(*(site.cli(*args) for args, _ in cases))
     failures = []

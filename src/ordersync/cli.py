@@ -108,6 +108,14 @@ def whole(minimum: int = -INT64_MAX - 1, maximum: int = INT64_MAX):
     return parse
 
 
+def seconds(text: str) -> float:
+    """An argparse type: a finite number of seconds above 0, at most a day."""
+    value = float(text)  # a ValueError is argparse's "invalid seconds value"
+    if not 0 < value <= 86_400:   # also refuses nan and inf
+        raise argparse.ArgumentTypeError(f"{text} is out of range (above 0, at most 86400)")
+    return value
+
+
 def build_parser() -> Parser:
     parser = Parser(
         prog="ordersync",
@@ -264,8 +272,8 @@ def build_parser() -> Parser:
                                description="Start the built-in vendor simulators on loopback"
                                " with seeded data, sync them into a fresh ledger and report."
                                " Needs no configuration and no accounts.")
-    demo.add_argument("--orders", type=whole(), default=120, metavar="N",
-                      help="orders per simulator (default: 120)")
+    demo.add_argument("--orders", type=whole(1, 100_000), default=120, metavar="N",
+                      help="orders per simulator (default: 120, at most 100000)")
     demo.add_argument("--dir", default="var/demo", metavar="PATH",
                       help="where the demo ledger and config go (default: var/demo)")
     demo.add_argument("--json", action="store_true", help="print the summary as JSON")
@@ -277,8 +285,8 @@ def build_parser() -> Parser:
     simulate.add_argument("--host", default="127.0.0.1", help="address (default: 127.0.0.1)")
     simulate.add_argument("--port", type=whole(0, 65535), default=8081,
                           help="port (default: 8081; 0: any free port)")
-    simulate.add_argument("--orders", type=whole(), default=60, metavar="N",
-                          help="seeded orders (default: 60)")
+    simulate.add_argument("--orders", type=whole(0, 1_000_000), default=60, metavar="N",
+                          help="seeded orders (default: 60, at most 1000000)")
     simulate.add_argument("--seed", type=whole(), default=1, help="data seed (default: 1)")
     simulate.add_argument("--page-size", type=whole(), metavar="N", help="orders per list page")
     simulate.add_argument("--faults", metavar="SPEC",
@@ -571,8 +579,6 @@ def _queue(args, kind: str, targets: list, params: dict) -> int:
     """Queue (and with --wait, see through) one kind of action; print what happened."""
     from .actions import enqueue
 
-    if args.wait and args.timeout <= 0:
-        raise UsageError("--timeout: must be greater than 0")
     queued = asyncio.run(enqueue(args.config_obj, kind, targets, params, key=args.key))
     if args.wait:
         return _wait_and_report(args.config_obj, [a.id for a, _ in queued], args)
@@ -649,7 +655,7 @@ def _wait_arguments(parser) -> None:
                         help="wait until the actions have ended and exit 0 only if all"
                         " succeeded; when no daemon runs, this command performs them (with"
                         " any other due actions of the same vendor)")
-    parser.add_argument("--timeout", type=float, default=60.0, metavar="S",
+    parser.add_argument("--timeout", type=seconds, default=60.0, metavar="S",
                         help="with --wait: give up waiting after S seconds (default: 60)")
     parser.add_argument("--json", action="store_true", help="print the actions as JSON")
 
