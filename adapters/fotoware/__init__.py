@@ -10,6 +10,7 @@ import time
 from ordersync.contract import AdapterSpec, Option
 
 from .client import HTTP, FotowareApi, client_credentials
+from .actions import ACTIONS
 from .mapping import identify, map_order
 from .adapter import FotowareAdapter
 
@@ -62,6 +63,7 @@ ADAPTER = AdapterSpec(
     demo_settings=demo_settings,
     demo_actions=demo_actions,
     http=HTTP,
+    actions=ACTIONS,
 )
 
 __all__ = ["ADAPTER", "FotowareAdapter", "FotowareApi", "client_credentials", "map_order"]

@@ -10,6 +10,7 @@ import time
 
 from ordersync.contract import AdapterSpec, Option
 
+from .actions import ACTIONS
 from .adapter import ResellerAdapter
 from .client import HTTP, ResellerApi, password_grant
 from .mapping import DRAFT, identify, map_order
@@ -49,6 +50,12 @@ def demo_actions(orders: list[dict]) -> list[tuple[str, str | None, dict]]:
     return actions
 
 
+DEMO_CHAIN = (("create_draft", {"account_id": "ACC-1002"}),
+              ("add_item", {"product_id": "MS-365-BB", "quantity": 5}),
+              ("add_item", {"product_id": "ACR-BACKUP"}),
+              ("checkout", {}))
+"""Create a draft, add two items, check it out: one intent."""
+
 ADAPTER = AdapterSpec(
     name="reseller",
     options=OPTIONS,
@@ -59,6 +66,8 @@ ADAPTER = AdapterSpec(
     demo_settings=demo_settings,
     demo_actions=demo_actions,
     http=HTTP,
+    actions=ACTIONS,
+    demo_chain=DEMO_CHAIN,
 )
 
 __all__ = ["ADAPTER", "password_grant", "ResellerAdapter", "ResellerApi", "map_order"]

@@ -16,7 +16,7 @@ import shlex
 from pathlib import Path
 
 from .config import Config, parse_config
-from .actions import enqueue
+from .actions import enqueue, enqueue_chain
 from .daemon import LedgerLock, Service
 from .errors import ConfigError
 from .ledger import Ledger, private_folder
@@ -135,6 +135,8 @@ async def _sync_act_and_repoll(config: Config):
             for kind, order_id, params in spec.demo_actions(
                     [{k: o[k] for k in ("id", "vendor_state")} for o in orders]):
                 queued += await enqueue(config, kind, [(name, order_id)], params)
+            if spec.demo_chain:
+                queued += await enqueue_chain(config, name, None, list(spec.demo_chain))
         await service.run_once()
         ids = [action.id for action, _ in queued]
         done = [service.ledger.ledger.outbox.get(i) for i in ids]

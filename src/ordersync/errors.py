@@ -4,6 +4,7 @@
     ├── ConfigError            bad configuration, arguments or ids: the operator must fix something
     ├── ActionRefused          an action that cannot be done as asked, found out before (or
     │                          instead of) asking the vendor: wrong state, invalid custom data
+    │   └── ParameterError     one parameter's value is wrong; names the parameter
     ├── LedgerUnusable         the ledger (or another file ordersync needs) cannot be used:
     │                          folder not writable, read-only, not SQLite, damaged, disk full
     ├── LedgerLocked           the ledger stayed locked by another process past the busy timeout
@@ -49,6 +50,19 @@ class ConfigError(OrderSyncError):
 
 class ActionRefused(OrderSyncError):
     """An action cannot be done as asked; the message says which rule it breaks."""
+
+
+class ParameterError(ActionRefused):
+    """One parameter of an action is wrong: ``param`` names it, ``detail`` says why.
+
+    Speaks of the parameter (``copies: must be at least 1``); a front door shows the name
+    its users know (the CLI: ``--copies: must be at least 1``).
+    """
+
+    def __init__(self, param: str, detail: str) -> None:
+        super().__init__(f"{param}: {detail}")
+        self.param = param
+        self.detail = detail
 
 
 class LedgerUnusable(OrderSyncError):
