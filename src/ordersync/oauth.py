@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 from .errors import AuthError, Rejected
 from .http import BadResponse, VendorHttp
-from .redaction import register_token
+from .redaction import register, register_token
 
 DEFAULT_LIFETIME_S = 300.0
 """A token's lifetime when the answer names none."""
@@ -88,7 +88,9 @@ class OAuth2Token:
         headers: dict[str, str] = {}
         if grant.client_auth == "basic":
             pair = f"{creds.client_id}:{creds.client_secret}".encode()
-            headers["Authorization"] = f"Basic {base64.b64encode(pair).decode()}"
+            basic = base64.b64encode(pair).decode()
+            register(basic)   # a vendor may repeat the header's value without its scheme
+            headers["Authorization"] = f"Basic {basic}"
         else:
             form.update(client_id=creds.client_id, client_secret=creds.client_secret)
         return form, headers
