@@ -9,7 +9,7 @@ import time
 
 from ordersync.contract import AdapterSpec, Option
 
-from .client import ClientCredentials, FotowareApi
+from .client import HTTP, FotowareApi, client_credentials
 from .actions import ACTIONS
 from .mapping import identify, map_order
 from .adapter import FotowareAdapter
@@ -23,8 +23,6 @@ OPTIONS = {
 
 
 def create(config, http, *, clock=time.time) -> FotowareAdapter:
-    http.auth = ClientCredentials(config.settings["client_id"], config.secrets["client_secret"],
-                                  clock=clock)
     return FotowareAdapter(
         FotowareApi(http), full_scan_interval_s=config.settings["full_scan_interval_s"],
         clock=clock,
@@ -64,7 +62,8 @@ ADAPTER = AdapterSpec(
     simulator=simulator,
     demo_settings=demo_settings,
     demo_actions=demo_actions,
+    http=HTTP,
     actions=ACTIONS,
 )
 
-__all__ = ["ADAPTER", "FotowareAdapter", "FotowareApi", "ClientCredentials", "map_order"]
+__all__ = ["ADAPTER", "FotowareAdapter", "FotowareApi", "client_credentials", "map_order"]

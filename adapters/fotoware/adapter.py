@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
 
-from ordersync.contract import LedgerReader, Outcome, Page
+from ordersync.contract import AdapterBase, LedgerReader, Outcome, Page
 from ordersync.model import Action
 
 from .actions import KINDS, FotowareActions
@@ -13,7 +13,7 @@ from .client import FotowareApi
 from .pull import FotowarePull
 
 
-class FotowareAdapter:
+class FotowareAdapter(AdapterBase):
     """One FotoWeb site."""
 
     stream = "orders"
@@ -25,7 +25,8 @@ class FotowareAdapter:
         self.puller = FotowarePull(api, full_scan_interval_s=full_scan_interval_s, clock=clock)
         self.actions = FotowareActions(api)
 
-    def pull(self, cursor: dict | None, view: LedgerReader, now: float) -> AsyncIterator[Page]:
+    def pull(self, cursor: dict | None, view: LedgerReader,
+             now: float) -> AsyncGenerator[Page, None]:
         return self.puller.pull(cursor, view, now)
 
     async def prepare(self, kind: str, order: dict, params: dict) -> dict:

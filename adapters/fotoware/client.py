@@ -1,13 +1,13 @@
 """FotoWeb's order-management API over :class:`ordersync.http.VendorHttp`.
 
-OAuth 2.0 client credentials (no refresh tokens: a new token shortly before expiry and once
-more on a 401), discovery of the order URLs through the full API descriptor, order lists
-followed through ``paging.next``, counts, and single orders.
+OAuth 2.0 client credentials through the core's :class:`~ordersync.oauth.OAuth2Token` (no
+refresh tokens: a new token shortly before expiry and once more on a 401), declared on the
+spec (:data:`HTTP`); discovery of the order URLs through the full API descriptor, order
+lists followed through ``paging.next``, counts, and single orders.
 """
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
@@ -15,8 +15,8 @@ from typing import Any
 import orjson
 
 from ordersync.errors import AuthError, Rejected
-from ordersync.http import BadResponse, Response, VendorHttp
-from ordersync.redaction import register_token
+from ordersync.http import BadResponse, HttpBehaviour, Response, VendorHttp
+from ordersync.oauth import ClientSecret, OAuth2Grant, OAuth2Token
 
 TOKEN_PATH = "/fotoweb/oauth2/token"
 DESCRIPTOR_PATH = "/fotoweb/me/"
@@ -31,70 +31,22 @@ ORDER_UPDATE = "application/vnd.fotoware.order-update+json"
 ADMIN_LISTS = ("history", "pending", "approved", "rejected")
 
 
-class ClientCredentials:
-    """Bearer tokens from the client-credentials grant, renewed before they expire.
+GRANT = OAuth2Grant(TOKEN_PATH, hint="check client_id and the client secret")
 
-    A subclass may ask for its tokens differently by overriding ``token_path``, ``hint``
-    and :meth:`grant` (the reseller adapter's password grant does).
-    """
 
-    token_path = TOKEN_PATH
-    hint = "check client_id and the client secret"
+def client_credentials(client_id: str, client_secret: str,
+                       clock: Callable[[], float] = time.time) -> OAuth2Token:
+    """Bearer tokens from the client-credentials grant, the client's id and secret in the form."""
+    return OAuth2Token(GRANT, ClientSecret(client_id, client_secret), clock=clock)
 
-    def __init__(self, client_id: str, client_secret: str, clock: Callable[[], float] = time.time):
-        self.client_id = client_id
-        self._client_secret = client_secret
-        self.clock = clock
-        self._token: str | None = None
-        self._expires_at = 0.0
-        self._lock = asyncio.Lock()
-        self.issued = 0
 
-    def invalidate(self) -> None:
-        self._token = None
+def authenticator(settings: Mapping[str, Any], secrets: Mapping[str, str],
+                  clock: Callable[[], float]) -> OAuth2Token:
+    return client_credentials(settings["client_id"], secrets["client_secret"], clock=clock)
 
-    async def headers(self, http: VendorHttp) -> Mapping[str, str]:
-        async with self._lock:
-            if self._token is None or self.clock() >= self._expires_at:
-                await self._fetch(http)
-        return {"Authorization": f"Bearer {self._token}"}
 
-    def grant(self) -> tuple[dict[str, str], dict[str, str]]:
-        """The token request's form fields and its extra headers."""
-        return {
-            "grant_type": "client_credentials",
-            "client_id": self.client_id,
-            "client_secret": self._client_secret,
-        }, {}
-
-    async def _fetch(self, http: VendorHttp) -> None:
-        form, headers = self.grant()
-        try:
-            # one request of the caller's attempt, inside its retry loop and deadline
-            response = await http.send_once(
-                "POST", self.token_path, data=form,
-                headers={"Accept": "application/json", **headers}, safe=True,
-            )
-        except (AuthError, Rejected) as exc:
-            raise AuthError(
-                f"token request refused ({exc.message}): {self.hint}",
-                vendor=http.vendor, method="POST", url=http.url(self.token_path),
-                status=exc.status,
-            ) from None
-        body = response.json()
-        token = body.get("access_token") if isinstance(body, dict) else None
-        if not isinstance(token, str) or not token:
-            raise BadResponse("token answer has no access_token", vendor=http.vendor,
-                              method="POST", url=response.url, status=response.status)
-        try:
-            lifetime = float(body.get("expires_in") or 300)
-        except (TypeError, ValueError):
-            lifetime = 300.0
-        # Renew a little early: a tenth of the lifetime, at most 30 s.
-        self._expires_at = self.clock() + lifetime - min(30.0, lifetime / 10)
-        register_token(token)  # never printed, logged or stored, even if a vendor repeats it
-        self._token = token
-        self.issued += 1
+HTTP = HttpBehaviour(auth=authenticator)
+"""OAuth 2.0 client credentials; FotoWeb's statuses mean what HTTP says."""
 
 
 class FotowareApi:

@@ -29,7 +29,7 @@ See docs/fotoware.md for what this costs and where it is blind.
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -58,7 +58,7 @@ class FotowarePull:
 
     async def pull(
         self, cursor: dict | None, view: LedgerReader, now: float
-    ) -> AsyncIterator[Page]:
+    ) -> AsyncGenerator[Page, None]:
         cursor = dict(cursor or {})
         self._stopped = None
         counts = {name: await self.api.count(name) for name in ("history", *RECONCILED_LISTS)}

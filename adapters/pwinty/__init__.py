@@ -11,7 +11,7 @@ from ordersync.contract import AdapterSpec, Option
 
 from .actions import ACTIONS
 from .adapter import PwintyAdapter
-from .client import PwintyApi
+from .client import HTTP, PwintyApi
 from .mapping import identify, map_order
 
 OPTIONS = {
@@ -24,7 +24,7 @@ OPTIONS = {
 
 
 def create(config, http, *, clock=time.time) -> PwintyAdapter:
-    api = PwintyApi(http, config.settings["merchant_id"], config.secrets["api_key"])
+    api = PwintyApi(http)
     return PwintyAdapter(api, page_size=config.settings["page_size"],
                          readiness_max_age_s=config.settings["readiness_max_age_s"],
                          clock=clock)
@@ -62,6 +62,7 @@ ADAPTER = AdapterSpec(
     simulator=simulator,
     demo_settings=demo_settings,
     demo_actions=demo_actions,
+    http=HTTP,
     base_path="/v2.2",
     actions=ACTIONS,
     demo_chain=(  # create a print order, add three photos in one batch

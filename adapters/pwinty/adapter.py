@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
 
-from ordersync.contract import LedgerReader, Outcome, Page
+from ordersync.contract import AdapterBase, LedgerReader, Outcome, Page
 from ordersync.model import Action
 
 from .actions import KINDS, PwintyActions
@@ -13,7 +13,7 @@ from .client import PwintyApi
 from .pull import PwintyPull
 
 
-class PwintyAdapter:
+class PwintyAdapter(AdapterBase):
     """One Pwinty merchant account."""
 
     stream = "orders"
@@ -27,7 +27,8 @@ class PwintyAdapter:
                                  readiness_max_age_s=readiness_max_age_s, clock=clock)
         self.actions = PwintyActions(api)
 
-    def pull(self, cursor: dict | None, view: LedgerReader, now: float) -> AsyncIterator[Page]:
+    def pull(self, cursor: dict | None, view: LedgerReader,
+             now: float) -> AsyncGenerator[Page, None]:
         return self.puller.pull(cursor, view, now)
 
     async def prepare(self, kind: str, order: dict | None, params: dict) -> dict:

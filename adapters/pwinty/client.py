@@ -8,14 +8,14 @@ permission problem, so it is classified as :class:`~ordersync.errors.Rejected`.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
 import aiohttp
 
 from ordersync.errors import AuthError, Rejected
-from ordersync.http import BadResponse, Response, VendorHttp, path_segment
+from ordersync.http import BadResponse, HttpBehaviour, Response, VendorHttp, path_segment
 
 JSON = "application/json"
 
@@ -35,6 +35,15 @@ class PwintyHeaders:
         pass
 
 
+def authenticator(settings: Mapping[str, Any], secrets: Mapping[str, str],
+                  clock: Callable[[], float]) -> PwintyHeaders:
+    return PwintyHeaders(settings["merchant_id"], secrets["api_key"])
+
+
+HTTP = HttpBehaviour(status_errors={403: Rejected}, auth=authenticator)
+"""Two headers on every call; a 403 is a refusal in the order's state (see the docstring)."""
+
+
 def form(fields: Mapping[str, Any]) -> dict[str, str]:
     """Fields as Pwinty's form bodies carry them (booleans as true/false, no None)."""
     out = {}
@@ -48,10 +57,8 @@ def form(fields: Mapping[str, Any]) -> dict[str, str]:
 class PwintyApi:
     """The calls ordersync makes to Pwinty."""
 
-    def __init__(self, http: VendorHttp, merchant_id: str, api_key: str) -> None:
+    def __init__(self, http: VendorHttp) -> None:
         self.http = http
-        http.auth = PwintyHeaders(merchant_id, api_key)
-        http.status_errors = {403: Rejected}
         self._wrong_credentials_hint = "check merchant_id and the API key"
 
     async def _write(self, method: str, path: str, what: str | None = None, **kw) -> Any:

@@ -28,7 +28,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
 
 import orjson
 import structlog
@@ -57,7 +57,7 @@ class PwintyPull:
         self._readiness: dict[str, tuple[bytes, float, dict]] = {}
 
     async def pull(self, cursor: dict | None, view: LedgerReader,
-                   now: float) -> AsyncIterator[Page]:
+                   now: float) -> AsyncGenerator[Page, None]:
         cursor = dict(cursor or {})
         resume = cursor.get("resume_offset")
         known_max = cursor.get("max_id")

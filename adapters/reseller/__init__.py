@@ -12,7 +12,7 @@ from ordersync.contract import AdapterSpec, Option
 
 from .actions import ACTIONS
 from .adapter import ResellerAdapter
-from .client import PasswordGrant, ResellerApi
+from .client import HTTP, ResellerApi, password_grant
 from .mapping import DRAFT, identify, map_order
 
 OPTIONS = {
@@ -25,9 +25,6 @@ OPTIONS = {
 
 
 def create(config, http, *, clock=time.time) -> ResellerAdapter:
-    http.auth = PasswordGrant(config.settings["client_key"], config.secrets["client_secret"],
-                              config.settings["username"], config.secrets["password"],
-                              clock=clock)
     return ResellerAdapter(ResellerApi(http), page_size=config.settings["page_size"],
                            clock=clock)
 
@@ -68,8 +65,9 @@ ADAPTER = AdapterSpec(
     simulator=simulator,
     demo_settings=demo_settings,
     demo_actions=demo_actions,
+    http=HTTP,
     actions=ACTIONS,
     demo_chain=DEMO_CHAIN,
 )
 
-__all__ = ["ADAPTER", "PasswordGrant", "ResellerAdapter", "ResellerApi", "map_order"]
+__all__ = ["ADAPTER", "password_grant", "ResellerAdapter", "ResellerApi", "map_order"]

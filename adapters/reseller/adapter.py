@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
 
-from ordersync.contract import LedgerReader, Page
+from ordersync.contract import AdapterBase, LedgerReader, Page
 
 from .actions import KINDS, ResellerActions
 from .client import ResellerApi
 from .pull import ResellerPull
 
 
-class ResellerAdapter(ResellerActions):
+class ResellerAdapter(ResellerActions, AdapterBase):
     """One organisation's reseller API user: its pull, and the actions it inherits."""
 
     stream = "orders"
@@ -23,5 +23,6 @@ class ResellerAdapter(ResellerActions):
         self.puller = ResellerPull(api, page_size=page_size, clock=clock)
         super().__init__(api, self.puller, page_size=page_size, clock=clock)
 
-    def pull(self, cursor: dict | None, view: LedgerReader, now: float) -> AsyncIterator[Page]:
+    def pull(self, cursor: dict | None, view: LedgerReader,
+             now: float) -> AsyncGenerator[Page, None]:
         return self.puller.pull(cursor, view, now)

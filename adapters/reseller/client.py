@@ -3,26 +3,26 @@
 * **Auth**: the OAuth 2.0 *password* grant; the client key and secret travel only as HTTP
   Basic auth on ``POST /oauth/token`` (never in the form), the API user's name and password
   in the form. Tokens are renewed shortly before they expire and once more on a 401 (the
-  Fotoware client-credentials holder, with another grant).
+  core's :class:`~ordersync.oauth.OAuth2Token` with this grant).
 * **Version**: ``X-Api-Version: 3.0`` on every request, the token request included (without
   it an older organisation answers as API v1).
 * **Errors**: this vendor says "rate limited" with a 403 whose body says so (no
-  Retry-After): :func:`classify` makes it :class:`RateLimited`, retried after backing off.
+  Retry-After): :func:`classify`, declared on the spec (:data:`HTTP`), makes it
+  :class:`RateLimited`, retried after backing off.
   Any other 403 is a missing right (a Free Edition user writing): a permission error,
   never retried; on a write it fails the action with that reason (:meth:`ResellerApi._write`).
 """
 
 from __future__ import annotations
 
-import base64
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
-from ordersync.adapters.fotoware.client import ClientCredentials
 from ordersync.errors import AuthError, RateLimited, Rejected, VendorError
-from ordersync.redaction import register
-from ordersync.http import BadResponse, Response, VendorHttp, path_segment, vendor_message
+from ordersync.http import (BadResponse, HttpBehaviour, Response, VendorHttp, path_segment,
+                            vendor_message)
+from ordersync.oauth import ClientSecret, OAuth2Grant, OAuth2Token
 
 TOKEN_PATH = "/oauth/token"
 API_VERSION = "3.0"
@@ -30,31 +30,34 @@ JSON = "application/json"
 MAX_PAGES = 10_000
 
 
-class PasswordGrant(ClientCredentials):
+GRANT = OAuth2Grant(TOKEN_PATH, grant_type="password", client_auth="basic",
+                    hint="check client_key, client_secret, username and password")
+
+
+def password_grant(client_key: str, client_secret: str, username: str, password: str,
+                   clock: Callable[[], float] = time.time) -> OAuth2Token:
     """Bearer tokens from the password grant, the client key and secret as Basic auth."""
-
-    token_path = TOKEN_PATH
-    hint = "check client_key, client_secret, username and password"
-
-    def __init__(self, client_key: str, client_secret: str, username: str, password: str,
-                 clock: Callable[[], float] = time.time) -> None:
-        super().__init__(client_key, client_secret, clock=clock)
-        self.username = username
-        self._password = password
-
-    def grant(self) -> tuple[dict[str, str], dict[str, str]]:
-        basic = base64.b64encode(f"{self.client_id}:{self._client_secret}".encode()).decode()
-        register(basic)   # a vendor may repeat the header's value without its scheme
-        return ({"grant_type": "password", "username": self.username,
-                 "password": self._password},
-                {"Authorization": f"Basic {basic}"})
+    return OAuth2Token(GRANT, ClientSecret(client_key, client_secret,
+                                           {"username": username, "password": password}),
+                       clock=clock)
 
 
-def classify(response: Response) -> type[VendorError] | None:
+def classify(status: int, headers: Mapping[str, str], body: bytes) -> type[VendorError] | None:
     """A 403 whose body speaks of a rate limit is one; other answers keep their class."""
-    if response.status == 403 and "rate limit" in vendor_message(response.body).lower():
+    if status == 403 and "rate limit" in vendor_message(body).lower():
         return RateLimited
     return None
+
+
+def authenticator(settings: Mapping[str, Any], secrets: Mapping[str, str],
+                  clock: Callable[[], float]) -> OAuth2Token:
+    return password_grant(settings["client_key"], secrets["client_secret"],
+                          settings["username"], secrets["password"], clock=clock)
+
+
+HTTP = HttpBehaviour(headers={"X-Api-Version": API_VERSION}, classify=classify,
+                     auth=authenticator)
+"""The version header on every request, a 403 read by its body, the password grant."""
 
 
 def filter_expression(**conditions: str) -> str:
@@ -68,8 +71,6 @@ class ResellerApi:
 
     def __init__(self, http: VendorHttp) -> None:
         self.http = http
-        http.default_headers["X-Api-Version"] = API_VERSION
-        http.classifier = classify
 
     # -- reads ----------------------------------------------------------------------------
 

@@ -25,7 +25,7 @@ See docs/reseller.md for the costs.
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
 from datetime import datetime, timedelta, timezone
 
 import structlog
@@ -55,7 +55,7 @@ class ResellerPull:
         self._warned: set[str] = set()
 
     async def pull(self, cursor: dict | None, view: LedgerReader,
-                   now: float) -> AsyncIterator[Page]:
+                   now: float) -> AsyncGenerator[Page, None]:
         cursor = dict(cursor or {})
         since = cursor.get("since")
         newest = since

@@ -17,12 +17,13 @@ front door's spelling of them (the CLI prints ``--copies``).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncGenerator, Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol
 
 from .errors import ParameterError
+from .http import HttpBehaviour
 from .model import Action, Order
 
 
@@ -95,8 +96,11 @@ class Adapter(Protocol):
     action_kinds: Mapping[str, str]
     """Action kinds this adapter performs, each with a one-line description."""
 
-    def pull(self, cursor: dict | None, view: LedgerReader, now: float) -> AsyncIterator[Page]:
-        """Pages of orders changed since ``cursor``; nothing at all when nothing changed."""
+    def pull(self, cursor: dict | None, view: LedgerReader,
+             now: float) -> AsyncGenerator[Page, None]:
+        """Pages of orders changed since ``cursor``; nothing at all when nothing changed.
+
+        An async generator: the core closes it (``aclose``) when it stops before the end."""
         ...
 
     async def prepare(self, kind: str, order: dict | None, params: dict) -> dict:
@@ -119,13 +123,26 @@ class Adapter(Protocol):
         """
         ...
 
-    # Optional: ``async def checkpoint(self, action) -> dict | None``. Called before each
-    # perform; what it returns is committed to the action's ``notes`` before the request is
-    # sent, so that verify can compare against the vendor's state just before the request.
+    async def checkpoint(self, action: Action) -> dict | None:
+        """What to remember before ``perform`` sends anything, or None (nothing to keep).
+
+        Called before each perform; what it returns is committed to the action's ``notes``
+        before the request is sent, so that verify can compare against the vendor's state
+        just before the request. An adapter with nothing to remember returns None
+        (:class:`AdapterBase` does).
+        """
+        ...
 
     async def verify(self, action: Action) -> Outcome:
         """Read the vendor to learn whether the action's effect already happened."""
         ...
+
+
+class AdapterBase:
+    """The default behaviour of the contract's optional members, for adapters to inherit."""
+
+    async def checkpoint(self, action: Action) -> dict | None:
+        return None
 
 
 class ParamType(StrEnum):
@@ -332,7 +349,8 @@ class AdapterSpec:
     name: str
     options: Mapping[str, Option]
     create: Callable[..., Adapter]
-    """``create(vendor_config, http, clock=...)`` -> Adapter; may set ``http.auth``."""
+    """``create(vendor_config, http, clock=...)`` -> Adapter. ``http`` is built from
+    :attr:`http` and is the core's: the adapter only sends requests through it."""
     map_order: Callable[[dict], Order]
     """Pure: one raw vendor order to the common model."""
     identify: Callable[[dict], tuple[str, str | None] | None] | None = None
@@ -345,6 +363,8 @@ class AdapterSpec:
     """Sample actions for the demo, from the ledger's orders: (kind, order id or None, params)."""
     base_path: str = ""
     """Path under a simulator's address where the API lives (Pwinty's ``/v2.2``)."""
+    http: HttpBehaviour = HttpBehaviour()
+    """The vendor's HTTP: default headers, status meanings, a body-aware classifier, auth."""
     defaults: Mapping[str, Any] = field(default_factory=dict)
     """Overrides of the core's per-vendor defaults (poll_interval_s, rate_limit ...)."""
     actions: tuple[ActionSpec, ...] = ()

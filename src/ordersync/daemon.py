@@ -27,6 +27,7 @@ from pathlib import Path
 
 import structlog
 
+from .backoff import backoff_s
 from .config import Config
 from .errors import AuthError, ConfigError, LedgerUnusable, OrderSyncError, VendorError
 from .executor import Executor
@@ -232,9 +233,8 @@ class Service:
             result = await self._poll(name)
             if result.errors:
                 failures += 1
-                delay = min(runner.config.poll_interval_s * 2 ** min(failures, 10),
-                            MAX_FAILURE_BACKOFF_S)
-                delay = max(delay, result.retry_after_s or 0.0)
+                delay = backoff_s(failures + 1, runner.config.poll_interval_s,
+                                  MAX_FAILURE_BACKOFF_S, retry_after_s=result.retry_after_s)
             else:
                 failures = 0
                 delay = runner.config.poll_interval_s

@@ -40,6 +40,7 @@ from .errors import (
     TransientError,
     VendorError,
 )
+from .backoff import backoff_s
 from .http import answered_writes, request_log
 from .ledger import AsyncLedger, Ledger
 from .model import NEW_ORDER, Action, ActionState
@@ -48,13 +49,6 @@ from .sync import VendorRunner, map_and_apply
 log = structlog.get_logger("ordersync.executor")
 
 AUTH_RETRY_S = 300.0
-
-
-def backoff_s(policy: ActionPolicy, attempts: int, retry_after_s: float | None,
-              jitter: float) -> float:
-    """Exponential backoff with jitter (``jitter`` in [0, 1)), never below Retry-After."""
-    base = min(policy.backoff_max_s, policy.backoff_base_s * 2 ** max(0, attempts - 1))
-    return max(base + jitter * policy.backoff_base_s, retry_after_s or 0.0)
 
 
 def _due(ledger: Ledger, instance: str, now: float, limit: int) -> list[Action]:
@@ -163,12 +157,10 @@ class Executor:
                         "error": f"may have taken effect and cannot be verified: {verdict.reason}"
                     }, verdict.order
                 verified_absent = True
-            checkpoint = getattr(adapter, "checkpoint", None)
-            if checkpoint is not None:
-                notes = await checkpoint(action)
-                if notes:
-                    await self.ledger.call(_note, action.id, notes, now())
-                    action = replace(action, notes=notes)
+            notes = await adapter.checkpoint(action)
+            if notes:
+                await self.ledger.call(_note, action.id, notes, now())
+                action = replace(action, notes=notes)
             outcome = await adapter.perform(action)
             return self._succeeded(outcome, verified=False)
         except ActionRefused as exc:
@@ -206,8 +198,9 @@ class Executor:
                     f" taken effect: {said}", "needs_verification": True}, None
             return ActionState.DEAD, {
                 "error": f"gave up after {action.attempts} attempts: {said}"}, None
-        wait_s = backoff_s(self.policy, action.attempts, getattr(exc, "retry_after_s", None),
-                           self.jitter())
+        wait_s = backoff_s(action.attempts, self.policy.backoff_base_s,
+                           self.policy.backoff_max_s, jitter=self.jitter(),
+                           retry_after_s=getattr(exc, "retry_after_s", None))
         if ambiguous:
             # a write the vendor is still processing must have landed before we look
             return ActionState.PENDING, {"error": said, "needs_verification": True,

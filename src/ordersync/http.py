@@ -21,11 +21,13 @@ Boundaries:
 from __future__ import annotations
 
 import asyncio
+import random
 import time
 from collections import Counter
 from contextvars import ContextVar
-from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from typing import Any, Protocol
 from urllib.parse import quote, urljoin
@@ -41,14 +43,13 @@ from tenacity import (
     retry_if_exception_type,
     stop_after_attempt,
     stop_before_delay,
-    wait_exponential,
-    wait_random,
 )
 from tenacity.stop import stop_base
 from tenacity.wait import wait_base
 from yarl import URL
 
 from . import __version__
+from .backoff import backoff_s
 from .clock import iso
 from .errors import (
     AmbiguousError,
@@ -181,20 +182,25 @@ class AnswerDatedThrottler(Throttler):
     when the answer came back (never before the vendor saw the request), the next release is
     always a full window after the vendor saw the one it replaces. (A 2% longer window than
     configured absorbs the difference between our clock and the vendor's.)
+
+    Still reaches into ``Throttler._task_logs`` (issue 9 wants the public API only): a
+    window of our own around ``Throttler`` changed request timing enough to fail
+    tests/test_crash_reseller.py, and was left out until that is understood.
     """
 
-    async def slot(self) -> float:
-        """Wait for room in the window; the returned stamp identifies this request's place."""
+    @asynccontextmanager
+    async def slot(self) -> AsyncIterator[None]:
+        """Hold a place in the window for one request; dated by its answer when it ends."""
         await self.acquire()
-        return self._task_logs[-1]
-
-    def settle(self, stamp: float) -> None:
-        """The request's answer is in (or it failed): date its place by now."""
-        logs = self._task_logs
-        for index in range(len(logs) - 1, -1, -1):
-            if logs[index] == stamp:
-                logs[index] = time.monotonic()
-                return
+        stamp = self._task_logs[-1]
+        try:
+            yield
+        finally:
+            logs = self._task_logs
+            for index in range(len(logs) - 1, -1, -1):
+                if logs[index] == stamp:
+                    logs[index] = time.monotonic()
+                    break
 
 
 class BadResponse(TransientError):
@@ -208,6 +214,9 @@ class Authenticator(Protocol):
     (a token) goes through ``http.send_once``, never ``http.request``, so that it is one
     more request of that attempt and no retry loop runs inside another.
     """
+
+    renews: bool
+    """Whether a 401 is worth one more try with fresh credentials (False: static keys)."""
 
     async def headers(self, http: VendorHttp) -> Mapping[str, str]: ...
 
@@ -291,9 +300,25 @@ def classify(
     return Rejected
 
 
-Classifier = Callable[[Response], "type[VendorError] | None"]
-"""A vendor's reading of an error answer by its body (e.g. a 403 that says "rate limit"):
-the class to raise, or None to leave the answer to :func:`classify`."""
+Classifier = Callable[[int, Mapping[str, str], bytes], "type[VendorError] | None"]
+"""A vendor's pure reading of an error answer ``(status, headers, body)`` by its body (e.g.
+a 403 that says "rate limit"): the class to raise, or None to leave it to :func:`classify`."""
+
+
+@dataclass(frozen=True, slots=True)
+class HttpBehaviour:
+    """What an adapter declares about its vendor's HTTP; the core applies it when it builds
+    the vendor's :class:`VendorHttp` (no adapter changes the core's objects afterwards)."""
+
+    headers: Mapping[str, str] = field(default_factory=dict)
+    """Sent with every request, token requests included (e.g. an API version)."""
+    status_errors: Mapping[int, type[VendorError]] = field(default_factory=dict)
+    """The vendor's own meaning of a status code (Pwinty's 403 is a refusal)."""
+    classify: Classifier | None = None
+    """Consulted for every error answer before the status table."""
+    auth: Callable[[Mapping[str, Any], Mapping[str, str], Callable[[], float]],
+                   Authenticator] | None = None
+    """``auth(settings, secrets, clock)``: the vendor's authenticator, or None for none."""
 
 
 def error_for(
@@ -302,7 +327,9 @@ def error_for(
     classifier: Classifier | None = None,
 ) -> VendorError | None:
     """The exception to raise for a response, or None when the response is a success."""
-    cls = classifier(response) if classifier is not None and response.status >= 400 else None
+    cls = None
+    if classifier is not None and response.status >= 400:
+        cls = classifier(response.status, response.headers, response.body)
     cls = cls or classify(response.status, response.headers, response.body, safe=safe, now=now,
                           overrides=overrides)
     if cls is None:
@@ -321,16 +348,15 @@ def error_for(
 class _wait_backoff_or_retry_after(wait_base):
     """Exponential backoff with jitter, but never sooner than the vendor's Retry-After."""
 
-    def __init__(self, policy: RetryPolicy) -> None:
-        self.backoff = wait_exponential(
-            multiplier=policy.backoff_base_s, max=policy.backoff_max_s
-        ) + wait_random(0, policy.backoff_base_s)
+    def __init__(self, policy: RetryPolicy, jitter: Callable[[], float]) -> None:
+        self.policy = policy
+        self.jitter = jitter
 
     def __call__(self, retry_state) -> float:
-        backoff = self.backoff(retry_state)
         exc = retry_state.outcome.exception()
-        retry_after = getattr(exc, "retry_after_s", None)
-        return max(backoff, retry_after or 0.0)
+        return backoff_s(retry_state.attempt_number, self.policy.backoff_base_s,
+                         self.policy.backoff_max_s, jitter=self.jitter(),
+                         retry_after_s=getattr(exc, "retry_after_s", None))
 
 
 class _stop_if_failed_with(stop_base):
@@ -370,6 +396,8 @@ class VendorHttp:
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         clock: Callable[[], float] = time.time,
         default_headers: Mapping[str, str] | None = None,
+        behaviour: HttpBehaviour = HttpBehaviour(),
+        jitter: Callable[[], float] = random.random,
     ) -> None:
         self.vendor = vendor
         self._base = URL(base_url.rstrip("/") + "/")
@@ -380,14 +408,14 @@ class VendorHttp:
         self.auth = auth
         self.sleep = sleep
         self.clock = clock
-        self.default_headers = {"User-Agent": USER_AGENT, **(default_headers or {})}
-        self.throttler = AnswerDatedThrottler(rate_limit=rate_limit.requests,
-                                              period=rate_limit.per_s * THROTTLE_MARGIN)
+        self.default_headers = {"User-Agent": USER_AGENT, **behaviour.headers,
+                                **(default_headers or {})}
+        self.window = AnswerDatedThrottler(rate_limit=rate_limit.requests,
+                                           period=rate_limit.per_s * THROTTLE_MARGIN)
         self.stats: Counter[str] = Counter()
-        self.status_errors: dict[int, type[VendorError]] = {}
-        """A vendor's own meaning of a status code, set by its adapter."""
-        self.classifier: Classifier | None = None
-        """A vendor's own reading of an error answer's body, set by its adapter."""
+        self.behaviour = behaviour
+        self.jitter = jitter
+        """Draws each backoff's jitter in [0, 1) (a test passes a constant)."""
         self._session: aiohttp.ClientSession | None = None
 
     def url(self, path_or_url: str, method: str = "") -> str:
@@ -516,7 +544,7 @@ class VendorHttp:
                 | (stop_after_attempt(CONNECT_ATTEMPTS) & _stop_if_failed_with(CannotConnect))
                 | _stop_when_retry_after_too_long(self.retry)
             ),
-            wait=_wait_backoff_or_retry_after(self.retry),
+            wait=_wait_backoff_or_retry_after(self.retry, self.jitter),
             sleep=self.sleep,
             reraise=True,
             before_sleep=self._log_retry,
@@ -531,7 +559,7 @@ class VendorHttp:
                 return await self.send_once(method, path_or_url, headers=merged, safe=safe, **kw)
             except AuthError as exc:
                 if (exc.status != 401 or not authenticated or self.auth is None or renewal
-                        or not getattr(self.auth, "renews", True)):
+                        or not self.auth.renews):
                     raise
                 log.info("token_renewal", vendor=self.vendor, reason="401")
                 self.stats["token_renewals_on_401"] += 1
@@ -556,45 +584,46 @@ class VendorHttp:
             headers = {"Content-Type": "application/json", **headers}
         elif data is not None:
             body_kw["data"] = data
-        slot = await self.throttler.slot()
-        self.stats["requests"] += 1
-        started = time.perf_counter()
-        status: int | None = None
-        error: VendorError | None = None
-        try:
+        async with self.window.slot():  # held until the answer is in (or the attempt failed)
+            self.stats["requests"] += 1
+            started = time.perf_counter()
+            status: int | None = None
+            error: VendorError | None = None
             try:
-                async with self.session.request(
-                    method, url, headers=headers, params=params, allow_redirects=False,
-                    timeout=aiohttp.ClientTimeout(total=timeout), **body_kw
-                ) as resp:
-                    status = resp.status
-                    body = await resp.read()
-                    response = Response(resp.status, resp.headers, body, method, url)
-            except aiohttp.ClientConnectorError as exc:
-                raise CannotConnect(f"cannot connect: {exc.os_error or exc}", **where) from None
-            except (asyncio.TimeoutError, aiohttp.ClientError, OSError) as exc:
-                reason = timed_out if isinstance(exc, asyncio.TimeoutError) else (
-                    f"connection lost: {type(exc).__name__}: {exc}".rstrip(": ")
-                )
-                if safe:
-                    raise NetworkError(reason, **where) from None
-                raise AmbiguousError(
-                    f"{reason}; the request may have taken effect", **where) from None
-            self.stats[f"status_{response.status}"] += 1
-            refused = error_for(response, safe=safe, now=self.clock(), vendor=self.vendor,
-                                overrides=self.status_errors, classifier=self.classifier)
-            if refused is not None:
-                raise refused
-            return response
-        except VendorError as exc:
-            error = exc
-            raise
-        finally:
-            self.throttler.settle(slot)
-            # one entry per request sent: an answer cut after its status line is one request
-            if error is not None or (status is not None and status < 400):
-                self._record(method, url, status, started,
-                             error.message if error is not None else None)
+                try:
+                    async with self.session.request(
+                        method, url, headers=headers, params=params, allow_redirects=False,
+                        timeout=aiohttp.ClientTimeout(total=timeout), **body_kw
+                    ) as resp:
+                        status = resp.status
+                        body = await resp.read()
+                        response = Response(resp.status, resp.headers, body, method, url)
+                except aiohttp.ClientConnectorError as exc:
+                    raise CannotConnect(f"cannot connect: {exc.os_error or exc}",
+                                        **where) from None
+                except (asyncio.TimeoutError, aiohttp.ClientError, OSError) as exc:
+                    reason = timed_out if isinstance(exc, asyncio.TimeoutError) else (
+                        f"connection lost: {type(exc).__name__}: {exc}".rstrip(": ")
+                    )
+                    if safe:
+                        raise NetworkError(reason, **where) from None
+                    raise AmbiguousError(
+                        f"{reason}; the request may have taken effect", **where) from None
+                self.stats[f"status_{response.status}"] += 1
+                refused = error_for(response, safe=safe, now=self.clock(), vendor=self.vendor,
+                                    overrides=self.behaviour.status_errors,
+                                    classifier=self.behaviour.classify)
+                if refused is not None:
+                    raise refused
+                return response
+            except VendorError as exc:
+                error = exc
+                raise
+            finally:
+                # one entry per request sent: an answer cut after its status line is one
+                if error is not None or (status is not None and status < 400):
+                    self._record(method, url, status, started,
+                                 error.message if error is not None else None)
 
     def _attempt_timeout(self, where: dict) -> tuple[float, str]:
         """The request's timeout in seconds, cut to what is left of the call's deadline, and

@@ -122,9 +122,11 @@ def _logged(instance: str, result: PageResult) -> PageResult:
 def build_adapter(config: VendorConfig, *, sleep=asyncio.sleep, clock=time.time):
     """(spec, http, adapter) for a vendor instance: its own session, throttle and retries."""
     spec = find_adapter(config.adapter)
+    declared = spec.http
     http = VendorHttp(
         config.name, config.base_url, rate_limit=config.rate_limit, retry=config.retry,
-        timeout_s=config.timeout_s, sleep=sleep, clock=clock,
+        timeout_s=config.timeout_s, sleep=sleep, clock=clock, behaviour=declared,
+        auth=declared.auth(config.settings, config.secrets, clock) if declared.auth else None,
     )
     return spec, http, spec.create(config, http, clock=clock)
 
@@ -198,9 +200,7 @@ class VendorRunner:
                 # Let a page already handed to the ledger finish: its data and cursor
                 # belong together and were consistent when it was queued.
                 await asyncio.shield(writing)
-            close = getattr(pages, "aclose", None)
-            if close is not None:
-                await close()
+            await pages.aclose()
             result.requests = self.http.stats["requests"] - before
             result.duration_s = time.perf_counter() - started
         if result.stopped:

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from ordersync.adapters.fotoware.client import ORDER, ClientCredentials
+from ordersync.adapters.fotoware.client import ORDER, client_credentials
 from ordersync.errors import AmbiguousError
 from ordersync.http import Response, VendorHttp
 
 
 async def connect(sim, clock) -> VendorHttp:
     http = VendorHttp("fw", sim.base_url, sleep=clock.sleep, clock=clock)
-    http.auth = ClientCredentials(sim.client_id, sim.client_secret, clock=clock)
+    http.auth = client_credentials(sim.client_id, sim.client_secret, clock=clock)
     return http
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from aiohttp import web
 
-from ordersync.adapters.fotoware.client import DESCRIPTOR, DESCRIPTOR_PATH, ClientCredentials
+from ordersync.adapters.fotoware.client import DESCRIPTOR, DESCRIPTOR_PATH, client_credentials
 from ordersync.adapters.pwinty.client import PwintyApi
 from ordersync.errors import AmbiguousError, CannotConnect, LinkRefused, VendorUnavailable
 from ordersync.http import CONNECT_ATTEMPTS, Response, RetryPolicy, VendorHttp, request_log
@@ -66,7 +66,7 @@ async def test_a_link_off_the_vendor_is_refused_and_nothing_is_sent(vendor, fore
     link = link.format(foreign=foreign.base_url, foreign_host=foreign.base_url[7:],
                        vendor=base_url, vendor_host=host, vendor_port=host.split(":")[1])
     async with VendorHttp("v", base_url, sleep=clock.sleep, clock=clock) as http:
-        http.auth = ClientCredentials("id", "secret", clock=clock)  # would fetch a token first
+        http.auth = client_credentials("id", "secret", clock=clock)  # would fetch a token first
         with pytest.raises(LinkRefused, match="refused, not followed|not a usable URL") as caught:
             await http.get_json(link, accept="application/json")
     assert paths == [] and foreign.connections == 0
@@ -84,7 +84,7 @@ async def test_links_at_the_vendor_are_followed(vendor, clock):
 async def test_ids_stay_one_path_segment_inside_the_api(vendor, clock):
     base_url, paths = vendor
     async with VendorHttp("v", base_url, sleep=clock.sleep, clock=clock) as http:
-        api = PwintyApi(http, "merchant", "key")
+        api = PwintyApi(http)
         for order_id in ("../../x", "a/b", "%2e%2e", "7?count=1#x"):
             await api.order(order_id)
         await api.delete_photo("7", "../8")
@@ -115,7 +115,7 @@ async def test_token_requests_are_attempts_of_the_one_retry_loop(fotoware, clock
     try:
         async with VendorHttp("fw", sim.base_url, retry=RetryPolicy(max_attempts=4),
                               sleep=clock.sleep, clock=clock) as http:
-            http.auth = ClientCredentials(sim.client_id, sim.client_secret, clock=clock)
+            http.auth = client_credentials(sim.client_id, sim.client_secret, clock=clock)
             with pytest.raises(VendorUnavailable, match=r"\(gave up after 4 attempts\)"):
                 await http.get_json(DESCRIPTOR_PATH, accept=DESCRIPTOR)
     finally:
@@ -128,7 +128,7 @@ async def test_token_requests_are_attempts_of_the_one_retry_loop(fotoware, clock
 async def test_a_401_renews_the_token_once_within_the_attempt(fotoware, clock):
     sim = await fotoware(orders=3)
     async with VendorHttp("fw", sim.base_url, sleep=clock.sleep, clock=clock) as http:
-        http.auth = ClientCredentials(sim.client_id, sim.client_secret, clock=clock)
+        http.auth = client_credentials(sim.client_id, sim.client_secret, clock=clock)
         await http.get_json(DESCRIPTOR_PATH, accept=DESCRIPTOR)
         sim.revoke_tokens()
         sent: list[dict] = []

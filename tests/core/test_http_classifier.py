@@ -10,8 +10,8 @@ def answer(status: int, body: bytes) -> Response:
     return Response(status, {}, body, "GET", "https://vendor.example/api/orders")
 
 
-def says_rate_limit(response: Response):
-    return RateLimited if b"rate limit" in response.body.lower() else None
+def says_rate_limit(status: int, headers, body: bytes):
+    return RateLimited if b"rate limit" in body.lower() else None
 
 
 def test_classifier_turns_a_403_that_says_rate_limit_into_rate_limited():
@@ -34,5 +34,5 @@ def test_classifier_without_an_answer_leaves_the_status_table_in_charge():
 def test_classifier_is_never_asked_about_a_success():
     asked = []
     ok = error_for(answer(200, b"rate limit"), safe=True, now=0.0, vendor="v",
-                   classifier=lambda r: asked.append(r) or RateLimited)
+                   classifier=lambda *answer: asked.append(answer) or RateLimited)
     assert ok is None and asked == []

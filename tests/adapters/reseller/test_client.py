@@ -6,14 +6,15 @@ from urllib.parse import parse_qs
 
 import pytest
 
-from ordersync.adapters.reseller.client import PasswordGrant, ResellerApi
+from ordersync.adapters.reseller.client import HTTP, ResellerApi, password_grant
 from ordersync.errors import AuthError, RateLimited, Rejected
 from ordersync.http import RetryPolicy, VendorHttp
 
 def connect(sim, clock, **kwargs) -> ResellerApi:
-    http = VendorHttp("rs", sim.base_url, sleep=clock.sleep, clock=clock, **kwargs)
-    http.auth = PasswordGrant(sim.client_key, sim.client_secret, sim.username, sim.password,
-                              clock=clock)
+    auth = password_grant(sim.client_key, sim.client_secret, sim.username, sim.password,
+                          clock=clock)
+    http = VendorHttp("rs", sim.base_url, sleep=clock.sleep, clock=clock, behaviour=HTTP,
+                      auth=auth, **kwargs)
     return ResellerApi(http)
 
 def token_requests(sim):

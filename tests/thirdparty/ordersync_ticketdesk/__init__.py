@@ -9,14 +9,14 @@ TicketDesk keeps tickets. Its actions use a parameter of every declared type, on
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from pathlib import Path
 
 import orjson
 from aiohttp import web
 
 from ordersync.contract import (
-    ActionSpec, AdapterSpec, LedgerReader, Outcome, Page, Param, ParamType,
+    ActionSpec, AdapterBase, AdapterSpec, LedgerReader, Outcome, Page, Param, ParamType,
 )
 from ordersync.errors import ActionRefused, ParameterError
 from ordersync.http import Response
@@ -53,7 +53,7 @@ ACTIONS = (
 )
 
 
-class TicketDesk:
+class TicketDesk(AdapterBase):
     """The adapter: tickets are the orders; every write is a POST."""
 
     stream = "tickets"
@@ -67,7 +67,7 @@ class TicketDesk:
                                        headers={"Accept": "application/json"})
 
     async def pull(self, cursor: dict | None, view: LedgerReader,
-                   now: float) -> AsyncIterator[Page]:
+                   now: float) -> AsyncGenerator[Page, None]:
         yield Page(await self._call("GET", "tickets"), None, now)
 
     async def prepare(self, kind: str, order: dict | None, params: dict) -> dict:
