@@ -15,6 +15,7 @@ from typing import Any
 
 from ordersync.contract import Outcome
 from ordersync.errors import ActionRefused, NotFound
+from ordersync.ledger.records import StoredOrder
 from ordersync.model import Action
 
 from .client import PwintyApi
@@ -104,17 +105,17 @@ class PwintyActions:
 
     # -- prepare: checked when queued, against the ledger's copy ------------------------
 
-    async def prepare(self, kind: str, order: dict | None, params: dict) -> dict:
+    async def prepare(self, kind: str, order: StoredOrder | None, params: dict) -> dict:
         if kind not in KINDS:
             raise ActionRefused(f"pwinty cannot {kind}; it can {', '.join(KINDS)}")
         if kind == "create":
             return self._prepare_create(params)
-        status = order["vendor_state"]
+        status = order.vendor_state
         if status not in ALLOWED_FROM[kind]:
             verb = kind.replace("_", " ")
-            raise ActionRefused(f"{order['vendor']}:{order['id']} is {status}; {verb} needs an"
+            raise ActionRefused(f"{order.target} is {status}; {verb} needs an"
                                 " order that is " + " or ".join(ALLOWED_FROM[kind]))
-        raw = order["raw"]
+        raw = order.raw or {}
         if kind == "update_address":
             fields = {k: v for k, v in params.get("fields", {}).items() if v is not None}
             unknown = set(fields) - set(ADDRESS_FIELDS)
@@ -131,7 +132,7 @@ class PwintyActions:
         if kind == "delete_photo":
             photo_id = str(params["photo_id"])
             if all(str(p.get("id")) != photo_id for p in raw.get("photos") or []):
-                raise ActionRefused(f"{order['vendor']}:{order['id']} has no photo {photo_id}")
+                raise ActionRefused(f"{order.target} has no photo {photo_id}")
             return {"photo_id": photo_id}
         return {}
 

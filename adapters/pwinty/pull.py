@@ -79,7 +79,7 @@ class PwintyPull:
         oldest = None
         for status in OPEN_STATUSES:
             for order in await view.in_vendor_state(status):
-                value = int(order["id"])
+                value = int(order.vendor_id)
                 oldest = value if oldest is None else min(oldest, value)
         return oldest
 

@@ -17,7 +17,7 @@ import orjson
 from .config import Config
 from .daemon import LedgerBusy, Service
 from .errors import ActionRefused
-from .ledger import Ledger
+from .ledger import open_ledger
 from .model import ACTION_END_STATES, Action, ActionState
 from .sync import build_adapter
 
@@ -43,7 +43,7 @@ async def enqueue(
     """
     if key is not None and len(targets) != 1:
         raise ActionRefused("--key names one action: give exactly one order with it")
-    ledger = Ledger(config.ledger_path)
+    ledger = open_ledger(config.ledger_url)
     try:
         prepared = []
         adapters = {}
@@ -119,7 +119,7 @@ def _pause(actions: list[Action], now: float, left_s: float) -> float:
 
 def _read(config: Config, action_ids: list[int]) -> list[Action]:
     """The actions as the ledger has them now (one connection for all of them)."""
-    ledger = Ledger(config.ledger_path)
+    ledger = open_ledger(config.ledger_url)
     try:
         return [ledger.outbox.get(i) for i in action_ids]
     finally:

@@ -28,6 +28,7 @@ import asyncio
 import os
 import sqlite3
 import sys
+from dataclasses import asdict
 from pathlib import Path
 
 import orjson
@@ -36,7 +37,7 @@ from . import __version__, logs
 from .config import Config, load_config
 from .daemon import LedgerBusy, Service
 from .errors import ActionRefused, ConfigError, LedgerLocked, LedgerUnusable, VendorError
-from .ledger import Ledger, ledger_problem
+from .ledger import LedgerAPI, ledger_problem, open_ledger
 from .model import ActionState, State
 from .redaction import redact
 
@@ -377,11 +378,11 @@ def cmd_sync(args) -> int:
     return EXIT_VENDOR if failed else EXIT_OK
 
 
-def _open_ledger(config: Config) -> Ledger:
+def _open_ledger(config: Config) -> LedgerAPI:
     if not config.ledger_path.exists():
         raise ConfigError(f"{config.source}: ledger {config.ledger_path} does not exist yet"
                           " (run `ordersync sync --once` first)")
-    return Ledger(config.ledger_path)
+    return open_ledger(config.ledger_url)
 
 
 def cmd_orders_list(args) -> int:
@@ -399,10 +400,10 @@ def cmd_orders_list(args) -> int:
     finally:
         ledger.close()
     if args.json:
-        _print_json(orders)
+        _print_json([o.as_json() for o in orders])
         return EXIT_OK
-    rows = [(f"{o['vendor']}:{o['id']}", o["state"], o["vendor_state"], o["reference"] or "",
-             str(len(o["items"])), o["created"] or "", o["customer"] or "") for o in orders]
+    rows = [(o.target, o.state, o.vendor_state, o.reference or "", str(len(o.items)),
+             o.created or "", o.customer or "") for o in orders]
     _table(("ORDER", "STATE", "VENDOR STATE", "REFERENCE", "ITEMS", "CREATED", "CUSTOMER"), rows)
     return EXIT_OK
 
@@ -418,20 +419,20 @@ def cmd_orders_show(args) -> int:
         ledger.close()
     if order is None:
         raise UsageError(f"no order {args.order} in the ledger")
+    shown = order.as_json()
     if args.json:
-        _print_json(order)
+        _print_json(shown)
         return EXIT_OK
     for key in ("vendor", "id", "state", "vendor_state", "reference", "created", "modified",
                 "expires", "customer", "comment", "url"):
-        print(f"{key:>13}: {order[key] if order[key] is not None else ''}")
+        print(f"{key:>13}: {shown[key] if shown[key] is not None else ''}")
     print(f"{'items':>13}:")
-    for item in order["items"]:
-        print(f"{'':>15}- {item['title']} ({item['key']})"
-              + (f" [{item['status']}]" if item["status"] else ""))
+    for item in order.items:
+        print(f"{'':>15}- {item.title} ({item.key})" + (f" [{item.status}]" if item.status else ""))
     print(f"{'events':>13}:")
-    for event in order["events"]:
-        change = f"{event['from_state'] or '-'} -> {event['to_state']}"
-        print(f"{'':>15}{event['at']} {event['kind']:<13} {change} ({event['source']})")
+    for event in order.events:
+        change = f"{event.from_state or '-'} -> {event.to_state}"
+        print(f"{'':>15}{event.at} {event.kind:<13} {change} ({event.source})")
     return EXIT_OK
 
 
@@ -651,7 +652,7 @@ def cmd_action(args) -> int:
     finally:
         ledger.close()
     if args.json:
-        _print_json({**_action_json(action), "attempts_log": attempts})
+        _print_json({**_action_json(action), "attempts_log": [asdict(a) for a in attempts]})
         return EXIT_OK
     if args.verb != "show":
         print(f"action #{action.id} is now {action.state.value}")
@@ -660,9 +661,9 @@ def cmd_action(args) -> int:
         print(f"{key:>18}: {orjson.dumps(value).decode() if isinstance(value, dict) else value}")
     print(f"{'attempts':>18}:")
     for attempt in attempts:
-        print(f"{'':>20}#{attempt['number']} {attempt['at']} {attempt['request']}"
-              f" -> {attempt['status'] or '-'} ({attempt['latency_ms']} ms)"
-              + (f" {attempt['error']}" if attempt["error"] else ""))
+        print(f"{'':>20}#{attempt.number} {attempt.at} {attempt.request}"
+              f" -> {attempt.status or '-'} ({attempt.latency_ms} ms)"
+              + (f" {attempt.error}" if attempt.error else ""))
     return EXIT_OK
 
 

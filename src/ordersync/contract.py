@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from .ledger.records import OrderRef, StoredOrder
 from .model import Action, Order
 
 
@@ -48,8 +49,8 @@ class LedgerReader(Protocol):
 
     async def known_modified(self, vendor_ids) -> dict[str, str | None]: ...
 
-    async def in_vendor_state(self, vendor_state: str) -> list[dict]:
-        """``{"id", "url", "expires"}`` of every stored order in that vendor state."""
+    async def in_vendor_state(self, vendor_state: str) -> list[OrderRef]:
+        """Id, url and expiry of every stored order in that vendor state."""
         ...
 
     async def count_by_vendor_state(self) -> dict[str, int]: ...
@@ -87,7 +88,7 @@ class Adapter(Protocol):
         """Pages of orders changed since ``cursor``; nothing at all when nothing changed."""
         ...
 
-    async def prepare(self, kind: str, order: dict, params: dict) -> dict:
+    async def prepare(self, kind: str, order: StoredOrder | None, params: dict) -> dict:
         """Check an action before it is queued and return its payload.
 
         ``order`` is the ledger's copy (with ``raw``). Raises ActionRefused naming the rule
@@ -130,7 +131,7 @@ class AdapterSpec:
     """``simulator(orders=N, seed=S)`` -> a simulator with seeded data."""
     demo_settings: Callable[[Simulator, str], dict] | None = None
     """Settings (including secret values) that point an instance at a running simulator."""
-    demo_actions: Callable[[list[dict]], list[tuple[str, str | None, dict]]] | None = None
+    demo_actions: Callable[[list[StoredOrder]], list[tuple[str, str | None, dict]]] | None = None
     """Sample actions for the demo, from the ledger's orders: (kind, order id or None, params)."""
     base_path: str = ""
     """Path under a simulator's address where the API lives (Pwinty's ``/v2.2``)."""

@@ -7,12 +7,13 @@ environment mapping, never from a file.
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from pathlib import Path
 
 from .config import Config, parse_config
 from .actions import enqueue
 from .daemon import Service
-from .ledger import Ledger
+from .ledger import open_ledger
 from .registry import adapters
 
 
@@ -54,7 +55,7 @@ async def run_demo(directory: Path, *, orders: int) -> dict:
         f'[ledger]\npath = "{ledger_path}"\n',
         encoding="utf-8",
     )
-    ledger = Ledger(ledger_path)
+    ledger = open_ledger(ledger_path)
     try:
         states = ledger.summary()
         sample = [o for name in tables for o in ledger.orders(instance=name, limit=3)]
@@ -70,10 +71,11 @@ async def run_demo(directory: Path, *, orders: int) -> dict:
                      "error": a.last_error,
                      "created_order": (a.result or {}).get("order_id")} for a in actions],
         "errors": [e for r in (*first, *idle) for e in r.errors],
-        "states": states,
+        "states": [asdict(count) for count in states],
         "events": events,
         "sample": [
-            {k: o[k] for k in ("vendor", "id", "state", "vendor_state", "reference", "created")}
+            {k: o.as_json()[k] for k in ("vendor", "id", "state", "vendor_state", "reference",
+                                         "created")}
             for o in sample
         ],
     }
@@ -91,8 +93,7 @@ async def _sync_act_and_repoll(config: Config):
             if spec.demo_actions is None:
                 continue
             orders = await service.ledger.call(lambda ledger, n=name: ledger.orders(instance=n))
-            for kind, order_id, params in spec.demo_actions(
-                    [{k: o[k] for k in ("id", "vendor_state")} for o in orders]):
+            for kind, order_id, params in spec.demo_actions(orders):
                 queued += await enqueue(config, kind, [(name, order_id)], params)
         await service.run_once()
         ids = [action.id for action, _ in queued]

@@ -48,9 +48,10 @@ from yarl import URL
 
 from . import __version__
 from .clock import iso
-from .errors import (
+from .errors import (  # BadResponse: re-exported, adapters import it from here
     AmbiguousError,
     AuthError,
+    BadResponse,
     CannotConnect,
     LinkRefused,
     NetworkError,
@@ -143,10 +144,6 @@ class AnswerDatedThrottler(Throttler):
             if logs[index] == stamp:
                 logs[index] = time.monotonic()
                 return
-
-
-class BadResponse(TransientError):
-    """The vendor answered something that cannot be read (truncated or malformed JSON)."""
 
 
 class Authenticator(Protocol):
