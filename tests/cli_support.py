@@ -68,6 +68,35 @@ def one_error_line(result: CliResult, code: int, *fragments: str) -> str:
     return line
 
 
+JSON_KEYS = ["ok", "command", "data"]
+
+
+def json_data(result: CliResult):
+    """The ``data`` of a ``--json`` command's one document, after checking its shape:
+    ``{"ok": exit code is 0, "command": ..., "data": ...}``."""
+    document = json.loads(result.stdout)
+    assert list(document) == JSON_KEYS, result
+    assert document["ok"] is (result.returncode == 0), result
+    assert document["command"] == command_name(result.args), result
+    return document["data"]
+
+
+def command_name(args: tuple[str, ...]) -> str:
+    """``orders list`` from ``--config x orders list --json`` (global options first)."""
+    words, skip = [], False
+    for arg in args:
+        if skip:
+            skip = False
+        elif arg in ("--config", "--log-level", "--log-format"):
+            skip = True
+        elif arg.startswith("-"):
+            break
+        else:
+            words.append(arg)
+    groups = {"orders", "actions", "photos", "print-order"}
+    return " ".join(words[:2] if words[0] in groups else words[:1])
+
+
 def cli_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     """The test process's environment without anything that would change ordersync's mind."""
     env = {k: v for k, v in os.environ.items()
@@ -165,6 +194,9 @@ def toml_str(value: str | Path) -> str:
     return f"'{text}'"
 
 
+TIMEOUT = "timeout_s = 3.0\n"   # a lost write is verified this long after: keep it short
+
+
 def fotoware_toml(base_url: str, ledger: Path, *, name: str = "fotoware-main",
                   extra: str = "") -> str:
     """A configuration with one Fotoware instance whose secret comes from SECRET_ENV."""
@@ -177,6 +209,7 @@ def fotoware_toml(base_url: str, ledger: Path, *, name: str = "fotoware-main",
         f'client_secret_env = "{SECRET_ENV}"\n'
         f"rate_limit = {{ requests = 1000, per_s = 1 }}\n"
         f"backoff_base_s = 0.05\n"
+        f"{'' if 'timeout_s' in extra else TIMEOUT}"
         f"{extra}"
     )
 
@@ -192,6 +225,7 @@ def pwinty_toml(base_url: str, ledger: Path, *, name: str = "prints", extra: str
         f'api_key_env = "{KEY_ENV}"\n'
         f"rate_limit = {{ requests = 1000, per_s = 1 }}\n"
         f"backoff_base_s = 0.05\n"
+        f"{'' if 'timeout_s' in extra else TIMEOUT}"
         f"{extra}"
     )
 

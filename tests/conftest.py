@@ -66,6 +66,7 @@ def fotoware_config(sim: FotowareSimulator, ledger_path: Path, name: str = "fw",
         "client_secret_env": SECRET_ENV,
         "rate_limit": {"requests": 1000, "per_s": 1},
         "backoff_base_s": 0.5,
+        "timeout_s": 5.0,   # a lost write is verified this long after: tests advance past it
         **overrides,
     }
     return parse_config(
@@ -133,6 +134,7 @@ def pwinty_config(sim, ledger_path: Path, name: str = "prints", api_key: str | N
         "rate_limit": {"requests": 1000, "per_s": 1},
         "backoff_base_s": 0.5,
         "action_backoff_base_s": 1.0,
+        "timeout_s": 5.0,
         **overrides,
     }
     return parse_config(

@@ -26,15 +26,45 @@ from tests.outbox_support import read_actions
 
 ROUNDS = int(os.environ.get("ORDERSYNC_CRASH_ROUNDS", "10"))
 SEED = int(os.environ.get("ORDERSYNC_CRASH_SEED", "20260601"))
-FAULTS = "apply_then_drop:0.3,drop:0.07"
+# Every fault class at once, drawn at random for each request (apply_then_* only on writes):
+# answers lost after the change (dropped, cut short, a 502 page), garbled answers, requests
+# dropped before the vendor acts, 503 and 429 with Retry-After, and requests that take
+# longer than the client waits (a write lands after the client gave up).
+FAULTS = ("apply_then_drop:0.1,apply_then_cut:0.06,apply_then_error:0.06,malformed:0.06,"
+          "drop:0.06,delay:0.04,503:0.04,429:0.03")
+SLOW_S = 0.8             # a delayed request is handled this long after it arrived
 
 DAEMON_SETTINGS = """\
 poll_interval_s = 3600
-max_attempts = 3
+timeout_s = 0.5
+action_verify_after_s = 1.0
+max_attempts = 2
 action_max_attempts = 50
 action_backoff_base_s = 0.05
 action_backoff_max_s = 0.5
 """
+"""The client gives up on a request after 0.5 s, and verifies a lost write 1 s later, when
+even a write delayed by SLOW_S has landed; reads are tried twice, so some reads after a
+write fail for good."""
+
+
+def switch_faults_on(sim, seed: int, writes: Collection[str]) -> None:
+    """Every fault class at random (FAULTS), and a few 503s and 429s with Retry-After on
+    the first ``writes``."""
+    sim.faults.random(FAULTS, seed=seed, delay_s=SLOW_S)
+    for method in writes:
+        sim.faults.add("status", status=503, method=method, times=2, retry_after="0")
+        sim.faults.add("status", status=429, method=method, times=1, retry_after="0")
+
+
+def read_after_failed(actions: list) -> int:
+    """Actions whose write was answered but whose read of the order after it failed."""
+    return sum(1 for a in actions if (a.result or {}).get("read_after_failed"))
+
+
+def fault_counts(sim) -> dict[str, int]:
+    """How many requests the simulator answered with each fault."""
+    return dict(Counter(r.fault for r in sim.requests if r.fault))
 
 
 def tail(path: Path, lines: int = 30) -> str:

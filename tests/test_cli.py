@@ -25,6 +25,7 @@ from tests.cli_support import (
     closed_port,
     fotoware_sim,  # noqa: F401  (fixture)
     fotoware_toml,
+    json_data,
     run_cli,
     run_many,
     start_cli,
@@ -210,7 +211,7 @@ async def test_sync_once_then_list_and_show(fotoware_sim, sim_config, tmp_path):
     )
     for result in (listed, as_text, approved, limited):
         assert result.returncode == 0, result
-    orders = json.loads(listed.stdout)
+    orders = json_data(listed)
     assert isinstance(orders, list)
     assert sorted(o["id"] for o in orders) == sorted(fotoware_sim.order_ids())
     for order in orders:
@@ -225,11 +226,11 @@ async def test_sync_once_then_list_and_show(fotoware_sim, sim_config, tmp_path):
     assert as_text.stdout.rstrip().endswith("(40 orders)")
     assert f"fotoware-main:{orders[0]['id']}" in as_text.stdout
 
-    approved_orders = json.loads(approved.stdout)
+    approved_orders = json_data(approved)
     assert approved_orders, "the seeded data has approved orders"
     assert {o["state"] for o in approved_orders} == {"approved"}
     assert len(approved_orders) == sum(o["state"] == "approved" for o in orders)
-    assert [o["id"] for o in json.loads(limited.stdout)] == [o["id"] for o in orders[:5]]
+    assert [o["id"] for o in json_data(limited)] == [o["id"] for o in orders[:5]]
 
     target = next(o for o in orders if o["items"])
     shown, shown_text = await asyncio.gather(
@@ -239,7 +240,7 @@ async def test_sync_once_then_list_and_show(fotoware_sim, sim_config, tmp_path):
                  env=secret_env(), cwd=tmp_path),
     )
     assert shown.returncode == 0, shown
-    order = json.loads(shown.stdout)
+    order = json_data(shown)
     assert order["id"] == target["id"] and order["vendor"] == "fotoware-main"
     assert order["items"] == target["items"]
     assert order["events"], "a new order has at least one event"
@@ -254,7 +255,7 @@ async def test_sync_json_output(fotoware_sim, sim_config, tmp_path):  # noqa: F8
     result = await arun_cli("--config", str(sim_config), "sync", "--once", "--json",
                             env=secret_env(), cwd=tmp_path)
     assert result.returncode == 0, result
-    [summary] = json.loads(result.stdout)
+    [summary] = json_data(result)
     assert summary["vendor"] == "fotoware-main"
     assert summary["new"] == 40 and summary["errors"] == []
 

@@ -27,6 +27,7 @@ from tests.cli_support import (
     arun_cli,
     fotoware_sim,  # noqa: F401  (fixture)
     fotoware_toml,
+    json_data,
     start_cli,
     wait_for_log_event,
     write_config,  # noqa: F401  (fixture)
@@ -63,7 +64,7 @@ class Site:
     async def actions(self, *options: str) -> list[dict]:
         result = await self.cli("actions", "list", "--json", *options)
         assert result.returncode == 0, result
-        return json.loads(result.stdout)
+        return json_data(result)
 
     def ids(self, state: str) -> list[str]:
         """Orders the simulator holds in ``state``, oldest first."""
@@ -183,7 +184,7 @@ async def test_each_decision_is_queued_once_and_performed_by_nobody_yet(site):
                              f" (approve {ref(pending[3])}), a different action")
     json_out = await site.cli("approve", ref(pending[3]), "--key", "ticket-4711", "--json")
     assert json_out.returncode == 0, json_out
-    [record] = json.loads(json_out.stdout)
+    [record] = json_data(json_out)
     assert (record["id"], record["queued"], record["key"]) == (sixth, False, "ticket-4711")
 
     assert len(await site.actions()) == 6
@@ -265,18 +266,18 @@ async def test_wait_without_a_daemon_performs_the_action_itself(site):
 
     submitted = await site.cli("submit", ref(created[0]), "--wait", "--json")
     assert submitted.returncode == 0, submitted
-    [record] = json.loads(submitted.stdout)
+    [record] = json_data(submitted)
     assert (record["kind"], record["state"], record["attempts"]) == ("submit", "succeeded", 1)
     assert record["result"] == {"verb": "SUBMIT", "verified": False}
     assert site.effects()[1:] == [("SUBMIT", created[0])]
 
     # the ledger learnt each result from the action itself, without a poll
     shown = await site.cli("orders", "show", ref(pending[0]), "--json")
-    order = json.loads(shown.stdout)
+    order = json_data(shown)
     assert (order["vendor_state"], order["comment"]) == ("approved", "Cleared for print")
     assert order["events"][-1]["source"] == "action"
     listed = await site.cli("orders", "list", "--json")
-    states = {o["id"]: o["vendor_state"] for o in json.loads(listed.stdout)}
+    states = {o["id"]: o["vendor_state"] for o in json_data(listed)}
     assert (states[pending[0]], states[created[0]]) == ("approved", "pending")
 
     # done is done: the same command again performs nothing
@@ -388,7 +389,7 @@ async def test_actions_list_show_retry_and_cancel(site):
     one_error_line(not_a_number, 2, "invalid int value: 'one'")
 
     assert shown.returncode == 0, shown
-    action = json.loads(shown.stdout)
+    action = json_data(shown)
     assert (action["id"], action["kind"], action["state"]) == (1, "approve", "succeeded")
     assert action["result"] == {"verb": "APPROVE", "verified": False}
     # every request of the attempt (this process's token request, then the verb)
@@ -396,7 +397,7 @@ async def test_actions_list_show_retry_and_cancel(site):
             if not a["request"].startswith("POST /fotoweb/oauth2/token")] \
         == [(1, f"APPROVE /fotoweb/orders/{pending[0]}", 200, None)]
     assert all(a["latency_ms"] >= 0 and a["at"] for a in action["attempts_log"])
-    failed = json.loads(failed.stdout)
+    failed = json_data(failed)
     assert [(a["request"], a["status"], a["error"]) for a in failed["attempts_log"]
             if a["request"].split()[0] != "POST"] == [
         (f"SUBMIT /fotoweb/orders/{created[0]}", 400,
@@ -428,7 +429,7 @@ async def test_actions_list_show_retry_and_cancel(site):
     site.sim.set_state(created[0], "created")
     retried = await site.cli("actions", "retry", "2", "--json")
     assert retried.returncode == 0, retried
-    record = json.loads(retried.stdout)
+    record = json_data(retried)
     assert (record["state"], record["attempts"]) == ("pending", 0)
     synced = await site.cli("sync", "--once")
     assert synced.returncode == 0, synced

@@ -198,10 +198,3 @@ def test_output_closed_early_exits_141_quietly(config_for, tmp_path):
         os.close(writer)
     assert done.returncode == 141, done.stderr
     assert done.stderr == ""
-
-
-def test_a_demo_folder_that_cannot_be_made_exits_4(tmp_path):
-    (tmp_path / "plain-file").write_text("x")
-    result = run_cli("demo", "--dir", str(tmp_path / "plain-file" / "demo"), cwd=tmp_path)
-    assert_one_error_line(result, 4, contains=f"{tmp_path / 'plain-file'}")
-    assert (tmp_path / "plain-file").read_text() == "x"

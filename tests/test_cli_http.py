@@ -24,6 +24,7 @@ from tests.cli_support import (
     arun_cli,
     closed_port,
     fotoware_toml,
+    json_data,
     one_error_line,
     pwinty_toml,
 )
@@ -142,7 +143,7 @@ async def test_an_action_on_an_order_whose_href_is_elsewhere_fails_and_sends_not
     assert silent.connections == 0
     assert not [r for r in sim.requests[before:] if r.method in MUTATING] and sim.effects == []
     shown = await cli(config, "actions", "show", "1", "--json")
-    assert json.loads(shown.stdout)["attempts_log"] == []   # nothing was sent for it
+    assert json_data(shown)["attempts_log"] == []   # nothing was sent for it
 
 
 # ------------------------------------------------------------------ the attempt log
@@ -165,5 +166,5 @@ async def test_the_attempt_log_holds_every_request_sent_token_requests_included(
         ("POST", "/fotoweb/oauth2/token", 200)]
     assert ("APPROVE", f"/fotoweb/orders/{target}", 200) in sent
     shown = await cli(config, "actions", "show", "1", "--json")
-    logged = [(a["request"], a["status"]) for a in json.loads(shown.stdout)["attempts_log"]]
+    logged = [(a["request"], a["status"]) for a in json_data(shown)["attempts_log"]]
     assert logged == [(f"{method} {path}", status) for method, path, status in sent]

@@ -26,8 +26,16 @@ import pytest
 from ordersync.adapters.pwinty.mapping import STATES
 from ordersync.adapters.pwinty.simulator import PHOTO_STATUSES, PwintySimulator, build_catalogue
 
-from tests.cli_support import (KEY_ENV, CliResult, arun_cli, closed_port, one_error_line,
-                                pwinty_toml, start_cli)
+from tests.cli_support import (
+    KEY_ENV,
+    CliResult,
+    arun_cli,
+    closed_port,
+    json_data,
+    one_error_line,
+    pwinty_toml,
+    start_cli,
+)
 from tests.outbox_support import read_actions, read_orders
 
 V = "prints"
@@ -118,7 +126,7 @@ async def test_sync_then_orders_list_and_show(site):
         site.cli("orders", "show", ref(site.submitted), "--json"))
     for result in (listing, draft_show, ready_show, submitted_show):
         assert result.returncode == 0, result
-    orders = json.loads(listing.stdout)
+    orders = json_data(listing)
     assert [o["id"] for o in orders] == site.sim.order_ids()       # newest first, all of them
     for order in orders:
         assert LISTING_KEYS <= set(order), order
@@ -130,14 +138,14 @@ async def test_sync_then_orders_list_and_show(site):
         assert [i["key"] for i in order["items"]] == [str(p["id"]) for p in vendor["photos"]]
 
     # a fresh draft: no photos, and what Pwinty says blocks its submission
-    draft = json.loads(draft_show.stdout)
+    draft = json_data(draft_show)
     assert draft["items"] == [] and draft["state"] == "draft"
     assert draft["data"]["submission"] == {"isValid": False, "generalErrors": ["NoItemsInOrder"],
                                            "photoErrors": {}}
     assert draft["data"]["price_minor"] == 0
 
     # a draft whose photos are downloaded: valid, priced, its photos as items
-    ready = json.loads(ready_show.stdout)
+    ready = json_data(ready_show)
     vendor = site.sim.get_order(site.ready[0])
     assert ready["data"]["submission"]["isValid"] is True
     assert ready["data"]["price_minor"] == vendor["price"] > 0
@@ -146,7 +154,7 @@ async def test_sync_then_orders_list_and_show(site):
     assert [e["to_vendor_state"] for e in ready["events"]] == ["NotYetSubmitted"]
 
     # a submitted order carries no submission check
-    submitted = json.loads(submitted_show.stdout)
+    submitted = json_data(submitted_show)
     assert submitted["vendor_state"] == "Submitted" and "submission" not in submitted["data"]
 
     # a seeded draft with photos in several statuses: each status and each photo's errors
@@ -217,7 +225,7 @@ async def test_photos_add_by_url_by_batch_and_by_upload(site, tmp_path):
     # the ledger holds each order's photos as items, with their statuses
     shown = await site.cli("orders", "show", ref(upload), "--json")
     assert shown.returncode == 0, shown
-    [item] = json.loads(shown.stdout)["items"]
+    [item] = json_data(shown)["items"]
     assert (item["key"], item["title"], item["status"], item["data"]["md5Hash"]) == (
         str(stored["id"]), "8x10", "Ok", md5)
     copy = site.ledger_order(batch)
@@ -286,7 +294,7 @@ async def test_print_order_create_from_options_json_and_toml(site, tmp_path):
         ADDRESS["address1"], "--town", ADDRESS["addressTownOrCity"], "--postcode",
         ADDRESS["postalOrZipCode"], "--country", "GB", "--quality", "Pro", "--wait", "--json")
     assert options.returncode == 0, options
-    [action] = json.loads(options.stdout)
+    [action] = json_data(options)
     assert (action["kind"], action["state"]) == ("create", "succeeded")
     new_id = action["result"]["order_id"]
     order = site.sim.get_order(new_id)
@@ -304,7 +312,7 @@ async def test_print_order_create_from_options_json_and_toml(site, tmp_path):
     from_json = await site.cli("print-order", "create", V, "--from", str(as_json), "--wait",
                                "--json")
     assert from_json.returncode == 0, from_json
-    json_id = json.loads(from_json.stdout)[0]["result"]["order_id"]
+    json_id = json_data(from_json)[0]["result"]["order_id"]
     order = site.sim.get_order(json_id)
     assert (order["recipientName"], order["countryCode"], order["qualityLevel"]) == (
         "From Json", "US", "Standard")
@@ -317,13 +325,13 @@ async def test_print_order_create_from_options_json_and_toml(site, tmp_path):
     from_toml = await site.cli("print-order", "create", V, "--from", str(as_toml),
                                "--quality", "Standard", "--wait", "--json")  # options win
     assert from_toml.returncode == 0, from_toml
-    toml_id = json.loads(from_toml.stdout)[0]["result"]["order_id"]
+    toml_id = json_data(from_toml)[0]["result"]["order_id"]
     order = site.sim.get_order(toml_id)
     assert (order["recipientName"], order["addressTownOrCity"], order["qualityLevel"],
             order["payment"]) == ("From Toml", "Leeds", "Standard", "InvoiceRecipient")
     assert site.effects() == [("CREATE", new_id), ("CREATE", json_id), ("CREATE", toml_id)]
     listing = await site.cli("orders", "list", "--vendor", V, "--json", "--limit", "3")
-    assert {o["id"] for o in json.loads(listing.stdout)} == {new_id, json_id, toml_id}
+    assert {o["id"] for o in json_data(listing)} == {new_id, json_id, toml_id}
 
 
 async def test_print_order_create_refusals_exit_2_with_one_line(site, tmp_path):

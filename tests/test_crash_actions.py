@@ -1,13 +1,17 @@
-"""kill -9, again and again, while the outbox drains: every action takes effect exactly once.
+"""The fault matrix for Fotoware: kill -9, again and again, while the outbox drains under
+every fault class at once; every action takes effect exactly once.
 
 A real ``ordersync run`` process drains a queue of Fotoware actions (plain approvals and
 rejections, approvals that carry a comment, submissions, updates followed by a rejection of
-the same order) against the simulator, with faults switched on that hit the verbs: "apply
-the change, then drop the connection without answering" (the answer is lost, the effect is
-not), plain dropped connections, 503 and 429. The process is killed with SIGKILL at random
-moments (most often a few milliseconds after the simulator saw its n-th verb, so that an
-action is in flight) and started again, round after round, then one last run drains the rest
-and stops on SIGTERM.
+the same order) against the simulator, with every fault class of crash_support.FAULTS
+switched on together, on writes and reads alike: answers lost after the change (connection
+dropped, body cut short, a 502 page), garbled answers, connections dropped before the
+vendor acts, 503 and 429 with Retry-After, requests slower than the client waits (a write
+that lands after the client gave up), and reads after a write that fail for good. The
+process is killed with SIGKILL at random moments (most often a few milliseconds after the
+simulator saw its n-th verb, so that an action is in flight) and started again, round after
+round, then one last run drains the rest and stops on SIGTERM, and a final ``sync --once``
+without faults brings the ledger up to date.
 
 The proof comes from the simulator's own log of applied changes (``sim.effects``): every
 action took effect exactly once and in the order given, no order without an action was
@@ -43,12 +47,12 @@ from ordersync.model import ActionState
 from tests.cli_support import SECRET_ENV, fotoware_toml
 from tests.conftest import fotoware_config
 from tests.crash_support import (
-    DAEMON_SETTINGS, FAULTS, ROUNDS, SEED, CrashRun, RequestCount, assert_effects_as_asked,
-    service_running,
+    DAEMON_SETTINGS, ROUNDS, SEED, CrashRun, RequestCount, assert_effects_as_asked,
+    fault_counts, read_after_failed, service_running, switch_faults_on,
 )
 from tests.outbox_support import open_ledger, read_actions, read_orders, read_outbox
 
-ACTIONS = int(os.environ.get("ORDERSYNC_CRASH_ACTIONS", "120"))
+ACTIONS = int(os.environ.get("ORDERSYNC_CRASH_ACTIONS", "80"))
 
 VENDOR = "fw"
 COMMENT_APPROVE = "Approved by the crash test, with a comment"
@@ -153,17 +157,16 @@ async def test_kill_9_while_draining_the_outbox_every_action_exactly_once(fotowa
     queue = read_actions(ledger_path)
     assert len(queue) == ACTIONS and {a.state for a in queue} == {ActionState.PENDING}
 
-    # ---- faults that hit the verbs: answers lost after the change, drops, 503, 429
-    sim.faults.random(FAULTS, seed=SEED)
-    for verb in ("APPROVE", "REJECT", "SUBMIT", "PATCH"):
-        sim.faults.add("status", status=503, method=verb, times=2, retry_after=None)
-    sim.faults.add("status", status=429, method="APPROVE", times=2, retry_after="0")
+    # ---- every fault class at once (crash_support.FAULTS)
+    switch_faults_on(sim, SEED, ("APPROVE", "REJECT", "SUBMIT", "PATCH"))
 
     # ---- kill -9 at random moments, restart, until drained or out of rounds; then one
     # last, undisturbed run drains the rest and stops cleanly on SIGTERM
     await crash.kill_rounds(ROUNDS)
     await crash.drain()
+    faults = fault_counts(sim)
     sim.faults.clear()
+    await crash.cli("sync", "--once")   # the orders whose read after the write failed
 
     # ---- the outbox: every action succeeded, none open, none given up on
     actions, attempts = read_outbox(ledger_path)
@@ -171,7 +174,7 @@ async def test_kill_9_while_draining_the_outbox_every_action_exactly_once(fotowa
     states = Counter(a.state.value for a in actions)
     rounds = crash.rounds
     report = (f"{ACTIONS} actions, {len(rounds)} kill rounds {rounds}, final states {dict(states)},"
-              f" {len(sim.effects)} effects")
+              f" {len(sim.effects)} effects, faults {faults}")
     assert states == {"succeeded": ACTIONS}, report + "\n" + "\n".join(
         f"#{a.id} {a.kind} {a.target} {a.state.value} after {a.attempts}: {a.last_error}"
         for a in actions if a.state is not ActionState.SUCCEEDED)
@@ -217,9 +220,9 @@ async def test_kill_9_while_draining_the_outbox_every_action_exactly_once(fotowa
     # ---- and the run really was crashy: kills mid-action, lost answers, verified retries
     kills_in_flight, lost, verified = crash.assert_crashy(sim, actions, attempts,
                                                           min(ROUNDS, 3), report)
-    assert time.monotonic() - started < 60 + 2 * ROUNDS + 0.3 * ACTIONS, report
     print(report + f"; {kills_in_flight} kills left an action in flight, {len(lost)} verb"
           f" answers lost, {len(verified)} actions confirmed by verification,"
+          f" {read_after_failed(actions)} done though the read after the write failed,"
           f" {time.monotonic() - started:.1f}s")
 
 

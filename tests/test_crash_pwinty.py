@@ -1,16 +1,18 @@
-"""kill -9 while Pwinty photo additions and submissions drain: no photo added twice, no
-submit lost.
+"""The fault matrix for Pwinty: kill -9 while photo additions and submissions drain under
+every fault class at once: no photo added twice, no submit lost.
 
-The outbox crash test (tests/test_crash_actions.py) extended to Pwinty. Draft print orders
+The fault-matrix crash test (tests/test_crash_actions.py) extended to Pwinty. Draft print orders
 get photos through the real command line (``photos add`` by one URL, by a batch of URLs, by
 uploading a JPEG), some are then cancelled, and once every photo is in and downloaded, some
 lose a photo (``photos remove``) and are submitted (``submit``). A real ``ordersync run``
-drains the queue against the simulator with faults switched on that hit the writes: "apply
-the change, then drop the connection without answering" (the answer is lost, the effect is
-not), plain dropped connections, 503 and 429. The process is killed with SIGKILL at random
+drains the queue against the simulator with every fault class of crash_support.FAULTS
+switched on together (answers lost, cut short or a 502 page after the change, garbled
+answers, dropped connections, 503 and 429 with Retry-After, slow writes that land after the
+client gave up, reads after a write that fail for good). The process is killed with SIGKILL at random
 moments (most often a few milliseconds after the simulator saw its n-th write, so that an
 action is in flight) and started again, round after round; an undisturbed run then drains
-what is left and stops on SIGTERM. That happens twice: once for the photos and
+what is left and stops on SIGTERM, and a ``sync --once`` without faults follows. That
+happens twice: once for the photos and
 cancellations, once for the removals and submissions.
 
 Submissions are queued in the second phase on purpose: Pwinty refuses to submit an order
@@ -54,12 +56,12 @@ from ordersync.simkit import WRITE_METHODS
 from tests.cli_support import KEY_ENV, pwinty_toml
 from tests.conftest import pwinty_config
 from tests.crash_support import (
-    DAEMON_SETTINGS, FAULTS, ROUNDS, SEED, CrashRun, RequestCount, assert_effects_as_asked,
-    service_running,
+    DAEMON_SETTINGS, ROUNDS, SEED, CrashRun, RequestCount, assert_effects_as_asked,
+    fault_counts, read_after_failed, service_running, switch_faults_on,
 )
 from tests.outbox_support import open_ledger, read_actions, read_orders, read_outbox
 
-ACTIONS = int(os.environ.get("ORDERSYNC_CRASH_ACTIONS", "44"))
+ACTIONS = int(os.environ.get("ORDERSYNC_CRASH_ACTIONS", "32"))
 
 VENDOR = "prints"
 TYPES = ("4x6", "5x7", "8x10", "10x15_cm")
@@ -67,6 +69,7 @@ JPEG_MAGIC = b"\xff\xd8\xff\xe0"
 UNTOUCHED = 6            # drafts with photos that no action names: nothing may touch them
 DOWNLOAD_DELAY_S = 0.2
 ENQUEUE_AT_ONCE = 6      # CLI enqueue commands run side by side (start-up dominates each)
+CREATES = max(2, ACTIONS // 8)   # new print orders: an unanswered one may end uncertain
 
 # shape: (photo commands, cancelled in phase 1, a photo removed in phase 2, submitted)
 SHAPES = {
@@ -167,6 +170,11 @@ def make_plan(sim, actions: int, rng: random.Random, folder: Path) -> list[Order
     return plans
 
 
+def open_create(action) -> bool:
+    """A create left uncertain: Pwinty v2.2 cannot tell whether an unanswered one landed."""
+    return action.kind == "create" and action.state is ActionState.UNCERTAIN
+
+
 def photo_key(photo: dict) -> tuple[str, str, int]:
     return (photo["url"] or photo["md5Hash"], photo["type"], int(photo["copies"]))
 
@@ -181,15 +189,6 @@ def disagreements(copies: dict[str, dict], sim) -> list[str]:
         if held != truth:
             problems.append(f"{oid}: the ledger holds {held}, the simulator {truth}")
     return problems
-
-
-def switch_faults_on(sim, seed: int) -> None:
-    """Random faults on every request (apply_then_drop fires on writes only), a few 503s
-    on the first writes of each method, and two 429s (which prove nothing was done)."""
-    sim.faults.random(FAULTS, seed=seed)
-    sim.faults.add("status", status=503, method="POST", times=3, retry_after=None)
-    sim.faults.add("status", status=503, method="DELETE", times=2, retry_after=None)
-    sim.faults.add("status", status=429, method="POST", times=2, retry_after="0")
 
 
 async def test_kill_9_while_photos_and_submissions_drain_each_exactly_once(pwinty, tmp_path):
@@ -223,28 +222,34 @@ async def test_kill_9_while_photos_and_submissions_drain_each_exactly_once(pwint
     async def drain(phase: int) -> None:
         """One undisturbed run drains the rest; every action has succeeded by then."""
         await crash.drain(phase)
-        not_done = [a for a in read_actions(ledger_path) if a.state is not ActionState.SUCCEEDED]
+        not_done = [a for a in read_actions(ledger_path)
+                    if a.state is not ActionState.SUCCEEDED and not open_create(a)]
         assert not not_done, f"phase {phase}: " + "\n".join(
             f"#{a.id} {a.kind} {a.target} {a.state.value} after {a.attempts}: {a.last_error}"
             for a in not_done) + f"\nrounds: {crash.rounds}"
 
-    # ---- phase 1: photos by url, by batch and by upload, then some cancellations
+    # ---- phase 1: new print orders, photos by url, by batch and by upload, cancellations
     await crash.cli("sync", "--once")
+    recipients = [f"Fault Matrix {n}" for n in range(CREATES)]
     await asyncio.gather(*(queue_in_order([
-        ["photos", "add", f"{VENDOR}:{p.oid}", *c.args] for c in p.commands]) for p in plans))
+        ["photos", "add", f"{VENDOR}:{p.oid}", *c.args] for c in p.commands]) for p in plans),
+        *(queue_in_order([["print-order", "create", VENDOR, "--recipient", name, "--address1",
+                           "1 Test Street", "--town", "London", "--postcode", "SW1A 1AA",
+                           "--country", "GB", "--quality", "Pro"]]) for name in recipients))
     cancels = [f"{VENDOR}:{p.oid}" for p in plans if p.cancel]
     result = await crash.cli("cancel", *cancels)
     assert result.stdout.count("queued action #") == len(cancels), result
     queue = read_actions(ledger_path)
-    phase1 = sum(len(p.commands) + p.cancel for p in plans)
+    phase1 = sum(len(p.commands) + p.cancel for p in plans) + CREATES
     assert len(queue) == phase1 and {a.state for a in queue} == {ActionState.PENDING}
     assert Counter(a.kind for a in queue) == Counter(
         [{"ADD_PHOTO": "add_photo", "ADD_PHOTOS": "add_photos"}[c.verb]
-         for p in plans for c in p.commands] + ["cancel"] * len(cancels))
+         for p in plans for c in p.commands] + ["cancel"] * len(cancels) + ["create"] * CREATES)
 
-    switch_faults_on(sim, SEED)
+    switch_faults_on(sim, SEED, ("POST", "DELETE"))
     await crash.kill_rounds(ROUNDS // 2, 1)
     await drain(1)
+    faults = Counter(fault_counts(sim))
     sim.faults.clear()
 
     # ---- between the phases: every photo is in and downloaded
@@ -269,26 +274,44 @@ async def test_kill_9_while_photos_and_submissions_drain_each_exactly_once(pwint
     submits = [f"{VENDOR}:{p.oid}" for p in plans if p.submit]
     result = await crash.cli("submit", *submits)
     assert result.stdout.count("queued action #") == len(submits), result
-    assert len(read_actions(ledger_path)) == total
+    assert len(read_actions(ledger_path)) == total + CREATES
 
-    switch_faults_on(sim, SEED + 1)
+    seen = len(sim.requests)
+    switch_faults_on(sim, SEED + 1, ("POST", "DELETE"))
     await crash.kill_rounds(ROUNDS - ROUNDS // 2, 2)
     await drain(2)
+    faults.update(r.fault for r in sim.requests[seen:] if r.fault)
     sim.faults.clear()
+    await crash.cli("sync", "--once")   # the orders whose read after the write failed
 
-    # ---- the outbox: every action succeeded, none open, none given up on
+    # ---- the outbox: every action succeeded, none open, none given up on, except creates
+    # whose answer was lost: those are uncertain (Pwinty v2.2 cannot find them)
     actions, attempts = read_outbox(ledger_path)
     rounds = crash.rounds
-    copies = read_orders(ledger_path, VENDOR, [*by_id, *untouched])
+    created = {a.payload["fields"]["recipientName"]: a for a in actions if a.kind == "create"}
+    made = {e.body["recipientName"]: e.order_id for e in sim.effects if e.verb == "CREATE"}
+    copies = read_orders(ledger_path, VENDOR, [*by_id, *untouched, *made.values()])
     states = Counter(a.state.value for a in actions)
-    report = (f"{total} actions on {len(plans)} orders, {len(rounds)} kill rounds {rounds},"
-              f" final states {dict(states)}, {len(sim.effects)} effects")
-    assert states == {"succeeded": total}, report
+    report = (f"{total + CREATES} actions ({CREATES} creates) on {len(plans)} orders,"
+              f" {len(rounds)} kill rounds {rounds}, final states {dict(states)},"
+              f" {len(sim.effects)} effects, faults {dict(faults)}")
+    assert not [a for a in actions if a.state is not ActionState.SUCCEEDED
+                and not open_create(a)], report
+    assert all("cannot be verified" in a.last_error for a in actions if open_create(a)), report
+
+    # ---- each create made its order at most once, a succeeded one exactly once
+    creates = Counter(e.body["recipientName"] for e in sim.effects if e.verb == "CREATE")
+    assert set(creates) <= set(recipients) and max(creates.values(), default=1) == 1, creates
+    for name, action in created.items():
+        if action.state is ActionState.SUCCEEDED:
+            assert made.get(name) == action.result["order_id"], (name, action, made)
 
     # ---- the simulator's log: each action's effect exactly once, in order, nothing else
     effects: dict[str, list[str]] = defaultdict(list)
     added: dict[str, Counter] = defaultdict(Counter)
     for effect in sim.effects:
+        if effect.verb == "CREATE":
+            continue    # checked above
         verb = effect.verb
         if verb == "STATUS":
             verb += " " + effect.body["status"]
@@ -299,7 +322,7 @@ async def test_kill_9_while_photos_and_submissions_drain_each_exactly_once(pwint
                 added[effect.order_id][(source, photo["type"], int(photo["copies"]))] += 1
     assert_effects_as_asked(effects, {oid: p.expected_effects() for oid, p in by_id.items()},
                             report)
-    assert len(sim.effects) == total, report
+    assert len(sim.effects) == total + len(made), report
     twice = {oid: [k for k, n in counts.items() if n > 1] for oid, counts in added.items()
              if max(counts.values()) > 1}
     assert not twice, f"photos added more than once: {twice}"
@@ -328,10 +351,10 @@ async def test_kill_9_while_photos_and_submissions_drain_each_exactly_once(pwint
                                                           min(ROUNDS, 4), report)
     assert {a.kind for a in verified} & {"add_photo", "add_photos"}, report
     elapsed = time.monotonic() - started
-    assert elapsed < 60 + 2 * ROUNDS + 0.4 * total, report
     print(report + f"; {kills_in_flight} kills left an action in flight, {len(lost)} write"
           f" answers lost, {len(verified)} actions confirmed by verification"
-          f" ({dict(Counter(a.kind for a in verified))}), ledger stale after phase 1:"
+          f" ({dict(Counter(a.kind for a in verified))}), {read_after_failed(actions)} done"
+          f" though the read after the write failed, ledger stale after phase 1:"
           f" {len(stale_after_phase1)} orders, {elapsed:.1f}s")
 
 
@@ -390,7 +413,7 @@ async def test_the_same_photo_twice_on_purpose_queued_together_survives_a_lost_r
         pwinty, tmp_path):
     sim = await pwinty(orders=10, clock=time.time)
     oid = sim.add_order("NotYetSubmitted")
-    config = pwinty_config(sim, tmp_path / "ledger.db", poll_interval_s=3600,
+    config = pwinty_config(sim, tmp_path / "ledger.db", poll_interval_s=3600, timeout_s=1.0,
                            action_backoff_base_s=0.01, action_backoff_max_s=0.05)
     async with Service(config, handle_signals=False) as service:
         await service.run_once()
@@ -405,7 +428,7 @@ async def test_the_same_photo_twice_on_purpose_queued_together_survives_a_lost_r
     sim.faults.add("delay", method="POST", path_prefix=photos_path, delay_s=0.0, times=1)
     sim.faults.add("drop", method="POST", path_prefix=photos_path, times=1)
     async with Service(config, handle_signals=False) as service:
-        for _ in range(20):
+        for _ in range(60):    # the lost one is verified a request timeout (1 s) later
             await service.run_once()
             states = {a.state for a in read_actions(tmp_path / "ledger.db")}
             if states <= {ActionState.SUCCEEDED, ActionState.FAILED, ActionState.UNCERTAIN}:

@@ -19,7 +19,7 @@ from ordersync.redaction import REDACTED
 
 from tests.cli_support import KEY_ENV, SECRET_ENV, SIM_SECRET, CliResult, arun_cli
 from tests.cli_support import fotoware_sim, write_config  # noqa: F401  (fixtures)
-from tests.cli_support import fotoware_toml, pwinty_toml
+from tests.cli_support import fotoware_toml, json_data, pwinty_toml
 
 API_KEY = "pw-Echoed-Key-91d2c4e7a05b3f86-qqzx"   # long and unusual: finding it means a leak
 ECHO = "refused; you sent"
@@ -99,9 +99,9 @@ async def test_an_action_refusal_repeating_the_token_is_not_stored(
     listed = await fotoware_cli(fotoware_sim, config, tmp_path, "actions", "list", "--json")
     shown = await fotoware_cli(fotoware_sim, config, tmp_path, "actions", "show", "1",
                                "--json")
-    [action] = json.loads(listed.stdout)
+    [action] = json_data(listed)
     assert action["state"] == "failed" and REDACTED in action["last_error"], listed
-    attempts = json.loads(shown.stdout)["attempts_log"]
+    attempts = json_data(shown)["attempts_log"]
     assert any(a["error"] and REDACTED in a["error"] for a in attempts), shown
     assert_nowhere([SIM_SECRET, *issued_tokens(fotoware_sim)], [synced, approve, listed, shown],
                    ledger)
@@ -132,7 +132,7 @@ async def test_pwinty_repeating_its_api_key_on_a_401_and_on_a_refused_action(tmp
         assert refused.returncode == 1, refused
         assert ECHO in refused.error_lines[0] and REDACTED in refused.error_lines[0], refused
         listed = await cli("actions", "show", "1", "--json")
-        assert REDACTED in json.loads(listed.stdout)["last_error"], listed
+        assert REDACTED in json_data(listed)["last_error"], listed
         assert_nowhere([API_KEY], [synced, cancel, refused, listed], ledger)
     finally:
         await sim.stop()

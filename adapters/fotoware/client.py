@@ -15,7 +15,7 @@ from typing import Any
 import orjson
 
 from ordersync.errors import AuthError, Rejected
-from ordersync.http import BadResponse, VendorHttp
+from ordersync.http import BadResponse, Response, VendorHttp
 from ordersync.redaction import register_token
 
 TOKEN_PATH = "/fotoweb/oauth2/token"
@@ -187,16 +187,10 @@ class FotowareApi:
         if body is not None:
             headers["Content-Type"] = ORDER_UPDATE
             data = orjson.dumps(body)
-        response = await self._admin_call(
-            self.http.request(verb, href, headers=headers, data=data, safe=False)
+        return await self._admin_call(
+            self.http.request(verb, href, headers=headers, data=data, safe=False,
+                              read=_changed_order)
         )
-        if response.status != 200 or not response.body:
-            return None
-        try:
-            order = response.json()
-        except BadResponse:
-            return None  # the change is made; the next read brings the order
-        return order if isinstance(order, dict) and order.get("href") else None
 
     async def _admin_call(self, call):
         try:
@@ -209,6 +203,18 @@ class FotowareApi:
                     status=403,
                 ) from None
             raise
+
+
+def _changed_order(response: Response) -> dict | None:
+    """The Order a verb answers with, None when it answers without one; a body that is not
+    an Order is unreadable (and the write ambiguous)."""
+    if not response.body:
+        return None
+    order = response.json()
+    if not isinstance(order, dict) or not order.get("href"):
+        raise BadResponse("answer is not an Order", method=response.method, url=response.url,
+                          status=response.status)
+    return order
 
 
 def parse_order_list(body: Any) -> tuple[list[dict], str | None]:

@@ -15,7 +15,7 @@ from typing import Any
 import aiohttp
 
 from ordersync.errors import AuthError, Rejected
-from ordersync.http import BadResponse, VendorHttp, path_segment
+from ordersync.http import BadResponse, Response, VendorHttp, path_segment
 
 JSON = "application/json"
 
@@ -54,10 +54,17 @@ class PwintyApi:
         http.status_errors = {403: Rejected}
         self._wrong_credentials_hint = "check merchant_id and the API key"
 
-    async def _json(self, method: str, path: str, **kw) -> Any:
+    async def _write(self, method: str, path: str, what: str | None = None, **kw) -> Any:
+        """A write; its answer is read through the core, so anything unreadable (or not the
+        ``what`` object expected) is ambiguous there, never a reason to send it again."""
+
+        def read(response: Response) -> Any:
+            body = response.json() if response.body or what else None
+            return body if what is None else _object(body, what, self.http)
+
         with self._credentials_hint():
-            response = await self.http.request(method, path, headers={"Accept": JSON}, **kw)
-        return response.json() if response.body else None
+            return await self.http.request(method, path, headers={"Accept": JSON}, read=read,
+                                           **kw)
 
     async def orders_page(self, count: int, offset: int) -> list[dict]:
         body = await self.http_get("Orders", params={"count": str(count), "offset": str(offset)})
@@ -91,14 +98,13 @@ class PwintyApi:
         return _object(await self.http_get(path), "catalogue", self.http)
 
     async def create_order(self, fields: Mapping[str, Any]) -> dict:
-        return _object(await self._json("POST", "Orders", data=form(fields)), "order", self.http)
+        return await self._write("POST", "Orders", "order", data=form(fields))
 
     async def update_order(self, order_id: str, fields: Mapping[str, Any]) -> dict | None:
-        return await self._json("PUT", _order(order_id), data=form(fields), safe=False)
+        return await self._write("PUT", _order(order_id), data=form(fields))
 
     async def add_photo(self, order_id: str, fields: Mapping[str, Any]) -> dict:
-        return _object(await self._json("POST", _order(order_id, "Photos"), data=form(fields)),
-                       "photo", self.http)
+        return await self._write("POST", _order(order_id, "Photos"), "photo", data=form(fields))
 
     async def upload_photo(self, order_id: str, fields: Mapping[str, Any], content: bytes,
                            filename: str) -> dict:
@@ -106,18 +112,17 @@ class PwintyApi:
         for key, value in form(fields).items():
             body.add_field(key, value)
         body.add_field("file", content, filename=filename, content_type="image/jpeg")
-        return _object(await self._json("POST", _order(order_id, "Photos"), data=body),
-                       "photo", self.http)
+        return await self._write("POST", _order(order_id, "Photos"), "photo", data=body)
 
     async def add_photos(self, order_id: str, photos: list[dict]) -> dict:
-        return _object(await self._json("POST", _order(order_id, "Photos/Batch"), json=photos),
-                       "batch answer", self.http)
+        return await self._write("POST", _order(order_id, "Photos/Batch"), "batch answer",
+                                 json=photos)
 
     async def delete_photo(self, order_id: str, photo_id: str) -> None:
-        await self._json("DELETE", _order(order_id, "Photos", path_segment(photo_id)), safe=False)
+        await self._write("DELETE", _order(order_id, "Photos", path_segment(photo_id)))
 
     async def set_status(self, order_id: str, status: str) -> None:
-        await self._json("POST", _order(order_id, "Status"), data=form({"status": status}))
+        await self._write("POST", _order(order_id, "Status"), data=form({"status": status}))
 
 
 def _order(order_id: str, *rest: str) -> str:

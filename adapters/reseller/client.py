@@ -21,7 +21,7 @@ from typing import Any
 
 from ordersync.adapters.fotoware.client import ClientCredentials
 from ordersync.errors import AuthError, RateLimited, Rejected, VendorError
-from ordersync.http import BadResponse, Response, VendorHttp, vendor_message
+from ordersync.http import BadResponse, Response, VendorHttp, path_segment, vendor_message
 
 TOKEN_PATH = "/oauth/token"
 API_VERSION = "3.0"
@@ -98,60 +98,62 @@ class ResellerApi:
                 return
 
     async def order(self, order_id: str) -> dict:
-        return _object(await self._get(f"/api/orders/{order_id}"), "order", self.http)
+        return _object(await self._get(_order(order_id)), "order", self.http)
 
     async def items(self, order_id: str) -> list[dict]:
-        return _array(await self._get(f"/api/orders/{order_id}/items"), "items", self.http)
+        return _array(await self._get(_order(order_id, "items")), "items", self.http)
 
     async def custom_fields(self, order_id: str) -> list[dict]:
-        return _array(await self._get(f"/api/orders/{order_id}/customfields"), "custom fields",
+        return _array(await self._get(_order(order_id, "customfields")), "custom fields",
                       self.http)
 
     async def characteristics(self, order_id: str, item_id: str) -> list[dict]:
-        return _array(await self._get(f"/api/orders/{order_id}/items/{item_id}/characteristics"),
+        return _array(await self._get(_order(order_id, "items", item_id, "characteristics")),
                       "characteristics", self.http)
 
     async def execution(self, order_id: str) -> dict:
-        return _object(await self._get(f"/api/orders/{order_id}/execute/status"),
+        return _object(await self._get(_order(order_id, "execute", "status")),
                        "execution status", self.http)
 
     # -- writes (never repeated once they may have reached the vendor) ---------------------
 
     async def _write(self, method: str, path: str, body: Any = None) -> Any:
+        def read(response: Response) -> Any:
+            return response.json() if response.body else None  # unreadable: ambiguous
+
         try:
-            response = await self.http.request(method, path, headers={"Accept": JSON},
-                                               json=body, safe=False)
+            return await self.http.request(method, path, headers={"Accept": JSON},
+                                           json=body, safe=False, read=read)
         except AuthError as exc:
             if exc.status != 403:
                 raise
             raise Rejected(f"permission denied: {exc.message} (this API user may only read;"
                            " the Free Edition cannot write orders)", vendor=exc.vendor,
                            method=exc.method, url=exc.url, status=403) from None
-        if not response.body:
-            return None
-        try:
-            return response.json()
-        except BadResponse:
-            return None  # the write took effect; the next read shows it
 
     async def create_order(self, fields: Mapping[str, Any]) -> dict | None:
         return await self._write("POST", "/api/orders", dict(fields))
 
     async def add_item(self, order_id: str, fields: Mapping[str, Any]) -> dict | None:
-        return await self._write("POST", f"/api/orders/{order_id}/items", dict(fields))
+        return await self._write("POST", _order(order_id, "items"), dict(fields))
 
     async def delete_item(self, order_id: str, item_id: str) -> None:
-        await self._write("DELETE", f"/api/orders/{order_id}/items/{item_id}")
+        await self._write("DELETE", _order(order_id, "items", item_id))
 
     async def checkout(self, order_id: str) -> None:
-        await self._write("POST", f"/api/orders/{order_id}/checkout")
+        await self._write("POST", _order(order_id, "checkout"))
 
     async def set_custom_fields(self, order_id: str, fields: list[dict]) -> None:
-        await self._write("PUT", f"/api/orders/{order_id}/customfields", fields)
+        await self._write("PUT", _order(order_id, "customfields"), fields)
 
     async def set_characteristics(self, order_id: str, item_id: str, values: list[dict]) -> None:
-        await self._write("PUT", f"/api/orders/{order_id}/items/{item_id}/characteristics",
+        await self._write("PUT", _order(order_id, "items", item_id, "characteristics"),
                           values)
+
+
+def _order(order_id: str, *rest: str) -> str:
+    """The path of an order (or of something under it), each id encoded as one segment."""
+    return "/".join(["/api/orders", *(path_segment(part) for part in (order_id, *rest))])
 
 
 def _object(body: Any, what: str, http: VendorHttp) -> dict:

@@ -1,9 +1,9 @@
 """The ``ordersync`` command line: each command is a few library calls.
 
-Exit codes
+Exit codes (docs/operations.md says what an operator does about each)
     0  success
-    1  a vendor could not be synced (the others were), or a ``--wait``ed action did not
-       succeed
+    1  a vendor could not be synced (the others were), a ``--wait``ed action did not
+       succeed, or actions pushed by ``sync --once`` ended failed, dead or uncertain
     2  bad input: configuration, arguments, ids, an action refused when queued, a
        configuration file that is not UTF-8, a number out of range
     3  the ledger is busy: another ordersync process holds it, or it stayed locked past
@@ -12,7 +12,7 @@ Exit codes
        read-only file, not an SQLite file, truncated or corrupt, disk full): one line
        naming the file and what is wrong
    70  internal error (a bug in ordersync, nothing else: please report it)
-  130  interrupted
+  130  interrupted (SIGINT, or SIGTERM to a command other than run)
   141  the reader of the output went away (``ordersync orders list | head``): ordersync
        stops quietly, as a program killed by SIGPIPE would (128 + 13)
 
@@ -27,6 +27,8 @@ import argparse
 import asyncio
 import os
 import sqlite3
+import shlex
+import signal
 import sys
 from dataclasses import asdict
 from pathlib import Path
@@ -40,6 +42,7 @@ from .errors import ActionRefused, ConfigError, LedgerLocked, LedgerUnusable, Ve
 from .ledger import LedgerAPI, ledger_problem, open_ledger
 from .model import ActionState, State
 from .redaction import redact
+from .text import columns, printable
 
 EXIT_OK, EXIT_VENDOR, EXIT_USAGE, EXIT_BUSY, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 EXIT_LEDGER = 4
@@ -58,6 +61,31 @@ EXIT_CODES: tuple[tuple[type[Exception] | tuple[type[Exception], ...], int], ...
 
 class UsageError(ConfigError):
     """A command-line argument is wrong."""
+
+
+class Interrupted(Exception):
+    """SIGINT or SIGTERM stopped a command; what was done so far is kept (exit 130)."""
+
+
+def run_interruptible(main):
+    """``asyncio.run(main)``, where SIGTERM, like Ctrl-C, cancels ``main`` so that its
+    ``finally`` blocks run (the ledger lock is released, actions cut off mid-request are
+    left for verification); then raises :class:`Interrupted`."""
+    received: list[str] = []
+
+    async def guarded():
+        loop, task = asyncio.get_running_loop(), asyncio.current_task()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, lambda s=signum: (
+                received.append(signal.Signals(s).name), task.cancel()))
+        try:
+            return await main
+        except asyncio.CancelledError:
+            if received:
+                raise Interrupted(received[0]) from None
+            raise
+
+    return asyncio.run(guarded())
 
 
 class Parser(argparse.ArgumentParser):
@@ -88,14 +116,7 @@ def build_parser() -> Parser:
         " systems, and push decisions back exactly once.",
     )
     parser.add_argument("--version", action="version", version=f"ordersync {__version__}")
-    parser.add_argument(
-        "--config", help=f"configuration file (default: $ORDERSYNC_CONFIG, else {DEFAULT_CONFIG})"
-    )
-    parser.add_argument("--log-level", choices=["debug", "info", "warning", "error"],
-                        help="least important log level shown (default: info; warning for"
-                        " demo, whose summary says what happened)")
-    parser.add_argument("--log-format", default="auto", choices=["auto", "json", "console"],
-                        help="log format; auto: readable on a terminal, JSON lines otherwise")
+    _global_options(parser, {"config": None, "log_level": None, "log_format": "auto"})
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
     commands.required = True
 
@@ -261,7 +282,31 @@ def build_parser() -> Parser:
     simulate.add_argument("--faults", metavar="SPEC",
                           help="random faults, e.g. 429:0.1,503:0.05,drop:0.02")
     simulate.set_defaults(func=cmd_simulate)
+    _global_options_everywhere(parser)
     return parser
+
+
+def _global_options(parser, defaults: dict) -> None:
+    """--config, --log-level and --log-format: on the program with their defaults, and on
+    every command with none (so that, given after the command, they override)."""
+    parser.add_argument("--config", default=defaults["config"], help="configuration file"
+                        f" (default: $ORDERSYNC_CONFIG, else {DEFAULT_CONFIG})")
+    parser.add_argument("--log-level", choices=["debug", "info", "warning", "error"],
+                        default=defaults["log_level"],
+                        help="least important log level shown (default: info; warning for"
+                        " demo, whose summary says what happened)")
+    parser.add_argument("--log-format", choices=["auto", "json", "console"],
+                        default=defaults["log_format"],
+                        help="log format; auto: readable on a terminal, JSON lines otherwise")
+
+
+def _global_options_everywhere(parser) -> None:
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                _global_options(sub, dict.fromkeys(("config", "log_level", "log_format"),
+                                                   argparse.SUPPRESS))
+                _global_options_everywhere(sub)
 
 
 def _group(commands, name: str, help_text: str, description: str):
@@ -283,6 +328,11 @@ def main(argv: list[str] | None = None) -> int:
         level = args.log_level or ("warning" if args.command == "demo" else "info")
         logs.configure(level=level, fmt=args.log_format)
         return args.func(args)
+    except Interrupted as exc:
+        print(f"ordersync: interrupted by {exc}: what was done so far is kept; an action cut"
+              " off mid-request is verified with the vendor before it is sent again",
+              file=sys.stderr)
+        return EXIT_INTERRUPTED
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
     except BrokenPipeError:
@@ -332,7 +382,7 @@ def _output_closed() -> int:
 
 
 def _fail(message: str, code: int) -> int:
-    print(f"ordersync: error: {redact(message)}", file=sys.stderr)
+    _say(f"ordersync: error: {message}", file=sys.stderr)
     return code
 
 
@@ -341,11 +391,25 @@ def _load_config(args) -> Config:
     return load_config(path, os.environ)
 
 
-def _print_json(value) -> None:
-    sys.stdout.write(redact(orjson.dumps(value, option=orjson.OPT_INDENT_2).decode()) + "\n")
+def _print_json(args, data, *, ok: bool = True) -> None:
+    """Every ``--json`` prints one object: ``{"ok": exit code is 0, "command": "orders list",
+    "data": ...}`` (docs/operations.md, "JSON output")."""
+    command = " ".join(filter(None, (args.command, getattr(args, f"{args.command}_command",
+                                                               None))))
+    document = {"ok": ok, "command": command, "data": data}
+    sys.stdout.write(redact(orjson.dumps(document, option=orjson.OPT_INDENT_2).decode())
+                     + "\n")
+
+
+def _require_vendors(config: Config) -> None:
+    if not config.vendors:
+        raise UsageError(f"{config.source}: no vendors configured (add a [vendors.NAME] table):"
+                         " nothing to sync")
 
 
 def cmd_run(args) -> int:
+    _require_vendors(args.config_obj)
+
     async def run() -> None:
         async with Service(args.config_obj) as service:
             await service.run()
@@ -360,22 +424,33 @@ def cmd_sync(args) -> int:
         async with Service(args.config_obj, handle_signals=False, vendors=vendors) as service:
             return await service.run_once(args.vendor)
 
-    results = asyncio.run(once())
+    _require_vendors(args.config_obj)
+    results = run_interruptible(once())
     failed = [r for r in results if r.errors]
+    unsuccessful = [(r.vendor, state, r.actions[state]) for r in results
+                    for state in UNSUCCESSFUL if r.actions.get(state)]
     if args.json:
-        _print_json([{**r.as_dict(), "errors": r.errors} for r in results])
+        _print_json(args, [{**r.as_dict(), "errors": r.errors} for r in results],
+                    ok=not (failed or unsuccessful))
     else:
         for r in results:
             if r.errors:
-                print(redact(f"{r.vendor}: FAILED: {r.errors[0]}"))
+                _say(f"{r.vendor}: FAILED: {r.errors[0]}")
             else:
                 done = ", ".join(f"{n} {state}" for state, n in sorted(r.actions.items()))
-                print(f"{r.vendor}: {r.new} new, {r.changed} changed, {r.unchanged} unchanged"
-                      f" in {r.pages} pages, {r.requests} requests, {r.duration_s:.2f}s"
-                      + (f"; actions: {done}" if done else ""))
+                _say(f"{r.vendor}: {r.new} new, {r.changed} changed, {r.unchanged} unchanged"
+                     f" in {r.pages} pages, {r.requests} requests, {r.duration_s:.2f}s"
+                     + (f"; actions: {done}" if done else ""))
     for r in failed:
-        _fail(r.errors[0], EXIT_VENDOR)
-    return EXIT_VENDOR if failed else EXIT_OK
+        _say(f"ordersync: error: {r.errors[0]}", file=sys.stderr)
+    for vendor, state, count in unsuccessful:
+        _say(f"ordersync: error: {vendor}: {count} action{'s' * (count != 1)} {state}"
+             f" (see `ordersync actions list --state {state}`)", file=sys.stderr)
+    return EXIT_VENDOR if failed or unsuccessful else EXIT_OK
+
+
+UNSUCCESSFUL = (ActionState.FAILED.value, ActionState.DEAD.value, ActionState.UNCERTAIN.value)
+"""Action outcomes that make ``sync --once`` (and ``--wait``) exit 1."""
 
 
 def _open_ledger(config: Config) -> LedgerAPI:
@@ -396,14 +471,15 @@ def cmd_orders_list(args) -> int:
         raise UsageError("--limit: must be at least 1")
     ledger = _open_ledger(config)
     try:
-        orders = ledger.orders(instance=args.vendor, state=args.state, limit=args.limit)
+        orders = [o.as_json() for o in ledger.orders(instance=args.vendor, state=args.state,
+                                                     limit=args.limit)]
     finally:
         ledger.close()
     if args.json:
-        _print_json([o.as_json() for o in orders])
+        _print_json(args, orders)
         return EXIT_OK
-    rows = [(o.target, o.state, o.vendor_state, o.reference or "", str(len(o.items)),
-             o.created or "", o.customer or "") for o in orders]
+    rows = [(f"{o['vendor']}:{o['id']}", o["state"], o["vendor_state"], o["reference"] or "",
+             str(len(o["items"])), o["created"] or "", o["customer"] or "") for o in orders]
     _table(("ORDER", "STATE", "VENDOR STATE", "REFERENCE", "ITEMS", "CREATED", "CUSTOMER"), rows)
     return EXIT_OK
 
@@ -414,25 +490,26 @@ def cmd_orders_show(args) -> int:
     _known_instance(config, instance)
     ledger = _open_ledger(config)
     try:
-        order = ledger.order(instance, vendor_id)
+        stored = ledger.order(instance, vendor_id)
     finally:
         ledger.close()
-    if order is None:
+    if stored is None:
         raise UsageError(f"no order {args.order} in the ledger")
-    shown = order.as_json()
+    order = stored.as_json()
     if args.json:
-        _print_json(shown)
+        _print_json(args, order)
         return EXIT_OK
     for key in ("vendor", "id", "state", "vendor_state", "reference", "created", "modified",
                 "expires", "customer", "comment", "url"):
-        print(f"{key:>13}: {shown[key] if shown[key] is not None else ''}")
-    print(f"{'items':>13}:")
-    for item in order.items:
-        print(f"{'':>15}- {item.title} ({item.key})" + (f" [{item.status}]" if item.status else ""))
-    print(f"{'events':>13}:")
-    for event in order.events:
-        change = f"{event.from_state or '-'} -> {event.to_state}"
-        print(f"{'':>15}{event.at} {event.kind:<13} {change} ({event.source})")
+        _say(f"{key:>13}: {order[key] if order[key] is not None else ''}")
+    _say(f"{'items':>13}:")
+    for item in order["items"]:
+        _say(f"{'':>15}- {item['title']} ({item['key']})"
+             + (f" [{item['status']}]" if item["status"] else ""))
+    _say(f"{'events':>13}:")
+    for event in order["events"]:
+        change = f"{event['from_state'] or '-'} -> {event['to_state']}"
+        _say(f"{'':>15}{event['at']} {event['kind']:<13} {change} ({event['source']})")
     return EXIT_OK
 
 
@@ -451,10 +528,14 @@ def _known_instance(config: Config, name: str) -> None:
 
 
 def _table(headers: tuple[str, ...], rows: list[tuple[str, ...]], noun: str = "orders") -> None:
-    widths = [max([len(h), *(len(r[i]) for r in rows)]) for i, h in enumerate(headers)]
-    for row in (headers, *rows):
-        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
+    for line in columns([headers, *rows]):
+        print(line)
     print(f"({len(rows)} {noun})")
+
+
+def _say(*parts: object, **options) -> None:
+    """print() for people: vendor text in it cannot send the terminal escape sequences."""
+    print(*(printable(redact(str(part))) for part in parts), **options)
 
 
 ADDRESS_OPTIONS = {
@@ -475,12 +556,12 @@ def _queue(args, kind: str, targets: list, params: dict) -> int:
     if args.wait:
         return _wait_and_report(args.config_obj, [a.id for a, _ in queued], args)
     if args.json:
-        _print_json([{**_action_json(a), "queued": created} for a, created in queued])
+        _print_json(args, [{**_action_json(a), "queued": created} for a, created in queued])
     else:
         for action, created in queued:
             verb = "queued" if created else "already queued"
-            print(f"{verb} action #{action.id}: {action.kind} {action.target}"
-                  f" ({action.state.value})")
+            _say(f"{verb} action #{action.id}: {action.kind} {action.target}"
+                 f" ({action.state.value})")
     return EXIT_OK
 
 
@@ -590,16 +671,40 @@ def cmd_decide(args) -> int:
 def _wait_and_report(config: Config, ids: list[int], args) -> int:
     from .actions import wait_for
 
-    actions = asyncio.run(wait_for(config, ids, timeout_s=args.timeout))
+    try:
+        actions = run_interruptible(wait_for(config, ids, timeout_s=args.timeout))
+    except Interrupted:
+        _report_left_behind(config, ids)
+        raise
+    succeeded = all(a.state is ActionState.SUCCEEDED for a in actions)
     if args.json:
-        _print_json([_action_json(a) for a in actions])
+        _print_json(args, [_action_json(a) for a in actions], ok=succeeded)
     else:
         for action in actions:
             detail = f": {action.last_error}" if action.last_error and (
                 action.state is not ActionState.SUCCEEDED) else ""
-            print(f"action #{action.id}: {action.kind} {action.target} {action.state.value}"
-                  f"{detail}")
-    return EXIT_OK if all(a.state is ActionState.SUCCEEDED for a in actions) else EXIT_VENDOR
+            _say(f"action #{action.id}: {action.kind} {action.target} {action.state.value}"
+                 f"{detail}")
+    return EXIT_OK if succeeded else EXIT_VENDOR
+
+
+def _report_left_behind(config: Config, ids: list[int]) -> None:
+    """After an interrupted --wait: where each action stands, and who finishes it."""
+    from .actions import _read
+
+    for action in _read(config, ids):
+        state = action.state
+        if state is ActionState.IN_FLIGHT:
+            fate = "being sent by the running daemon: it continues in the background"
+        elif state is ActionState.PENDING and action.needs_verification:
+            fate = ("may have reached the vendor: it stays queued, and the daemon or the next"
+                    " `ordersync sync --once` asks the vendor before sending it again")
+        elif state is ActionState.PENDING:
+            fate = ("not sent yet: it stays queued for the daemon or the next"
+                    " `ordersync sync --once`")
+        else:
+            fate = state.value
+        _say(f"action #{action.id}: {action.kind} {action.target} {fate}", file=sys.stderr)
 
 
 def _action_json(action) -> dict:
@@ -627,7 +732,7 @@ def cmd_actions_list(args) -> int:
     finally:
         ledger.close()
     if args.json:
-        _print_json([_action_json(a) for a in actions])
+        _print_json(args, [_action_json(a) for a in actions])
         return EXIT_OK
     rows = [(f"#{a.id}", a.kind, a.target, a.state.value, str(a.attempts),
              a.updated_at or "", (a.last_error or "")[:60]) for a in actions]
@@ -648,22 +753,22 @@ def cmd_action(args) -> int:
             action = ledger.outbox.cancel(args.id, time.time())
         else:
             action = ledger.outbox.get(args.id)
-        attempts = ledger.outbox.attempts(args.id)
+        attempts = [asdict(a) for a in ledger.outbox.attempts(args.id)]
     finally:
         ledger.close()
     if args.json:
-        _print_json({**_action_json(action), "attempts_log": [asdict(a) for a in attempts]})
+        _print_json(args, {**_action_json(action), "attempts_log": attempts})
         return EXIT_OK
     if args.verb != "show":
-        print(f"action #{action.id} is now {action.state.value}")
+        _say(f"action #{action.id} is now {action.state.value}")
         return EXIT_OK
     for key, value in _action_json(action).items():
-        print(f"{key:>18}: {orjson.dumps(value).decode() if isinstance(value, dict) else value}")
-    print(f"{'attempts':>18}:")
+        _say(f"{key:>18}: {orjson.dumps(value).decode() if isinstance(value, dict) else value}")
+    _say(f"{'attempts':>18}:")
     for attempt in attempts:
-        print(f"{'':>20}#{attempt.number} {attempt.at} {attempt.request}"
-              f" -> {attempt.status or '-'} ({attempt.latency_ms} ms)"
-              + (f" {attempt.error}" if attempt.error else ""))
+        _say(f"{'':>20}#{attempt['number']} {attempt['at']} {attempt['request']}"
+             f" -> {attempt['status'] or '-'} ({attempt['latency_ms']} ms)"
+             + (f" {attempt['error']}" if attempt["error"] else ""))
     return EXIT_OK
 
 
@@ -672,14 +777,22 @@ def cmd_demo(args) -> int:
 
     if args.orders < 1:
         raise UsageError("--orders: must be at least 1")
-    summary = asyncio.run(run_demo(Path(args.dir), orders=args.orders))
+    summary = run_interruptible(run_demo(Path(args.dir), orders=args.orders))
     if args.json:
-        _print_json(summary)
+        _print_json(args, summary)
     else:
         from .demo import print_summary
 
-        print_summary(summary)
+        print_summary(summary, program=_program())
     return EXIT_OK
+
+
+def _program() -> str:
+    """How to run this ordersync again from the same folder: the script as it was started
+    (``.venv/bin/ordersync`` after the README's install), else ``python -m ordersync``."""
+    if Path(sys.argv[0]).name == "ordersync":
+        return shlex.quote(sys.argv[0])
+    return f"{shlex.quote(sys.executable)} -m ordersync"
 
 
 def cmd_simulate(args) -> int:

@@ -42,6 +42,7 @@ CORE_VENDOR_OPTIONS: dict[str, Option] = {
     "action_max_attempts": Option(int, default=8),
     "action_backoff_base_s": Option(float, default=2.0),
     "action_backoff_max_s": Option(float, default=600.0),
+    "action_verify_after_s": Option(float, default=None),
 }
 
 
@@ -52,6 +53,9 @@ class ActionPolicy:
     max_attempts: int = 8
     backoff_base_s: float = 2.0
     backoff_max_s: float = 600.0
+    verify_after_s: float = 30.0
+    """How long after a write's answer was lost it is verified: at least the request
+    timeout, so that a request the vendor was still processing has landed."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -243,6 +247,12 @@ def _vendor(name: str, table: Any, *, source: str, environ, base_dir: Path) -> V
     for key in ("max_attempts", "action_max_attempts"):
         if core[key] < 1:
             raise ConfigError(f"{where}.{key}: must be at least 1")
+    verify_after_s = core["action_verify_after_s"]
+    if verify_after_s is None:
+        verify_after_s = core["timeout_s"]
+    elif verify_after_s < core["timeout_s"]:
+        raise ConfigError(f"{where}.action_verify_after_s: must be at least timeout_s"
+                          f" ({core['timeout_s']}): a write still in flight must have landed")
     return VendorConfig(
         name=name,
         adapter=adapter_name,
@@ -261,6 +271,7 @@ def _vendor(name: str, table: Any, *, source: str, environ, base_dir: Path) -> V
             max_attempts=core["action_max_attempts"],
             backoff_base_s=float(core["action_backoff_base_s"]),
             backoff_max_s=float(core["action_backoff_max_s"]),
+            verify_after_s=float(verify_after_s),
         ),
         settings={k: v for k, v in values.items() if k not in CORE_VENDOR_OPTIONS},
         secrets=Secrets(secrets, environ),

@@ -13,6 +13,10 @@ BUSY_TIMEOUT_S = 5.0
 MAX_FAILURE_BACKOFF_S = 900.0
 """The longest the daemon waits before polling a failing vendor again."""
 
+STOP_GRACE_S = 2.0
+"""After a stop is asked for, how long the daemon's loops may finish their step before
+cancellation."""
+
 ACTION_CHECK_INTERVAL_S = 0.5
 """How often the daemon looks for newly queued actions: a CLI enqueue is picked up within it."""
 

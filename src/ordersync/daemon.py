@@ -6,6 +6,12 @@ Lifecycle: ``Service(config)`` -> ``await run()`` (until SIGTERM/SIGINT or ``sto
 lock beside the ledger file and a second refuses with :class:`LedgerBusy`.
 ``Service(config, vendors=[...])`` serves only the instances named: a command needs only the
 secrets of the vendors it talks to.
+
+Stopping takes at most ``STOP_GRACE_S`` plus the ledger's own commit: the loops get that long
+to finish their step (a page, an action), then every wait and request is cancelled. A page
+is committed with its cursor or not at all; an action cancelled mid-request is left
+``pending`` and marked for verification (``close``), so the next run reads the vendor before
+it sends anything again.
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ from pathlib import Path
 import structlog
 
 from .config import Config
-from .constants import ACTION_CHECK_INTERVAL_S, MAX_FAILURE_BACKOFF_S
+from .constants import ACTION_CHECK_INTERVAL_S, MAX_FAILURE_BACKOFF_S, STOP_GRACE_S
 from .errors import (AuthError, ConfigError, LedgerBusy, LedgerUnusable,  # LedgerBusy: re-exported
                      OrderSyncError, VendorError)
 from .executor import Executor
@@ -118,6 +124,7 @@ class Service:
         for runner in self.runners.values():
             await runner.close()
         if self.ledger is not None:
+            await self._leave_for_verification()
             await self.ledger.close()
             self.ledger = None
         self.lock.release()
@@ -128,6 +135,13 @@ class Service:
 
     async def __aexit__(self, *exc_info) -> None:
         await self.close()
+
+    async def _leave_for_verification(self) -> None:
+        """Actions this process left in flight (cancelled mid-request) become pending and are
+        verified with the vendor before anything is sent again. Only the lock holder starts
+        actions, so every in-flight action of these instances is this process's."""
+        for executor in self.executors.values():
+            await executor.recover()
 
     def stop(self) -> None:
         """Ask every loop to finish its current step (a page, an action) and return."""
@@ -164,14 +178,36 @@ class Service:
             for signum in (signal.SIGTERM, signal.SIGINT):
                 loop.add_signal_handler(signum, self._on_signal, signum)
         log.info("started", vendors=list(self.runners), ledger=str(self.config.ledger_path))
+        work = asyncio.gather(*(self._loop(name) for name in self.runners),
+                              *(self._action_loop(name) for name in self.runners))
         try:
-            await asyncio.gather(*(self._loop(name) for name in self.runners),
-                                 *(self._action_loop(name) for name in self.runners))
+            await self._until_stopped(work)
         finally:
+            if not work.done():  # run() itself was cancelled
+                work.cancel()
             if self.handle_signals:
                 for signum in (signal.SIGTERM, signal.SIGINT):
                     loop.remove_signal_handler(signum)
             log.info("stopped")
+
+    async def _until_stopped(self, work: asyncio.Future) -> None:
+        """Wait for the loops; once a stop is asked for, give them STOP_GRACE_S, then cancel."""
+        stopping = asyncio.ensure_future(self._stopping.wait())
+        try:
+            await asyncio.wait({work, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopping.cancel()
+        if not work.done():
+            await asyncio.wait({work}, timeout=STOP_GRACE_S)
+        if not work.done():
+            log.info("cancelling", note="vendor requests and waits still running after"
+                     f" {STOP_GRACE_S:g}s")
+            work.cancel()
+            try:
+                await work
+            except asyncio.CancelledError:
+                return
+        work.result()
 
     def _on_signal(self, signum: int) -> None:
         log.info("stopping", signal=signal.Signals(signum).name)

@@ -3,26 +3,71 @@
 The demo configures itself through the same checks as a real configuration file: each
 simulator's settings become a ``[vendors.NAME]`` table whose secrets come from an
 environment mapping, never from a file.
+
+The demo replaces only what it made: its ledger is marked by a file beside it
+(``ordersync.db.demo``) and its configuration by its first line. Anything else in the way
+(a real ledger, its WAL, a configuration someone wrote) is refused with one line, and a
+ledger another process holds is never touched (its lock is taken first).
 """
 
 from __future__ import annotations
 
+import shlex
 from dataclasses import asdict
 from pathlib import Path
 
 from .config import Config, parse_config
 from .actions import enqueue
-from .daemon import Service
+from .daemon import LedgerLock, Service
+from .errors import ConfigError
 from .ledger import open_ledger
 from .registry import adapters
+from .text import columns, printable
+
+CONFIG_HEADER = "# Written by `ordersync demo`: reads the demo ledger (the simulators are gone).\n"
+MARKER_TEXT = "Made by `ordersync demo`: the next demo run may replace this ledger.\n"
+
+
+def _clear_previous_demo(directory: Path, ledger_path: Path, config_path: Path) -> None:
+    """Remove the ledger of an earlier demo run; refuse anything the demo did not make."""
+    marker = Path(f"{ledger_path}.demo")
+    lock = LedgerLock(ledger_path)
+    lock.acquire()  # LedgerBusy (exit 3) if a daemon or command is using it
+    try:
+        files = [Path(f"{ledger_path}{suffix}") for suffix in ("", "-wal", "-shm")]
+        if any(f.exists() for f in files) and not marker.is_file():
+            raise ConfigError(f"--dir {directory}: {ledger_path} is not a ledger the demo made;"
+                              " the demo never replaces it (choose another --dir)")
+        if config_path.exists() and not _written_by_demo(config_path):
+            raise ConfigError(f"--dir {directory}: {config_path} is not a configuration the"
+                              " demo wrote; the demo never replaces it (choose another --dir)")
+        marker.write_text(MARKER_TEXT, encoding="utf-8")
+        for f in files:
+            f.unlink(missing_ok=True)
+    finally:
+        lock.release()
+
+
+def _written_by_demo(path: Path) -> bool:
+    try:
+        with path.open(encoding="utf-8") as f:
+            return f.readline() == CONFIG_HEADER
+    except (OSError, UnicodeDecodeError):
+        return False
 
 
 async def run_demo(directory: Path, *, orders: int) -> dict:
     """Run the demo and return its summary (see print_summary)."""
-    directory.mkdir(parents=True, exist_ok=True)
     ledger_path = directory / "ordersync.db"
-    for suffix in ("", "-wal", "-shm"):
-        Path(f"{ledger_path}{suffix}").unlink(missing_ok=True)
+    config_path = directory / "ordersync.toml"
+    if directory.exists() and not directory.is_dir():
+        raise ConfigError(f"--dir {directory}: not a folder")
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        _clear_previous_demo(directory, ledger_path, config_path)
+    except OSError as exc:
+        raise ConfigError(f"--dir {directory}: cannot use it as the demo's folder"
+                          f" ({exc.strerror})") from None
     simulators, tables, environ = {}, {}, {}
     try:
         for name, spec in sorted(adapters().items()):
@@ -49,12 +94,8 @@ async def run_demo(directory: Path, *, orders: int) -> dict:
     finally:
         for sim in simulators.values():
             await sim.stop()
-    config_path = directory / "ordersync.toml"
-    config_path.write_text(
-        "# Written by `ordersync demo`: reads the demo ledger (the simulators are gone).\n"
-        f'[ledger]\npath = "{ledger_path}"\n',
-        encoding="utf-8",
-    )
+    config_path.write_text(f'{CONFIG_HEADER}[ledger]\npath = "{ledger_path}"\n',
+                           encoding="utf-8")
     ledger = open_ledger(ledger_path)
     try:
         states = ledger.summary()
@@ -101,40 +142,44 @@ async def _sync_act_and_repoll(config: Config):
     return first, idle, done
 
 
-def print_summary(summary: dict) -> None:
-    print("ordersync demo: simulators on loopback, synced into", summary["ledger"])
+def print_summary(summary: dict, program: str = "ordersync") -> None:
+    """The summary for a person; ``program`` is how to run ordersync again from here."""
+
+    def table(title: str, rows: list[tuple], right: tuple[int, ...] = ()) -> None:
+        print(f"  {title}:")
+        for line in columns(rows, right=right):
+            print(f"    {line}")
+        print()
+
+    print("ordersync demo: simulators on loopback, synced into", printable(summary["ledger"]))
     print()
-    for result in summary["first_sync"]:
-        print(f"  first sync  {result['vendor']:<12} {result['new']:>5} new orders,"
-              f" {result['pages']} pages, {result['requests']} requests,"
-              f" {result['duration_s']:.2f}s")
-    for result in summary["idle_sync"]:
-        print(f"  idle re-poll {result['vendor']:<11} {result['new'] + result['changed']:>5}"
-              f" changes, {result['requests']} requests")
-    print()
-    print("  sample actions pushed through the outbox:")
-    for action in summary["actions"]:
-        made = f" (order {action['created_order']})" if action["created_order"] else ""
-        print(f"    #{action['id']:<3} {action['kind']:<12} {action['order']:<28}"
-              f" {action['state']}{made}" + (f": {action['error']}" if action["error"] and
-                                             action["state"] != "succeeded" else ""))
-    print()
-    print("  orders by state:")
-    for row in summary["states"]:
-        print(f"    {row['instance']:<12} {row['state']:<14} {row['orders']:>5}")
+    table("syncs", [("SYNC", "VENDOR", "NEW", "CHANGED", "PAGES", "REQUESTS", "SECONDS"),
+                    *((label, r["vendor"], r["new"], r["changed"], r["pages"], r["requests"],
+                       f"{r['duration_s']:.2f}")
+                      for label, results in (("first", summary["first_sync"]),
+                                             ("idle re-poll", summary["idle_sync"]))
+                      for r in results)], right=(2, 3, 4, 5, 6))
+    table("sample actions pushed through the outbox",
+          [("ACTION", "KIND", "ORDER", "STATE", "DETAIL"),
+           *((f"#{a['id']}", a["kind"], a["order"], a["state"],
+              f"made order {a['created_order']}" if a["created_order"]
+              else (a["error"] or "") if a["state"] != "succeeded" else "")
+             for a in summary["actions"])])
+    table("orders by state", [("VENDOR", "STATE", "ORDERS"),
+                              *((r["instance"], r["state"], r["orders"])
+                                for r in summary["states"])], right=(2,))
     print(f"  events recorded: {summary['events']}")
     print()
-    print("  newest orders of each vendor:")
-    for order in summary["sample"]:
-        print(f"    {order['vendor']}:{order['id']:<8} {order['state']:<10}"
-              f" {order['vendor_state']:<10} {order['reference'] or ''}")
+    table("newest orders of each vendor",
+          [("ORDER", "STATE", "VENDOR STATE", "REFERENCE"),
+           *((f"{o['vendor']}:{o['id']}", o["state"], o["vendor_state"], o["reference"])
+             for o in summary["sample"])])
     for error in summary["errors"]:
-        print(f"  ERROR: {error}")
-    print()
+        print(f"  ERROR: {printable(error)}")
     print("Explore the ledger:")
-    print(f"  ordersync --config {summary['config']} orders list")
-    print(f"  ordersync --config {summary['config']} actions list")
+    config = f"{program} --config {shlex.quote(summary['config'])}"
+    print(f"  {config} orders list")
+    print(f"  {config} actions list")
     if summary["sample"]:
         first = summary["sample"][0]
-        print(f"  ordersync --config {summary['config']} orders show"
-              f" {first['vendor']}:{first['id']}")
+        print(f"  {config} orders show {printable(first['vendor'])}:{printable(first['id'])}")

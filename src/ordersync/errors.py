@@ -25,7 +25,8 @@
         │                           never followed
         ├── AuthError          credentials or permissions are wrong: a configuration problem
         └── AmbiguousError     the request may have taken effect but no answer says so
-                               (connection lost after sending, timeout, 5xx on a write)
+                               (connection lost after sending, timeout, 5xx on a write,
+                               an unreadable answer to a write)
 
 The HTTP layer raises these; the core decides what to do with each class. Nothing here
 knows a vendor by name.

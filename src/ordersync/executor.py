@@ -11,8 +11,14 @@ For each due action of a vendor instance, in order:
 
 Outcomes by error class (see errors.py): permanent -> failed (with the vendor's message);
 transient -> pending again after backoff (never sooner than Retry-After), dead after the
-configured attempts; ambiguous -> pending and marked for verification; auth/config ->
-pending, the attempt not counted, the vendor reported unhealthy.
+configured attempts; ambiguous -> pending and marked for verification, verified no sooner
+than ``verify_after_s`` (a write still being processed by the vendor must have landed);
+auth/config -> pending, the attempt not counted, the vendor reported unhealthy.
+
+Once a write of the attempt has been answered as expected, the action has succeeded,
+whatever fails after it (the read of the order that follows): the order's new state is
+learnt later, never by sending the write again. An action marked for verification keeps the
+mark until it succeeds, so every resend is preceded by a verification in the same attempt.
 """
 
 from __future__ import annotations
@@ -31,11 +37,10 @@ from .errors import (
     ActionRefused,
     AmbiguousError,
     AuthError,
-    PermanentError,
     TransientError,
     VendorError,
 )
-from .http import request_log
+from .http import answered_writes, request_log
 from .ledger import AsyncLedger, LedgerAPI
 from .model import Action, ActionState
 from .sync import VendorRunner, map_and_apply
@@ -62,8 +67,8 @@ def _note(ledger: LedgerAPI, action_id: int, notes: dict, now: float) -> None:
     ledger.outbox.note(action_id, notes, now)
 
 
-def _recover(ledger: LedgerAPI, instance: str, now: float) -> int:
-    return ledger.outbox.recover_in_flight(instance, now)
+def _recover(ledger: LedgerAPI, instance: str, now: float, verify_at: float) -> int:
+    return ledger.outbox.recover_in_flight(instance, now, verify_at)
 
 
 class Executor:
@@ -88,7 +93,9 @@ class Executor:
 
     async def recover(self) -> int:
         """Actions left in flight by a process that died: verify them before anything else."""
-        count = await self.ledger.call(_recover, self.instance, self.clock())
+        now = self.clock()
+        count = await self.ledger.call(_recover, self.instance, now,
+                                       now + self.policy.verify_after_s)
         if count:
             log.warning("actions_recovered", vendor=self.instance, in_flight=count,
                         note="each will be verified against the vendor before any retry")
@@ -116,12 +123,14 @@ class Executor:
             return None
         requests: list[dict] = []
         token = request_log.set(requests)
+        writes_token = answered_writes.set([])
         structlog.contextvars.bind_contextvars(action=action.id)
         try:
-            decision = await self._attempt(started)
+            decision = await self._verify_then_perform(started)
             read_at = self.clock()  # any order in the decision was read just now
         finally:
             request_log.reset(token)
+            answered_writes.reset(writes_token)
             structlog.contextvars.unbind_contextvars("action")
         state, fields, order = decision
         await self.ledger.call(self._record, started, state, self.clock(), fields, order,
@@ -132,19 +141,12 @@ class Executor:
                             error=fields.get("error"))
         return state
 
-    async def _attempt(self, action: Action) -> tuple[ActionState, dict, dict | None]:
-        verified_absent: list[bool] = []
-        state, fields, order = await self._verify_then_perform(action, verified_absent)
-        if verified_absent and "needs_verification" not in fields:
-            # the vendor was read and showed no effect, and nothing ambiguous happened since
-            fields["needs_verification"] = False
-        return state, fields, order
-
     async def _verify_then_perform(
-        self, action: Action, verified_absent: list[bool]
+        self, action: Action
     ) -> tuple[ActionState, dict, dict | None]:
         adapter = self.runner.adapter
         now = self.clock
+        verified_absent = False
         try:
             if action.needs_verification:
                 verdict = await adapter.verify(action)
@@ -154,7 +156,7 @@ class Executor:
                     return ActionState.UNCERTAIN, {
                         "error": f"may have taken effect and cannot be verified: {verdict.reason}"
                     }, verdict.order
-                verified_absent.append(True)
+                verified_absent = True
             checkpoint = getattr(adapter, "checkpoint", None)
             if checkpoint is not None:
                 notes = await checkpoint(action)
@@ -164,33 +166,47 @@ class Executor:
             outcome = await adapter.perform(action)
             return self._succeeded(outcome, verified=False)
         except ActionRefused as exc:
-            return ActionState.FAILED, {"error": str(exc)}, None
-        except PermanentError as exc:
-            return ActionState.FAILED, {"error": _vendor_said(exc)}, None
-        except AuthError as exc:
-            return ActionState.PENDING, {
-                "error": _vendor_said(exc), "refund_attempt": True,
-                "next_attempt_at": now() + AUTH_RETRY_S}, None
-        except AmbiguousError as exc:
-            if action.attempts >= self.policy.max_attempts:
+            return ActionState.FAILED, {"error": str(exc),
+                                        **_cleared(verified_absent)}, None
+        except VendorError as exc:
+            writes = answered_writes.get()
+            if not writes:
+                state, fields, _ = self._failed(action, exc)
+                if state is ActionState.FAILED:
+                    fields.update(_cleared(verified_absent))
+                return state, fields, None
+            # the write was answered: done; only what followed it failed
+            return ActionState.SUCCEEDED, {
+                "result": {"verified": False, "answered": writes[-1],
+                           "read_after_failed": _vendor_said(exc)},
+                "needs_verification": False}, None
+
+    def _failed(self, action: Action, exc: VendorError) -> tuple[ActionState, dict, None]:
+        """What a vendor error before any answered write means for the action."""
+        now, said = self.clock(), _vendor_said(exc)
+        if isinstance(exc, AuthError):
+            return ActionState.PENDING, {"error": said, "refund_attempt": True,
+                                         "next_attempt_at": now + AUTH_RETRY_S}, None
+        ambiguous = isinstance(exc, AmbiguousError)
+        if not isinstance(exc, TransientError) and not ambiguous:
+            return ActionState.FAILED, {"error": said}, None  # permanent
+        maybe = ambiguous or action.needs_verification   # the vendor may hold the effect
+        if action.attempts >= self.policy.max_attempts:
+            if maybe:
+                which = "the last" if ambiguous else "an earlier one"
                 return ActionState.UNCERTAIN, {
-                    "error": f"gave up after {action.attempts} attempts; the last may have"
-                    f" taken effect: {_vendor_said(exc)}", "needs_verification": True}, None
-            return ActionState.PENDING, {
-                "error": _vendor_said(exc), "needs_verification": True,
-                "next_attempt_at": now() + backoff_s(self.policy, action.attempts, None,
-                                                     self.jitter())}, None
-        except TransientError as exc:
-            if action.attempts >= self.policy.max_attempts:
-                return ActionState.DEAD, {
-                    "error": f"gave up after {action.attempts} attempts: {_vendor_said(exc)}"
-                }, None
-            return ActionState.PENDING, {
-                "error": _vendor_said(exc),
-                "next_attempt_at": now() + backoff_s(self.policy, action.attempts,
-                                                     exc.retry_after_s, self.jitter())}, None
-        except VendorError as exc:  # pragma: no cover - every VendorError is classified above
-            return ActionState.FAILED, {"error": _vendor_said(exc)}, None
+                    "error": f"gave up after {action.attempts} attempts; {which} may have"
+                    f" taken effect: {said}", "needs_verification": True}, None
+            return ActionState.DEAD, {
+                "error": f"gave up after {action.attempts} attempts: {said}"}, None
+        wait_s = backoff_s(self.policy, action.attempts, getattr(exc, "retry_after_s", None),
+                           self.jitter())
+        if ambiguous:
+            # a write the vendor is still processing must have landed before we look
+            return ActionState.PENDING, {"error": said, "needs_verification": True,
+                                         "next_attempt_at": now + max(
+                                             wait_s, self.policy.verify_after_s)}, None
+        return ActionState.PENDING, {"error": said, "next_attempt_at": now + wait_s}, None
 
     @staticmethod
     def _succeeded(outcome: Outcome, *, verified: bool) -> tuple[ActionState, dict, dict | None]:
@@ -208,6 +224,11 @@ class Executor:
                               self.runner.adapter.stream, [order], None, now, source="action",
                               read_at=read_at)
             ledger.outbox.finish(action, state, now, http_log=requests, **fields)
+
+
+def _cleared(verified_absent: bool) -> dict:
+    """A failed attempt that first found no effect at the vendor leaves nothing to verify."""
+    return {"needs_verification": False} if verified_absent else {}
 
 
 def _vendor_said(exc: VendorError) -> str:

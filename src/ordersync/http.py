@@ -74,6 +74,12 @@ _call_deadline: ContextVar[tuple[float, float] | None] = ContextVar("ordersync_c
                                                                    default=None)
 """(monotonic deadline, its length in seconds) of the call in progress in this context."""
 
+answered_writes: ContextVar[list[str] | None] = ContextVar("ordersync_answered_writes",
+                                                          default=None)
+"""When set to a list, every write in this context whose answer was read in full and as
+expected is appended to it ("METHOD url"): the outbox knows from it that a write took effect
+even when a later request of the same action fails."""
+
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 CONNECT_ATTEMPTS = 3
 """Attempts of a call when nothing answers at the vendor's address (refused, DNS failure)."""
@@ -111,7 +117,12 @@ class Response:
     url: str
 
     def json(self) -> Any:
-        """The body as JSON; a body that is not JSON is a :class:`BadResponse`."""
+        """The body as JSON; a body that is not JSON (or not labelled JSON) is a
+        :class:`BadResponse`."""
+        content_type = self.headers.get("Content-Type", "")
+        if content_type and "json" not in content_type.lower():
+            raise BadResponse(f"answer is {content_type.split(';')[0]}, not JSON",
+                              method=self.method, url=self.url, status=self.status)
         try:
             return orjson.loads(self.body)
         except orjson.JSONDecodeError as exc:
@@ -366,6 +377,11 @@ class VendorHttp:
                 headers=self.default_headers,
                 connector=aiohttp.TCPConnector(limit=16),
             )
+            # aiohttp sends a PUT or DELETE again, once, when the connection drops before
+            # the answer (RFC 9112 9.3.1), outside the throttle and the attempt log: a write
+            # must reach the vendor exactly as often as the outbox says. (aiohttp's own
+            # test client switches it off the same way; test_http checks it still works.)
+            self._session._retry_connection = False
         return self._session
 
     async def close(self) -> None:
@@ -394,13 +410,18 @@ class VendorHttp:
         """Send a request; retry transient failures; raise the error tree for the rest.
 
         ``safe`` says whether repeating the request can do harm; it defaults to the method's
-        HTTP safety. Unsafe requests are never retried after they may have reached the
-        vendor: those failures raise :class:`AmbiguousError` for the caller to verify.
-        ``read`` turns the response into the result inside the retry loop: a body that
-        cannot be read is read again for a safe request, and is an AmbiguousError (never
-        resent) for an unsafe one.
+        HTTP safety. ``read`` turns the response into the result inside the retry loop: a
+        body that cannot be read is read again for a safe request.
+
+        An unsafe request (a write) must pass ``read``, and its answer is only ever seen
+        through it: anything but a clean, fully read, expected answer (a dropped connection,
+        a timeout, a 5xx, a cut or garbled body, the wrong content type) raises
+        :class:`AmbiguousError` for the outbox to verify, and the write is never sent again
+        here. A write answered as expected is noted in :data:`answered_writes`.
         """
         safe = method.upper() in SAFE_METHODS if safe is None else safe
+        if not safe and read is None:
+            raise TypeError("a write must say how its answer is read (read=)")
         url = self.url(path_or_url, method)  # a link off the vendor's origin goes nowhere
         deadline_s = self.retry.call_deadline_s
         token = _call_deadline.set((time.monotonic() + deadline_s, deadline_s))
@@ -414,15 +435,19 @@ class VendorHttp:
                     )
                     if read is None:
                         return response
+                    if safe:
+                        return read(response)  # a BadResponse reads again
                     try:
-                        return read(response)
-                    except BadResponse as exc:
-                        if safe:
-                            raise  # read again
-                        # the write was answered, so it took effect: never send it again
-                        raise AmbiguousError(f"{exc.message}; the request took effect",
+                        result = read(response)
+                    except (VendorError, ValueError, TypeError, KeyError) as exc:
+                        message = getattr(exc, "message", None) or str(exc)
+                        raise AmbiguousError(f"{message}; the request may have taken effect",
                                              vendor=self.vendor, method=method,
                                              url=response.url, status=response.status) from None
+                    writes = answered_writes.get()
+                    if writes is not None:
+                        writes.append(f"{method} {response.url}")
+                    return result
         except TransientError as exc:
             attempts = retrying.statistics.get("attempt_number", 1)
             if attempts > 1:

@@ -6,8 +6,12 @@ which provides what all of them share:
 * every request recorded in ``.requests`` (:class:`RequestRecord`; status 0 = dropped) and
   every applied state change in ``.effects`` (:class:`Effect`, appended by the vendor code
   through ``_effect``);
-* fault injection (:class:`FaultPlan`: ``status``, ``delay``, ``drop``, ``malformed`` and
-  ``apply_then_drop``, explicit rules or seeded random ones in :func:`parse_faults` syntax),
+* fault injection (:class:`FaultPlan`: ``status``, ``delay`` (the request is handled, and
+  a write applied, only after the delay, even if the client has gone), ``drop``,
+  ``malformed``, ``mislabelled`` (the real answer labelled text/html), and on writes
+  ``apply_then_drop``, ``apply_then_cut`` (the answer stops half-way, its length promised in full) and ``apply_then_error`` (a 5xx page, 502 unless a
+  rule says otherwise, after the change was made); explicit rules or seeded random ones in
+  :func:`parse_faults` syntax),
   a sliding-window rate limit answering 429, and a count of clients that come back before
   the ``Retry-After`` they were given (``.early_retries``);
 * ``echo_credentials``: a careless vendor that repeats the request's credentials (every
@@ -42,7 +46,9 @@ from aiohttp import web
 from aiohttp.http_parser import HttpRequestParserPy
 from aiohttp.web_protocol import RequestPayloadError
 
-FAULT_KINDS = ("status", "delay", "drop", "malformed", "apply_then_drop")
+FAULT_KINDS = ("status", "delay", "drop", "malformed", "mislabelled", "apply_then_drop",
+               "apply_then_cut", "apply_then_error")
+APPLY_THEN = frozenset({"apply_then_drop", "apply_then_cut", "apply_then_error"})
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -58,6 +64,7 @@ class RequestRecord:
     body: bytes
     at: float
     status: int = 0
+    fault: str | None = None     # the fault injected into its answer (a status fault: "503")
 
 
 @dataclass
@@ -100,12 +107,12 @@ class _Fault:
     def matches(self, method: str, path: str) -> bool:
         """``path`` includes the query, so a prefix like ``/orders/?p=`` works.
 
-        ``apply_then_drop`` only fires on a mutating method. A path under a guarded prefix
+        ``apply_then_*`` only fires on a mutating method. A path under a guarded prefix
         (e.g. a token endpoint) is only hit by a rule whose prefix names that guarded prefix.
         """
         if self.method is not None and self.method.upper() != method:
             return False
-        if self.kind == "apply_then_drop" and method not in self.mutating:
+        if self.kind in APPLY_THEN and method not in self.mutating:
             return False
         for guard in self.guarded:
             if path.startswith(guard):
@@ -138,7 +145,7 @@ def parse_faults(spec: str) -> list[tuple[str, float]]:
 class FaultPlan:
     """Faults to inject: explicit rules first (in the order added), then random ones.
 
-    ``mutating``: the methods ``apply_then_drop`` fires on. ``guarded``: path prefixes that
+    ``mutating``: the methods ``apply_then_*`` fire on. ``guarded``: path prefixes that
     random faults never touch and explicit rules only when their prefix names them.
     """
 
@@ -148,6 +155,7 @@ class FaultPlan:
         self._rules: list[_Fault] = []
         self._random: list[tuple[str, float]] = []
         self._rng = random.Random(0)
+        self._delay_s = 0.3
 
     def add(self, kind: str, *, times: int = 1, method: str | None = None,
             path_prefix: str | None = None, status: int = 503,
@@ -162,10 +170,12 @@ class FaultPlan:
                                        path_prefix=path_prefix, status=status,
                                        retry_after=retry_after, delay_s=delay_s))
 
-    def random(self, spec: str, seed: int = 0) -> None:
-        """Inject faults at random (``parse_faults`` syntax); at most one per request."""
+    def random(self, spec: str, seed: int = 0, delay_s: float = 0.3) -> None:
+        """Inject faults at random (``parse_faults`` syntax); at most one per request; a
+        ``delay`` lasts ``delay_s``, an ``apply_then_error`` answers 502."""
         self._random = parse_faults(spec)
         self._rng = random.Random(seed)
+        self._delay_s = delay_s
 
     def clear(self) -> None:
         self._rules.clear()
@@ -189,7 +199,7 @@ class FaultPlan:
             total += prob
             if draw < total:
                 fault = (self._fault("status", status=int(name)) if name.isdigit()
-                         else self._fault(name, delay_s=0.3))
+                         else self._fault(name, delay_s=self._delay_s, status=502))
                 return fault if fault.matches(method, path) else None
         return None
 
@@ -203,7 +213,7 @@ class SimulatorBase:
     ``self.app = self._build_app()`` (which calls the ``_routes`` hook).
     """
 
-    #: methods ``apply_then_drop`` fires on (a rule or random draw on others does nothing)
+    #: methods ``apply_then_*`` fire on (a rule or random draw on others does nothing)
     MUTATING: ClassVar[frozenset[str]] = WRITE_METHODS
     #: path prefixes faults leave alone unless an explicit rule's prefix names them
     GUARDED_PREFIXES: ClassVar[tuple[str, ...]] = ()
@@ -292,6 +302,8 @@ class SimulatorBase:
             return self._fault_answer(rate_fault)
         fault = self.faults.take(request.method, request.path_qs)
         kind = fault.kind if fault is not None else None
+        if fault is not None:
+            record.fault = str(fault.status) if kind == "status" else kind
         if kind == "delay":
             await asyncio.sleep(fault.delay_s)
         if kind == "drop":
@@ -306,8 +318,17 @@ class SimulatorBase:
                 raise
             if kind == "apply_then_drop":
                 return self._drop(request)
+            if kind == "apply_then_cut":
+                return await self._cut(request, response)
+            if kind == "apply_then_error":
+                response = web.Response(status=fault.status, content_type="text/html",
+                                        text=f"<html><body><h1>{fault.status}</h1>"
+                                        "The proxy had a problem.</body></html>")
             if kind == "malformed":
                 response = self._malformed(response)
+            if kind == "mislabelled":
+                response = web.Response(status=response.status, body=response.body,
+                                        content_type="text/html")
         if self.echo_credentials and response.status >= 400:
             response = self._echo(request, record.body, response)
         record.status = response.status
@@ -355,6 +376,21 @@ class SimulatorBase:
         if request.transport is not None:
             request.transport.close()
         return web.Response(status=204)
+
+    async def _cut(self, request: web.Request, response: web.Response) -> web.StreamResponse:
+        """The answer's status and headers, its full length promised, then half of its body
+        (or of a fallback body) and the connection closed."""
+        fallback_body, fallback_type = self.MALFORMED_FALLBACK
+        body = response.body if isinstance(response.body, bytes) and response.body else \
+            fallback_body
+        cut = web.StreamResponse(status=response.status if response.body else 200)
+        cut.content_type = response.content_type if response.body else fallback_type
+        cut.content_length = len(body)
+        await cut.prepare(request)
+        await cut.write(body[:max(1, len(body) // 2)])
+        if request.transport is not None:
+            request.transport.close()
+        return cut
 
     def _malformed(self, response: web.Response) -> web.Response:
         """200 with the usual content type but only the first half of the JSON body."""
@@ -431,5 +467,5 @@ def with_python_parser(handler: Any, loop: asyncio.AbstractEventLoop) -> Any:
     return handler
 
 
-__all__ = ["FAULT_KINDS", "WRITE_METHODS", "Effect", "FaultPlan", "HttpError", "RequestRecord",
+__all__ = ["APPLY_THEN", "FAULT_KINDS", "WRITE_METHODS", "Effect", "FaultPlan", "HttpError", "RequestRecord",
            "SimulatorBase", "parse_faults", "with_python_parser"]

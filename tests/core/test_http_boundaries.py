@@ -10,7 +10,7 @@ from aiohttp import web
 from ordersync.adapters.fotoware.client import DESCRIPTOR, DESCRIPTOR_PATH, ClientCredentials
 from ordersync.adapters.pwinty.client import PwintyApi
 from ordersync.errors import AmbiguousError, CannotConnect, LinkRefused, VendorUnavailable
-from ordersync.http import CONNECT_ATTEMPTS, RetryPolicy, VendorHttp, request_log
+from ordersync.http import CONNECT_ATTEMPTS, Response, RetryPolicy, VendorHttp, request_log
 
 from tests.cli_support import closed_port
 from tests.http_support import silent  # noqa: F401  (fixture)
@@ -102,7 +102,7 @@ async def test_a_redirect_is_never_followed(vendor, foreign, clock):
         with pytest.raises(LinkRefused, match="redirected to http://127.0.0.1:.*follows no"):
             await http.get_json("redirect", accept="application/json")
         with pytest.raises(AmbiguousError, match="redirected"):  # a write may have been done
-            await http.request("POST", "redirect", data=b"x")
+            await http.request("POST", "redirect", data=b"x", read=Response.json)
     assert paths == ["/v2.2/redirect", "/v2.2/redirect"]  # each once: refused, not retried
     assert foreign.connections == 0
 
@@ -150,7 +150,8 @@ async def test_nothing_listening_is_tried_a_few_times(clock):
                               retry=RetryPolicy(max_attempts=10), sleep=clock.sleep,
                               clock=clock) as http:
             with pytest.raises(CannotConnect, match=f"gave up after {CONNECT_ATTEMPTS} attempts"):
-                await http.request("POST", "/orders", data=b"{}")  # a write: nothing was sent
+                # a write: nothing was sent, so it is safe to say it failed
+                await http.request("POST", "/orders", data=b"{}", read=Response.json)
     finally:
         request_log.reset(token)
     assert [(e["request"], e["status"]) for e in sent] == [("POST /orders", None)] * 3

@@ -160,13 +160,15 @@ class Outbox:
             self.db.conn.execute("UPDATE actions SET notes = ?, updated_at = ? WHERE id = ?",
                                  (_dumps(notes), iso(now), action_id))
 
-    def recover_in_flight(self, instance: str, now: float) -> int:
-        """After a restart: every in-flight action must be verified before anything else."""
+    def recover_in_flight(self, instance: str, now: float, verify_at: float | None = None
+                          ) -> int:
+        """After a restart: every in-flight action must be verified before anything else,
+        at ``verify_at`` (when a request it may have left at the vendor has landed)."""
         with self.write():
             return self.db.conn.execute(
                 "UPDATE actions SET state = 'pending', needs_verification = 1,"
                 " next_attempt_at = ?, updated_at = ? WHERE instance = ? AND state = 'in_flight'",
-                (now, iso(now), instance),
+                (now if verify_at is None else verify_at, iso(now), instance),
             ).rowcount
 
     def retry(self, action_id: int, now: float) -> Action:
@@ -197,17 +199,21 @@ class Outbox:
         if action.state not in allowed:
             raise OutboxError(f"action #{action_id} is {action.state.value}; only pending, dead,"
                               " failed or uncertain actions can be cancelled")
-        if action.needs_verification and action.state is not ActionState.UNCERTAIN:
-            raise OutboxError(
-                f"action #{action_id} may already have reached the vendor (an answer was lost);"
-                " it is verified at its next attempt: cancel it only if it then ends dead or"
-                " failed, or wait for it to become uncertain")
         with self.write():
+            # decided in the statement itself: an attempt that started (or lost its answer)
+            # after the read above must not be cancelled
             cursor = self.db.conn.execute(
-                "UPDATE actions SET state = 'cancelled', updated_at = ? WHERE id = ? AND state = ?",
+                "UPDATE actions SET state = 'cancelled', updated_at = ? WHERE id = ? AND state = ?"
+                " AND (needs_verification = 0 OR state = 'uncertain')",
                 (iso(now), action_id, action.state.value),
             )
         if cursor.rowcount != 1:
+            now_ = self.get(action_id)
+            if now_.needs_verification and now_.state is not ActionState.UNCERTAIN:
+                raise OutboxError(
+                    f"action #{action_id} may already have reached the vendor (an answer was"
+                    " lost); it is verified at its next attempt: cancel it only if it then ends"
+                    " failed, or wait for it to become uncertain")
             raise OutboxError(f"action #{action_id} changed while cancelling; look again")
         return self.get(action_id)
 

@@ -287,6 +287,12 @@ async def test_action_left_in_flight_by_a_dead_process_is_verified_first(site, c
     restarted = Service(config, sleep=clock.sleep, clock=clock, handle_signals=False)
     async with restarted:
         await restarted.run_once()
+        # a request the dead process left at the vendor may still land: verified only after
+        # the request timeout
+        waiting, attempts = action(config, queued.id)
+        assert waiting.state is ActionState.PENDING and waiting.needs_verification
+        clock.advance(5)
+        await restarted.run_once()
     done, _ = action(config, queued.id)
     assert done.state is ActionState.SUCCEEDED and done.result["verified"] is True
     assert len(sim.effects) == 1

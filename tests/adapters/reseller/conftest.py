@@ -46,6 +46,7 @@ def reseller_config(sim: ResellerSimulator, ledger_path: Path, name: str = "rs",
         "rate_limit": {"requests": 1000, "per_s": 1},
         "backoff_base_s": 0.5,
         "action_backoff_base_s": 1.0,
+        "timeout_s": 5.0,   # a lost write is verified this long after: tests advance past it
         **overrides,
     }
     return parse_config(

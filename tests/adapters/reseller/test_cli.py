@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 from ordersync.adapters.reseller.simulator import ResellerSimulator
-from tests.cli_support import arun_cli, toml_str, write_config  # noqa: F401 (a fixture)
+from tests.cli_support import arun_cli, json_data, toml_str, write_config  # noqa: F401 (a fixture)
 
 SECRET = "rs-Secr3t-0c9e4a7d21b85f36-wqpx"      # long and unusual: finding it means a leak
 PASSWORD = "rs-Passw0rd-6b0f2d9e83c1a547-jhvz"
@@ -38,7 +38,7 @@ async def test_sync_once_then_orders_list_shows_every_stage(write_config, tmp_pa
         await sim.stop()
     assert synced.returncode == 0, synced
     assert listed.returncode == 0, listed
-    orders = {o["id"]: o for o in json.loads(listed.stdout)}
+    orders = {o["id"]: o for o in json_data(listed)}
     assert set(orders) == {str(oid) for oid in sim.orders}
     assert (orders[str(own)]["state"], orders[str(own)]["vendor_state"]) == (
         "unknown", "Awaiting Legal Review")
