@@ -223,8 +223,8 @@ async def one_run(base_url: str, orders: int, use_tracemalloc: bool, sim_pid: in
     if stored != orders or appeared != orders or events != orders or no_raw:
         problems.append(f"ledger holds {stored} orders, {appeared} appeared events"
                         f" ({events} events), {no_raw} without raw JSON; expected {orders}")
-    if cold.new != orders or cold.skipped:
-        problems.append(f"cold sync: {cold.new} new, {cold.skipped} skipped")
+    if cold.new != orders or cold.flagged:
+        problems.append(f"cold sync: {cold.new} new, {cold.flagged} flagged")
     for _, idle in idles + idles_fresh:
         if idle.new or idle.changed or idle.pages:
             problems.append(f"idle cycle wrote: {idle.as_dict()}")

@@ -165,4 +165,4 @@ async def test_each_command_needs_only_the_secrets_of_the_vendors_it_talks_to(
         ["orders", "list", "--json"], ["orders", "show", first], ["actions", "list"])]
     for result in reads:  # read-only commands need no secret at all
         assert result.returncode == 0 and result.stderr == "", result
-    assert len(json.loads(reads[0].stdout)) == 40
+    assert len(json_data(reads[0])) == 40

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -78,10 +79,17 @@ async def synced_with_one_action(sim, write_config, tmp_path: Path) -> tuple[Pat
     return config, order
 
 
+CUT_TIMEOUT_S = 6.0
+"""The request timeout where the vendor never answers: longer than the test takes to send
+its signal, and short, because an action cut off mid-request is verified only this long
+after (the vendor may still apply it meanwhile)."""
+
+
 def elsewhere(write_config, tmp_path: Path, base_url: str) -> Path:
     """The same instance and ledger, with the vendor at ``base_url``."""
     return write_config(fotoware_toml(base_url, tmp_path / "ledger.db", name=V,
-                                      extra="timeout_s = 600\n"), name="elsewhere.toml")
+                                      extra=f"timeout_s = {CUT_TIMEOUT_S}\n"),
+                        name="elsewhere.toml")
 
 
 def action_one(tmp_path: Path):
@@ -101,7 +109,11 @@ async def until_in_flight(tmp_path: Path) -> None:
 
 
 async def performed_once_afterwards(sim, config: Path, tmp_path: Path, order: str) -> None:
-    """The action survived: the next sync --once against the vendor performs it once."""
+    """The action survived: the next sync --once against the vendor, once the action is due
+    (a request cut off is verified only after the request timeout), performs it once."""
+    due_in_s = action_one(tmp_path).next_attempt_at - time.time()
+    assert due_in_s <= CUT_TIMEOUT_S + 1, action_one(tmp_path)
+    await asyncio.sleep(max(0.0, due_in_s))
     again = await arun_cli("--config", str(config), "sync", "--once", env=ENV, cwd=tmp_path)
     assert again.returncode == 0, again
     assert "actions: 1 succeeded" in again.stdout, again

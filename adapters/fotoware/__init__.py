@@ -11,7 +11,7 @@ from ordersync.contract import AdapterSpec, Option
 from ordersync.ledger.records import StoredOrder
 
 from .client import ClientCredentials, FotowareApi
-from .mapping import map_order
+from .mapping import identify, map_order
 from .adapter import FotowareAdapter
 
 OPTIONS = {
@@ -60,6 +60,7 @@ ADAPTER = AdapterSpec(
     options=OPTIONS,
     create=create,
     map_order=map_order,
+    identify=identify,
     simulator=simulator,
     demo_settings=demo_settings,
     demo_actions=demo_actions,

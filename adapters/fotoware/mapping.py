@@ -30,6 +30,14 @@ def order_id(href: str) -> str:
     return segment
 
 
+def identify(raw: dict) -> tuple[str, str] | None:
+    """(id, href) of an order, even one map_order cannot read; None without an href."""
+    href = raw.get("href")
+    if not isinstance(href, str) or not href.rstrip("/").rsplit("/", 1)[-1]:
+        return None
+    return order_id(href), href
+
+
 def map_state(vendor_state: Any) -> State:
     return STATES.get(vendor_state, State.UNKNOWN) if isinstance(vendor_state, str) else State.UNKNOWN
 

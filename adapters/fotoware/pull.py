@@ -18,6 +18,11 @@ cheaply. The ledger can count the same things. So a poll is:
    (a PATCH of a pending order's comment, say). A full scan stores a resume point with every
    page, so a crash in the middle resumes there instead of starting over.
 
+Orders stored flagged (unreadable, over a limit) are read again on every poll until they
+can be read. A list that repeats itself (a ``next`` link already followed, or a page with
+the same orders as one already listed in the same walk) ends the walk there, as if the list had ended, and
+the poll says why: a full scan finishes instead of resuming the same endless walk.
+
 See docs/fotoware.md for what this costs and where it is blind.
 """
 
@@ -50,19 +55,23 @@ class FotowarePull:
         self.api = api
         self.full_scan_interval_s = full_scan_interval_s
         self.clock = clock
+        self._stopped: str | None = None
 
     async def pull(
         self, cursor: dict | None, view: LedgerReader, now: float
     ) -> AsyncIterator[Page]:
         cursor = dict(cursor or {})
+        self._stopped = None
         counts = {name: await self.api.count(name) for name in ("history", *RECONCILED_LISTS)}
         resume = cursor.get("resume")
         full_scan_at = cursor.get("full_scan_at", 0.0)
         if resume or "counts" not in cursor or now - full_scan_at >= self.full_scan_interval_s:
             async for page in self._full_scan(cursor, resume):
                 yield page
-            yield Page([], {"counts": counts, "full_scan_at": now})
+            yield Page([], {"counts": counts, "full_scan_at": now}, stopped=self._stopped)
             return
+        async for page in self._read(await view.flagged()):
+            yield page
         if counts == cursor["counts"]:
             return
         async for page in self._head_of_history(view):
@@ -76,18 +85,41 @@ class FotowarePull:
             async for page in self._full_scan(cursor, None):
                 yield page
             full_scan_at = now
-        yield Page([], {"counts": counts, "full_scan_at": full_scan_at})
+        yield Page([], {"counts": counts, "full_scan_at": full_scan_at}, stopped=self._stopped)
+
+    async def _pages(self, list_name: str,
+                     start: str | None = None) -> AsyncIterator[tuple[list[dict], str | None]]:
+        """``api.pages``, ended (with the reason kept) where the list repeats itself."""
+        followed = {start or (await self.api.admin_urls())[list_name]}
+        listed: set[int] = set()      # a fingerprint per page: ids of every order cost MBs
+        async for orders, next_url in self.api.pages(list_name, start):
+            page = hash(tuple(_ids(orders)))
+            if orders and page in listed:
+                self._repeats(list_name, "a page already listed, the same orders again")
+                return
+            listed.add(page)
+            if next_url in followed:
+                self._repeats(list_name, "a next link already followed")
+                next_url = None
+            followed.add(next_url)
+            yield orders, next_url
+            if next_url is None:
+                return
+
+    def _repeats(self, list_name: str, what: str) -> None:
+        self._stopped = f"the {list_name} list repeats itself ({what}); the walk ends there"
+        log.warning("paging_repeats", vendor=self.api.http.vendor, list=list_name, what=what)
 
     async def _full_scan(self, cursor: dict, resume: dict | None) -> AsyncIterator[Page]:
         kept = {k: v for k, v in cursor.items() if k != "resume"}
         start = resume.get("next") if isinstance(resume, dict) else None
-        async for orders, next_url in self.api.pages("history", start):
+        async for orders, next_url in self._pages("history", start):
             progress = {**kept, "resume": {"next": next_url}} if next_url else kept
             yield Page(orders, progress, self.clock())
 
     async def _head_of_history(self, view: LedgerReader) -> AsyncIterator[Page]:
         """New orders come first; the first order the ledger already has ends the walk."""
-        async for orders, _ in self.api.pages("history"):
+        async for orders, _ in self._pages("history"):
             read_at = self.clock()
             known = await view.known_modified(_ids(orders))
             if any(known.get(_id(o), "\0") != o.get("modified") for o in orders):
@@ -109,7 +141,7 @@ class FotowarePull:
                 return
             stored = await view.in_vendor_state(list_name)
         listed: set[str] = set()
-        async for orders, _ in self.api.pages(list_name):
+        async for orders, _ in self._pages(list_name):
             listed.update(_ids(orders))
             yield Page(orders, read_at=self.clock())
         departed = [o for o in stored if o.vendor_id not in listed]

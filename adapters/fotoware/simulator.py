@@ -236,6 +236,8 @@ class FotowareSimulator(SimulatorBase):
         self.seed, self.page_size = seed, page_size
         self.client_id, self.client_secret = client_id, client_secret
         self.token_ttl_s, self.admin = token_ttl_s, admin
+        self.endless_paging = False   # a fault: the last page links to itself, new link each time
+        self._nonce = 0
         self._tokens: dict[str, float] = {}  # token -> expiry (simulator clock)
         self.config = build_order_config(seed)
         self._config_bytes = orjson.dumps(self.config)
@@ -337,6 +339,8 @@ class FotowareSimulator(SimulatorBase):
         return f"/fotoweb/me/orders/{oid}/items/{index}/download" if state == "approved" else None
 
     def _serialized(self, oid: int) -> bytes:
+        if self.planted and oid in self.planted:
+            return self.planted[oid]
         data = self._bytes.get(oid)
         if data is None:
             order = self._orders.get(oid) or self._generate(oid)
@@ -514,8 +518,12 @@ class FotowareSimulator(SimulatorBase):
             if last > 0 or page > 0:
                 def link(n: int) -> str:
                     return f"{path}?p={self._page_token(name, n)}"
+                following = link(page + 1) if page < last else ""
+                if self.endless_paging and page >= last:
+                    self._nonce += 1
+                    following = f"{path}?p={self._page_token(name, last, self._nonce)}"
                 paging = orjson.dumps({"prev": link(page - 1) if page > 0 else "",
-                                       "next": link(page + 1) if page < last else "",
+                                       "next": following,
                                        "first": link(0), "last": link(last)})
             data = b",".join(map(self._serialized, chunk))
             return self._json(b'{"data":[' + data + b'],"paging":' + paging + b"}", content_type)
@@ -523,8 +531,9 @@ class FotowareSimulator(SimulatorBase):
         return handle
 
     @staticmethod
-    def _page_token(name: str, page: int) -> str:
-        return base64.urlsafe_b64encode(f"{name}|{page}".encode()).decode().rstrip("=")
+    def _page_token(name: str, page: int, nonce: int | None = None) -> str:
+        text = f"{name}|{page}" + (f"|{nonce}" if nonce is not None else "")
+        return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
 
     @staticmethod
     def _page_index(name: str, token: str | None) -> int:
@@ -532,7 +541,7 @@ class FotowareSimulator(SimulatorBase):
             return 0
         try:
             decoded = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
-            list_name, page = decoded.split("|")
+            list_name, page, *_ = decoded.split("|")
             if list_name == name and int(page) >= 0:
                 return int(page)
         except ValueError:

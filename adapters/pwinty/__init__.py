@@ -12,7 +12,7 @@ from ordersync.ledger.records import StoredOrder
 
 from .adapter import PwintyAdapter
 from .client import PwintyApi
-from .mapping import map_order
+from .mapping import identify, map_order
 
 OPTIONS = {
     "merchant_id": Option(str, required=True, help="Pwinty merchant id"),
@@ -58,6 +58,7 @@ ADAPTER = AdapterSpec(
     options=OPTIONS,
     create=create,
     map_order=map_order,
+    identify=identify,
     simulator=simulator,
     demo_settings=demo_settings,
     demo_actions=demo_actions,

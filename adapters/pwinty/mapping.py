@@ -30,11 +30,19 @@ ADDRESS_FIELDS = ("recipientName", "address1", "address2", "addressTownOrCity",
                   "mobileTelephone", "email")
 
 
-def map_order(raw: dict) -> Order:
-    """One Pwinty order as the ledger keeps it (``raw`` may carry ``submissionStatus``)."""
+def identify(raw: dict) -> tuple[str, str] | None:
+    """(id, url) of an order, even one map_order cannot read; None without an id."""
     order_id = raw.get("id")
     if isinstance(order_id, bool) or not isinstance(order_id, (int, str)) or order_id == "":
+        return None
+    return str(order_id), f"Orders/{order_id}"
+
+
+def map_order(raw: dict) -> Order:
+    """One Pwinty order as the ledger keeps it (``raw`` may carry ``submissionStatus``)."""
+    if identify(raw) is None:
         raise ValueError("order without an id")
+    order_id = raw["id"]
     status = raw.get("status")
     photos = raw.get("photos")
     items = tuple(_photo(position, photo) for position, photo in
@@ -100,16 +108,27 @@ def _photo(position: int, photo: Any) -> Item:
 
 
 def _int(value: Any) -> int | None:
-    """Pwinty sends some numbers as strings ("copies": "4"); both are read."""
+    """Pwinty sends some numbers as strings ("copies": "4"); both are read.
+
+    A whole number beyond 64 bits raises ValueError: the order is kept flagged (intake.py)
+    rather than stored with a value SQLite and JSON cannot hold.
+    """
     if isinstance(value, bool):
         return None
     if isinstance(value, int):
-        return value
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-        return int(value)
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    return None
+        number = value
+    elif isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        number = int(value)
+    elif isinstance(value, float) and value.is_integer():
+        number = int(value)
+    else:
+        return None
+    if not -_INT64 <= number < _INT64:
+        raise ValueError(f"number {value!r} does not fit in 64 bits")
+    return number
+
+
+_INT64 = 1 << 63
 
 
 def _text(value: Any) -> str | None:

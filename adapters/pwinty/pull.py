@@ -7,13 +7,18 @@ among the newest. So a poll walks the list from the top only as far as it must:
 * past every order newer than the highest id the ledger has (new orders), and
 * down to the oldest order the ledger holds in an open status (orders that can change),
 
-and stops at the first page below both. Each walked order is written through the ledger,
+and stops at the first page below both (orders stored flagged count as open: they are read
+again until they can be read). Each walked order is written through the ledger,
 which compares it with the stored copy and writes nothing for unchanged ones. The first
 poll walks the whole list, storing a resume offset with every page.
 
 For orders not yet submitted, Pwinty's SubmissionStatus (what blocks submitting) is read
 and kept beside the order as ``submissionStatus``; it is read again only when the order
 itself changed or the copy is older than ``readiness_max_age_s``.
+
+A page that brings no order below the previous page's lowest id means Pwinty ignored
+``offset``: the walk ends there as if the list had ended (the page says why), so that a
+first sync finishes instead of resuming the same endless walk on every poll.
 
 See docs/pwinty.md for the costs and the blind spots.
 """
@@ -25,6 +30,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 
 import orjson
+import structlog
 
 from ordersync.contract import LedgerReader, Page
 
@@ -33,6 +39,8 @@ from .mapping import FINAL_STATUSES, STATES
 
 OPEN_STATUSES = tuple(s for s in STATES if s not in FINAL_STATUSES)
 NEEDS_READINESS = ("NotYetSubmitted", "AwaitingPayment")
+
+log = structlog.get_logger("ordersync.adapters.pwinty")
 
 
 class PwintyPull:
@@ -56,12 +64,20 @@ class PwintyPull:
         oldest_open = await self._oldest_open(view)
         offset = resume or 0
         highest = known_max or 0
+        lowest: int | None = None
+        stopped = None
         while True:
             orders = await self.api.orders_page(self.page_size, offset)
             read_at = self.clock()
             if not orders:
                 break
             ids = [_int_id(o) for o in orders]
+            if lowest is not None and min(ids) >= lowest:
+                stopped = (f"the order list repeats itself at offset {offset} (nothing below"
+                           f" id {lowest}): the vendor ignores offset; the walk ends there")
+                log.warning("paging_repeats", vendor=self.api.http.vendor, offset=offset)
+                break
+            lowest = min(ids)
             highest = max([highest, *ids])
             offset += len(orders)
             await self._add_readiness(orders, now)
@@ -73,21 +89,20 @@ class PwintyPull:
                 oldest_open is None or min(ids) <= oldest_open
             ):
                 break
-        yield Page([], {"max_id": highest})
+        yield Page([], {"max_id": highest}, stopped=stopped)
 
     async def _oldest_open(self, view: LedgerReader) -> int | None:
-        oldest = None
-        for status in OPEN_STATUSES:
-            for order in await view.in_vendor_state(status):
-                value = int(order.vendor_id)
-                oldest = value if oldest is None else min(oldest, value)
-        return oldest
+        ids = [order.vendor_id for status in OPEN_STATUSES
+               for order in await view.in_vendor_state(status)]
+        ids += [order.vendor_id for order in await view.flagged()]
+        numbers = [int(i) for i in ids if str(i).isdigit()]
+        return min(numbers) if numbers else None
 
     async def _add_readiness(self, orders: list[dict], now: float) -> None:
         """Attach SubmissionStatus to orders not yet submitted (re-read only when needed)."""
         for order in orders:
-            if order.get("status") not in NEEDS_READINESS:
-                continue
+            if order.get("status") not in NEEDS_READINESS or not _int_id(order):
+                continue        # an order without an id is stored flagged, not asked about
             key = str(order.get("id"))
             fingerprint = hashlib.blake2b(orjson.dumps(order, option=orjson.OPT_SORT_KEYS),
                                           digest_size=16).digest()

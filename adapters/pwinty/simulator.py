@@ -359,6 +359,7 @@ class PwintySimulator(SimulatorBase):
         self.download_delay_s, self.complete_after_s = download_delay_s, complete_after_s
         self.open_share = open_share
         self.balance_insufficient = False
+        self.ignore_offset = False               # a fault: every list page starts at the top
         self._t0 = clock()                       # seeded timers count from here
         self._seeded_last = FIRST_ID + orders - 1
         self._last_id = self._seeded_last        # ids are contiguous: no order is ever deleted
@@ -600,7 +601,9 @@ class PwintySimulator(SimulatorBase):
         return FIRST_ID <= oid <= self._last_id
 
     def _serialized(self, oid: int, now: float | None = None) -> bytes:
-        """The order's current JSON (time-driven changes applied first)."""
+        """The order's current JSON (time-driven changes applied first), or what is planted."""
+        if self.planted and oid in self.planted:
+            return self.planted[oid]
         data = self._bytes.get(oid)
         if data is not None:
             due = self._due.get(oid)
@@ -824,7 +827,7 @@ class PwintySimulator(SimulatorBase):
         query = {k.lower(): v for k, v in request.query.items()}
         empty = {"errorMessage": None}
         count = min(250, _whole(query.get("count", "100"), "count", empty, 0))
-        offset = _whole(query.get("offset", "0"), "offset", empty, 0)
+        offset = 0 if self.ignore_offset else _whole(query.get("offset", "0"), "offset", empty, 0)
         end = self._last_id - offset
         now = self._clock()
         ids = range(end, max(FIRST_ID - 1, end - count), -1)

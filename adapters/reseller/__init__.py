@@ -13,7 +13,7 @@ from ordersync.ledger.records import StoredOrder
 
 from .adapter import ResellerAdapter
 from .client import PasswordGrant, ResellerApi
-from .mapping import DRAFT, map_order
+from .mapping import DRAFT, identify, map_order
 
 OPTIONS = {
     "client_key": Option(str, required=True, help="OAuth client key of the API application"),
@@ -53,7 +53,15 @@ def demo_actions(orders: list[StoredOrder]) -> list[tuple[str, str | None, dict]
     return actions
 
 
-ADAPTER = AdapterSpec("reseller", OPTIONS, create, map_order, simulator, demo_settings,
-                      demo_actions)
+ADAPTER = AdapterSpec(
+    name="reseller",
+    options=OPTIONS,
+    create=create,
+    map_order=map_order,
+    identify=identify,
+    simulator=simulator,
+    demo_settings=demo_settings,
+    demo_actions=demo_actions,
+)
 
 __all__ = ["ADAPTER", "PasswordGrant", "ResellerAdapter", "ResellerApi", "map_order"]

@@ -47,11 +47,19 @@ ORDER_DATA = ("accountId", "accountName", "currency", "paymentMethod", "totalAmo
 ITEM_DATA = ("productId", "billingPlanId", "subscriptionId", "unitPrice", "total")
 
 
-def map_order(raw: dict) -> Order:
-    """One reseller order as the ledger keeps it."""
+def identify(raw: dict) -> tuple[str, str] | None:
+    """(id, url) of an order, even one map_order cannot read; None without an id."""
     order_id = raw.get("id")
     if isinstance(order_id, bool) or not isinstance(order_id, (int, str)) or order_id == "":
+        return None
+    return str(order_id), f"/api/orders/{order_id}"
+
+
+def map_order(raw: dict) -> Order:
+    """One reseller order as the ledger keeps it."""
+    if identify(raw) is None:
         raise ValueError("order without an id")
+    order_id = raw["id"]
     status = raw.get("status")
     vendor_state = status if isinstance(status, str) else orjson.dumps(status).decode()
     execution = raw.get("executionStatus") if isinstance(raw.get("executionStatus"), dict) else {}

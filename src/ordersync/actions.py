@@ -17,6 +17,7 @@ import orjson
 from .config import Config
 from .daemon import LedgerBusy, Service
 from .errors import ActionRefused
+from .intake import UNREADABLE_STATE
 from .ledger import open_ledger
 from .model import ACTION_END_STATES, Action, ActionState
 from .sync import build_adapter
@@ -65,6 +66,10 @@ async def enqueue(
                         raise ActionRefused(f"no order {instance}:{vendor_id} in the ledger"
                                             " (is the id right? `ordersync sync --once` fetches"
                                             " new orders)")
+                    if order.vendor_state == UNREADABLE_STATE:
+                        raise ActionRefused(f"order {instance}:{vendor_id} could not be read"
+                                            f" ({order.problem}): nothing can be done to it"
+                                            " until it can")
                     payload = await adapter.prepare(kind, order, params)
                 prepared.append((instance, vendor_id, payload))
         finally:

@@ -131,7 +131,8 @@ def build_parser() -> Parser:
     sync.add_argument("--once", action="store_true", required=True,
                       help="run once and exit (the only mode; the daemon is `ordersync run`)")
     sync.add_argument("--vendor", metavar="V", help="only this vendor instance")
-    sync.add_argument("--json", action="store_true", help="print the result as JSON")
+    sync.add_argument("--json", action="store_true", help="print the result as JSON (and show"
+                      " no progress)")
     sync.set_defaults(func=cmd_sync)
 
     order_commands = _group(commands, "orders", "list or show orders in the ledger",
@@ -142,6 +143,8 @@ def build_parser() -> Parser:
     listing.add_argument("--state", metavar="S", help="only this common state: "
                          + ", ".join(s.value for s in State))
     listing.add_argument("--limit", type=whole(), metavar="N", help="at most N orders")
+    listing.add_argument("--flagged", action="store_true", help="only orders flagged with a"
+                         " problem (unreadable, over a limit, not UTF-8)")
     listing.add_argument("--json", action="store_true", help="print JSON (an array of orders)")
     listing.set_defaults(func=cmd_orders_list)
     show = order_commands.add_parser("show", help="show one order with items and events",
@@ -419,13 +422,25 @@ def cmd_run(args) -> int:
 
 
 def cmd_sync(args) -> int:
+    # Progress only for a person watching: not with --json or JSON logs, not when stderr is
+    # a file or a pipe.
+    progress = None
+    if not args.json and args.log_format != "json" and sys.stderr.isatty():
+        from .progress import TerminalProgress
+
+        progress = TerminalProgress(sys.stderr)
+
     async def once():
         vendors = [args.vendor] if args.vendor else None  # only the secrets it needs
         async with Service(args.config_obj, handle_signals=False, vendors=vendors) as service:
-            return await service.run_once(args.vendor)
+            return await service.run_once(args.vendor, progress)
 
     _require_vendors(args.config_obj)
-    results = run_interruptible(once())
+    try:
+        results = run_interruptible(once())
+    finally:
+        if progress is not None:
+            progress.close()
     failed = [r for r in results if r.errors]
     unsuccessful = [(r.vendor, state, r.actions[state]) for r in results
                     for state in UNSUCCESSFUL if r.actions.get(state)]
@@ -440,7 +455,10 @@ def cmd_sync(args) -> int:
                 done = ", ".join(f"{n} {state}" for state, n in sorted(r.actions.items()))
                 _say(f"{r.vendor}: {r.new} new, {r.changed} changed, {r.unchanged} unchanged"
                      f" in {r.pages} pages, {r.requests} requests, {r.duration_s:.2f}s"
-                     + (f"; actions: {done}" if done else ""))
+                     + (f"; {r.flagged} flagged (see `orders list --flagged`)"
+                        if r.flagged else "")
+                     + (f"; actions: {done}" if done else "")
+                     + (f"; stopped early: {r.stopped}" if r.stopped else ""))
     for r in failed:
         _say(f"ordersync: error: {r.errors[0]}", file=sys.stderr)
     for vendor, state, count in unsuccessful:
@@ -471,15 +489,17 @@ def cmd_orders_list(args) -> int:
         raise UsageError("--limit: must be at least 1")
     ledger = _open_ledger(config)
     try:
-        orders = [o.as_json() for o in ledger.orders(instance=args.vendor, state=args.state,
-                                                     limit=args.limit)]
+        orders = [o.as_json() for o in ledger.orders(
+            instance=args.vendor, state=args.state, limit=args.limit, flagged=args.flagged)]
     finally:
         ledger.close()
     if args.json:
         _print_json(args, orders)
         return EXIT_OK
-    rows = [(f"{o['vendor']}:{o['id']}", o["state"], o["vendor_state"], o["reference"] or "",
-             str(len(o["items"])), o["created"] or "", o["customer"] or "") for o in orders]
+    # A flagged order's state ends in "!" (its problem: `orders show`).
+    rows = [(f"{o['vendor']}:{o['id']}", o["state"] + ("!" if o["problem"] else ""),
+             o["vendor_state"], o["reference"] or "", str(len(o["items"])), o["created"] or "",
+             o["customer"] or "") for o in orders]
     _table(("ORDER", "STATE", "VENDOR STATE", "REFERENCE", "ITEMS", "CREATED", "CUSTOMER"), rows)
     return EXIT_OK
 
@@ -502,6 +522,8 @@ def cmd_orders_show(args) -> int:
     for key in ("vendor", "id", "state", "vendor_state", "reference", "created", "modified",
                 "expires", "customer", "comment", "url"):
         _say(f"{key:>13}: {order[key] if order[key] is not None else ''}")
+    if order["problem"]:
+        _say(f"{'FLAGGED':>13}: {order['problem']}")
     _say(f"{'items':>13}:")
     for item in order["items"]:
         _say(f"{'':>15}- {item['title']} ({item['key']})"
@@ -509,7 +531,8 @@ def cmd_orders_show(args) -> int:
     _say(f"{'events':>13}:")
     for event in order["events"]:
         change = f"{event['from_state'] or '-'} -> {event['to_state']}"
-        _say(f"{'':>15}{event['at']} {event['kind']:<13} {change} ({event['source']})")
+        _say(f"{'':>15}{event['at']} {event['kind']:<13} {change} ({event['source']})"
+             + (f": {event['detail']}" if event["detail"] else ""))
     return EXIT_OK
 
 

@@ -25,8 +25,10 @@ from .errors import ConfigError
 from .http import RateLimit, RetryPolicy
 from .ledger import ledger_location
 from .redaction import register
+from .intake import Limits
 from .registry import adapter as find_adapter
 
+DEFAULT_LIMITS = Limits()
 
 CORE_VENDOR_OPTIONS: dict[str, Option] = {
     "adapter": Option(str, required=True),
@@ -43,6 +45,10 @@ CORE_VENDOR_OPTIONS: dict[str, Option] = {
     "action_backoff_base_s": Option(float, default=2.0),
     "action_backoff_max_s": Option(float, default=600.0),
     "action_verify_after_s": Option(float, default=None),
+    "max_order_bytes": Option(int, default=DEFAULT_LIMITS.max_order_bytes),
+    "max_items": Option(int, default=DEFAULT_LIMITS.max_items),
+    "max_string_chars": Option(int, default=DEFAULT_LIMITS.max_string_chars),
+    "max_pages_per_poll": Option(int, default=10_000),
 }
 
 
@@ -131,6 +137,8 @@ class VendorConfig:
     rate_limit: RateLimit = RateLimit()
     retry: RetryPolicy = RetryPolicy()
     actions: ActionPolicy = ActionPolicy()
+    limits: Limits = Limits()
+    max_pages_per_poll: int = 10_000
     settings: Mapping[str, Any] = field(default_factory=dict)
     secrets: Secrets = field(default_factory=lambda: Secrets({}, {}), repr=False, compare=False)
     """Read on first use (see :class:`Secrets`): only a vendor talked to needs its secrets."""
@@ -244,7 +252,8 @@ def _vendor(name: str, table: Any, *, source: str, environ, base_dir: Path) -> V
                 "action_backoff_max_s"):
         if core[key] <= 0:
             raise ConfigError(f"{where}.{key}: must be greater than 0")
-    for key in ("max_attempts", "action_max_attempts"):
+    for key in ("max_attempts", "action_max_attempts", "max_order_bytes", "max_items",
+                "max_string_chars", "max_pages_per_poll"):
         if core[key] < 1:
             raise ConfigError(f"{where}.{key}: must be at least 1")
     verify_after_s = core["action_verify_after_s"]
@@ -273,6 +282,9 @@ def _vendor(name: str, table: Any, *, source: str, environ, base_dir: Path) -> V
             backoff_max_s=float(core["action_backoff_max_s"]),
             verify_after_s=float(verify_after_s),
         ),
+        limits=Limits(max_order_bytes=core["max_order_bytes"], max_items=core["max_items"],
+                      max_string_chars=core["max_string_chars"]),
+        max_pages_per_poll=core["max_pages_per_poll"],
         settings={k: v for k, v in values.items() if k not in CORE_VENDOR_OPTIONS},
         secrets=Secrets(secrets, environ),
     )

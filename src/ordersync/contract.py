@@ -42,6 +42,8 @@ class Page:
     orders: list[dict]
     cursor: dict | None = None
     read_at: float | None = None
+    stopped: str | None = None
+    """Why the adapter ended its walk early (a vendor repeating pages); the poll reports it."""
 
 
 class LedgerReader(Protocol):
@@ -57,6 +59,8 @@ class LedgerReader(Protocol):
 
     async def stored(self, vendor_id: str) -> dict | None:
         """The vendor's JSON for one order as last stored (to mark it gone, not forget it)."""
+    async def flagged(self) -> list[OrderRef]:
+        """Every stored order flagged with a problem that has a url (to read it again)."""
         ...
 
 
@@ -127,6 +131,8 @@ class AdapterSpec:
     """``create(vendor_config, http, clock=...)`` -> Adapter; may set ``http.auth``."""
     map_order: Callable[[dict], Order]
     """Pure: one raw vendor order to the common model."""
+    identify: Callable[[dict], tuple[str, str | None] | None] | None = None
+    """Pure: (vendor id, url) of a raw order, even one map_order cannot read; None if absent."""
     simulator: Callable[..., Simulator] | None = None
     """``simulator(orders=N, seed=S)`` -> a simulator with seeded data."""
     demo_settings: Callable[[Simulator, str], dict] | None = None

@@ -151,13 +151,18 @@ class Service:
         for executor in self.executors.values():
             executor.stopping = True
 
-    async def run_once(self, vendor: str | None = None) -> list[PollResult]:
-        """One poll of every (or one) vendor instance, then its due actions, concurrently."""
-        names = [self.config.vendor(vendor).name] if vendor else list(self.runners)
-        return list(await asyncio.gather(*(self._poll_and_drain(name) for name in names)))
+    async def run_once(self, vendor: str | None = None,
+                       progress: Callable[[PollResult], None] | None = None) -> list[PollResult]:
+        """One poll of every (or one) vendor instance, then its due actions, concurrently.
 
-    async def _poll_and_drain(self, name: str) -> PollResult:
-        result = await self._poll(name)
+        ``progress`` is called with a vendor's counts so far after each page it writes.
+        """
+        names = [self.config.vendor(vendor).name] if vendor else list(self.runners)
+        return list(await asyncio.gather(*(self._poll_and_drain(name, progress)
+                                           for name in names)))
+
+    async def _poll_and_drain(self, name: str, progress=None) -> PollResult:
+        result = await self._poll(name, progress)
         result.actions = dict(await self.drain_actions(name, recover=True))
         return result
 
@@ -244,11 +249,11 @@ class Service:
         except TimeoutError:
             pass
 
-    async def _poll(self, name: str) -> PollResult:
+    async def _poll(self, name: str, progress=None) -> PollResult:
         runner = self.runners[name]
         structlog.contextvars.bind_contextvars(vendor=name)
         try:
-            result = await runner.poll()
+            result = await runner.poll(progress)
         except (VendorError, ConfigError) as exc:
             result = PollResult(name, errors=[_describe(exc)],
                                 retry_after_s=getattr(exc, "retry_after_s", None))

@@ -222,7 +222,7 @@ class Executor:
             if order is not None:
                 map_and_apply(ledger, self.runner.spec, self.instance,
                               self.runner.adapter.stream, [order], None, now, source="action",
-                              read_at=read_at)
+                              read_at=read_at, limits=self.runner.config.limits)
             ledger.outbox.finish(action, state, now, http_log=requests, **fields)
 
 

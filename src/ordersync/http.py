@@ -31,6 +31,8 @@ from typing import Any, Protocol
 from urllib.parse import quote, urljoin
 
 import aiohttp
+import json
+
 import orjson
 import structlog
 from asyncio_throttle import Throttler
@@ -118,7 +120,11 @@ class Response:
 
     def json(self) -> Any:
         """The body as JSON; a body that is not JSON (or not labelled JSON) is a
-        :class:`BadResponse`."""
+        :class:`BadResponse`.
+
+        Bytes that are not UTF-8 become U+FFFD and a lone surrogate (``"\\ud800"``) is read
+        as such, so that one bad order does not cost a whole page: intake.py flags it.
+        """
         content_type = self.headers.get("Content-Type", "")
         if content_type and "json" not in content_type.lower():
             raise BadResponse(f"answer is {content_type.split(';')[0]}, not JSON",
@@ -126,6 +132,11 @@ class Response:
         try:
             return orjson.loads(self.body)
         except orjson.JSONDecodeError as exc:
+            if "UTF-8" in str(exc) or "surrogate" in str(exc):
+                try:
+                    return json.loads(self.body.decode("utf-8", "replace"))
+                except ValueError:
+                    pass
             raise BadResponse(
                 f"answer is not valid JSON ({exc})", method=self.method, url=self.url,
                 status=self.status,

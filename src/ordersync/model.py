@@ -42,7 +42,8 @@ class Order:
     """An order as the ledger keeps it: normalised columns beside the vendor's raw JSON.
 
     ``vendor_id`` is the id used on the command line as ``INSTANCE:ID``; ``raw`` is the
-    vendor's JSON for the order exactly as received (bytes).
+    vendor's JSON for the order exactly as received (bytes). ``problem`` says why an order
+    is flagged (unreadable, over a limit, not UTF-8: see intake.py); None for a sound one.
     """
 
     vendor_id: str
@@ -58,6 +59,7 @@ class Order:
     expires: str | None = None
     comment: str | None = None
     data: dict = field(default_factory=dict)
+    problem: str | None = None
 
 
 class ActionState(StrEnum):

@@ -16,6 +16,8 @@ which provides what all of them share:
   the ``Retry-After`` they were given (``.early_retries``);
 * ``echo_credentials``: a careless vendor that repeats the request's credentials (every
   header value, each credential without its scheme, and the body) in each error answer;
+* :meth:`SimulatorBase.plant`: any bytes served in place of one order (an order the mapping
+  cannot read, one beyond a limit, bytes that are not UTF-8), until planted back to None;
 * ``start()``/``stop()`` on loopback, :meth:`SimulatorBase.serve`, and
   :meth:`SimulatorBase.max_requests_in_window`.
 
@@ -241,6 +243,17 @@ class SimulatorBase:
         self._runner: web.AppRunner | None = None
         self._server: asyncio.AbstractServer | None = None
         self.echo_credentials = False        # error answers repeat what the client sent
+        self.planted: dict[int, bytes] = {}  # order id -> the bytes served in its place
+
+    def plant(self, order_id: str | int, body: bytes | None) -> None:
+        """Serve ``body`` (any bytes) as the order, in lists and alone; None serves it again.
+
+        The order itself is untouched: planting None is the vendor fixing it.
+        """
+        if body is None:
+            self.planted.pop(int(order_id), None)
+        else:
+            self.planted[int(order_id)] = body
 
     # ------------------------------------------------------------------ hooks
     def _routes(self, app: web.Application) -> None:

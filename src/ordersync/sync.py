@@ -1,15 +1,20 @@
 """One poll of one vendor instance: adapter pages -> pure mapping -> ledger, cursor beside.
 
 Pages are written on the ledger's thread while the next page is fetched, so HTTP and SQLite
-overlap and the event loop never waits on either.
+overlap and the event loop never waits on either. A poll reads at most ``max_pages_per_poll``
+pages and says why it stopped early (``PollResult.stopped``); every page is committed with its
+cursor, so the next poll resumes where this one stopped. An order that cannot be read is
+stored flagged (intake.py), never a reason to lose the page.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from functools import partial
 
 import structlog
 
@@ -17,10 +22,15 @@ from .config import VendorConfig
 from .contract import AdapterSpec
 from .errors import TransientError
 from .http import VendorHttp
+from .intake import Limits, admit, flagged
 from .ledger import AsyncLedger, LedgerAPI, LedgerView, PageResult
 from .registry import adapter as find_adapter
 
 log = structlog.get_logger("ordersync.sync")
+
+UNSTORABLE = (OverflowError, TypeError, ValueError)
+"""What SQLite or orjson raise for a value they cannot hold (an int beyond 64 bits, a lone
+surrogate): a mapped order the ledger cannot write is stored flagged instead."""
 
 
 @dataclass
@@ -32,47 +42,81 @@ class PollResult:
     new: int = 0
     changed: int = 0
     unchanged: int = 0
-    skipped: int = 0
+    flagged: int = 0
     requests: int = 0
     duration_s: float = 0.0
     errors: list[str] = field(default_factory=list)
     retry_after_s: float | None = None
     actions: dict[str, int] = field(default_factory=dict)
+    stopped: str | None = None
+    """Why the poll ended before the vendor's list did (a page limit, a repeating vendor)."""
 
-    def add(self, result: PageResult, skipped: int) -> None:
+    @property
+    def orders(self) -> int:
+        return self.new + self.changed + self.unchanged
+
+    def add(self, result: PageResult) -> None:
         self.pages += 1
         self.new += result.new
         self.changed += result.changed
         self.unchanged += result.unchanged
-        self.skipped += skipped
+        self.flagged += result.flagged
 
     def as_dict(self) -> dict:
         return {
             "vendor": self.vendor, "pages": self.pages, "new": self.new,
-            "changed": self.changed, "unchanged": self.unchanged, "skipped": self.skipped,
+            "changed": self.changed, "unchanged": self.unchanged, "flagged": self.flagged,
             "requests": self.requests, "duration_s": round(self.duration_s, 3),
-            "actions": self.actions,
+            "actions": self.actions, "stopped": self.stopped,
         }
 
 
 def map_and_apply(
     ledger: LedgerAPI, spec: AdapterSpec, instance: str, stream: str, raw_orders: list[dict],
     cursor: dict | None, now: float, source: str = "poll", read_at: float | None = None,
-) -> tuple[PageResult, int]:
+    limits: Limits = Limits(),
+) -> PageResult:
     """Map a page with the adapter's pure mapping and write it with its cursor (ledger thread).
 
-    An order the mapping cannot read is skipped and counted, never a reason to lose the page.
+    An order the mapping cannot read, or over a limit, is stored flagged (intake.py).
     """
-    mapped, skipped = [], 0
-    map_order, keep = spec.map_order, mapped.append
-    for raw in raw_orders:
-        try:
-            keep(map_order(raw))
-        except (ValueError, TypeError, KeyError, AttributeError) as exc:
-            skipped += 1
-            log.warning("order_unreadable", vendor=instance, error=str(exc))
-    return ledger.apply_page(instance, spec.name, stream, mapped, cursor, now, source,
-                             read_at), skipped
+    map_order, identify = spec.map_order, spec.identify
+    mapped = [admit(raw, map_order, identify, limits) for raw in raw_orders]
+    write = partial(ledger.apply_page, instance, spec.name, stream, now=now, source=source,
+                    read_at=read_at)
+    try:
+        return _logged(instance, write(mapped, cursor))
+    except UNSTORABLE:
+        pass
+    # The page held a value the ledger cannot store: write it order by order (each in its
+    # own savepoint of one transaction), keeping any such order flagged, then the cursor.
+    total: Counter = Counter()
+    flips: list = []
+    with ledger.write():
+        for raw, order in zip(raw_orders, mapped):
+            try:
+                part = write([order], None)
+            except UNSTORABLE as exc:
+                problem = f"not storable: {exc}"[:500]
+                try:
+                    part = write([flagged(raw, problem, identify, limits)], None)
+                except UNSTORABLE:      # the vendor id itself cannot be stored
+                    part = write([flagged(raw, problem, None, limits)], None)
+            flips += _logged(instance, part).flips
+            total.update(new=part.new, changed=part.changed, unchanged=part.unchanged,
+                         flagged=part.flagged)
+        write([], cursor)
+    return PageResult(**total, flips=tuple(flips))
+
+
+def _logged(instance: str, result: PageResult) -> PageResult:
+    """Log each order whose flag came or went on this page (transitions, not every poll)."""
+    for vendor_id, problem in result.flips:
+        if problem is None:
+            log.info("order_cleared", vendor=instance, order=vendor_id)
+        else:
+            log.warning("order_flagged", vendor=instance, order=vendor_id, problem=problem)
+    return result
 
 
 def build_adapter(config: VendorConfig, *, sleep=asyncio.sleep, clock=time.time):
@@ -103,8 +147,11 @@ class VendorRunner:
         self.spec, self.http, self.adapter = build_adapter(config, sleep=sleep, clock=clock)
         self.stopping = False
 
-    async def poll(self) -> PollResult:
-        """Pull every change since the stored cursor into the ledger."""
+    async def poll(self, progress: Callable[[PollResult], None] | None = None) -> PollResult:
+        """Pull every change since the stored cursor into the ledger.
+
+        ``progress(result)`` is called after each page is written, with the counts so far.
+        """
         started = time.perf_counter()
         now = self.clock()
         before = self.http.stats["requests"]
@@ -113,20 +160,31 @@ class VendorRunner:
         cursor = await self.ledger.call(lambda ledger: ledger.cursor(self.name, stream))
         view = LedgerView(self.ledger, self.name)
         writing: asyncio.Future | None = None
+        max_pages, limits = self.config.max_pages_per_poll, self.config.limits
+        pages = self.adapter.pull(cursor, view, now)
+        handed = 0
         deadline = asyncio.timeout(self.config.poll_deadline_s)
         try:
             async with deadline:
-                async for page in self.adapter.pull(cursor, view, now):
+                async for page in pages:
+                    if handed == max_pages:     # a page beyond the limit: left for the next poll
+                        result.stopped = (f"page limit reached ({max_pages} pages,"
+                                          " max_pages_per_poll); the next poll resumes")
+                        break
+                    handed += 1
                     if writing is not None:
-                        result.add(*await asyncio.shield(writing))
+                        self._added(result, await asyncio.shield(writing), progress)
                     writing = self.ledger.submit(
                         map_and_apply, self.spec, self.name, stream, page.orders, page.cursor,
                         now, "poll", page.read_at if page.read_at is not None else self.clock(),
+                        limits,
                     )
+                    if page.stopped:
+                        result.stopped = page.stopped
                     if self.stopping:
                         break  # every page is committed with its cursor: the next poll resumes
                 if writing is not None:
-                    result.add(*await asyncio.shield(writing))
+                    self._added(result, await asyncio.shield(writing), progress)
                     writing = None
         except TimeoutError:
             if not deadline.expired():
@@ -140,9 +198,20 @@ class VendorRunner:
                 # Let a page already handed to the ledger finish: its data and cursor
                 # belong together and were consistent when it was queued.
                 await asyncio.shield(writing)
+            close = getattr(pages, "aclose", None)
+            if close is not None:
+                await close()
             result.requests = self.http.stats["requests"] - before
             result.duration_s = time.perf_counter() - started
+        if result.stopped:
+            log.warning("poll_stopped_early", vendor=self.name, reason=result.stopped)
         return result
+
+    @staticmethod
+    def _added(result: PollResult, page: PageResult, progress) -> None:
+        result.add(page)
+        if progress is not None:
+            progress(result)
 
     async def close(self) -> None:
         await self.http.close()

@@ -52,7 +52,8 @@ class OrderStore:
         """Write a page of orders and, in the same transaction, the stream's new cursor.
 
         New orders get an ``appeared`` event; orders whose raw JSON changed are rewritten
-        with a ``state_changed`` or ``updated`` event; unchanged orders cost one read.
+        with a ``state_changed`` or ``updated`` event, and those whose problem came or went
+        with a ``flagged`` or ``cleared`` one; unchanged orders cost one read.
         ``read_at`` is when the vendor sent these copies: a stored copy read later (by an
         action, while this poll was under way) is newer and is kept.
         """
@@ -73,7 +74,8 @@ class OrderStore:
             replaced: list = []
             add_order, add_item = order_params.extend, item_params.extend
             add_event = event_params.extend if known else None
-            new = changed = 0
+            new = changed = flagged = 0
+            flips: list = []
             seen: set[str] = set()
             for order in orders:
                 vendor_id = order.vendor_id
@@ -83,33 +85,44 @@ class OrderStore:
                 raw = order.raw
                 fingerprint = blake2b(raw, digest_size=16).digest()   # == digest(raw), inlined
                 state, vendor_state = order.state._value_, order.vendor_state
+                problem = order.problem
+                if problem is not None:
+                    flagged += 1
                 before = known.get(vendor_id) if known else None
                 if before is None:
                     new += 1
-                    if add_event is None:
+                    if problem is not None:
+                        flips.append((vendor_id, problem))
+                        (add_event or event_params.extend)((
+                            instance, vendor_id, at, source, "appeared", None, state, None,
+                            vendor_state, problem))
+                    elif add_event is None:
                         appeared += instance, vendor_id, at, source, state, vendor_state
                     else:
                         add_event((instance, vendor_id, at, source, "appeared", None, state, None,
                                    vendor_state, None))
                     first_seen = at
-                elif before[0] == fingerprint:
+                elif before[0] == fingerprint and before[5] == problem:
                     continue
                 elif read_at is not None and before[4] is not None and read_at < before[4]:
                     continue  # an older copy than the one stored: the vendor moved on since
                 else:
                     changed += 1
                     replaced.append((instance, vendor_id))
-                    _, old_state, old_vendor_state, first_seen, _ = before
+                    _, old_state, old_vendor_state, first_seen, _, old_problem = before
                     moved = old_state != state or old_vendor_state != vendor_state
-                    add_event((instance, vendor_id, at, source,
-                               "state_changed" if moved else "updated", old_state, state,
-                               old_vendor_state, vendor_state, None))
+                    kind = "state_changed" if moved else "updated"
+                    if problem != old_problem:
+                        kind = "flagged" if problem is not None else "cleared"
+                        flips.append((vendor_id, problem))
+                    add_event((instance, vendor_id, at, source, kind, old_state, state,
+                               old_vendor_state, vendor_state, problem))
                 data = order.data
                 add_order((
                     instance, vendor_id, adapter, state, vendor_state, order.reference,
                     order.created, order.modified, order.expires, order.customer, order.comment,
                     order.url, dumps(data, option=sort_keys).decode() if data else "{}",
-                    raw.decode("utf-8"), bytearray(fingerprint), first_seen, at, read_at,
+                    raw.decode("utf-8"), bytearray(fingerprint), first_seen, at, read_at, problem,
                 ))
                 for position, item in enumerate(order.items):
                     data = item.data
@@ -124,8 +137,8 @@ class OrderStore:
                 conn,
                 "INSERT OR REPLACE INTO orders (instance, vendor_id, adapter, state, vendor_state,"
                 " reference, created, modified, expires, customer, comment, url, data, raw,"
-                " digest, first_seen, updated_at, read_at)",
-                "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", 18, order_params,
+                " digest, first_seen, updated_at, read_at, problem)",
+                "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", 19, order_params,
             )
             _insert_batched(
                 conn,
@@ -147,19 +160,20 @@ class OrderStore:
             )
             if cursor is not None:
                 save_cursor(conn, instance, stream, cursor, at)
-        return PageResult(new=new, changed=changed, unchanged=len(seen) - new - changed)
+        return PageResult(new=new, changed=changed, unchanged=len(seen) - new - changed,
+                          flagged=flagged, flips=tuple(flips))
 
     def _known_digests(self, instance: str, vendor_ids: list[str]) -> dict[str, tuple]:
         known: dict[str, tuple] = {}
         for chunk in _chunks(vendor_ids, 500):
             marks = ",".join("?" * len(chunk))
             rows = self.db.conn.execute(
-                f"SELECT vendor_id, digest, state, vendor_state, first_seen, read_at FROM orders"
-                f" WHERE instance = ? AND vendor_id IN ({marks})",
+                f"SELECT vendor_id, digest, state, vendor_state, first_seen, read_at, problem"
+                f" FROM orders WHERE instance = ? AND vendor_id IN ({marks})",
                 [instance, *chunk],
             )
-            for vendor_id, fingerprint, state, vendor_state, first_seen, read_at in rows:
-                known[vendor_id] = (fingerprint, state, vendor_state, first_seen, read_at)
+            for vendor_id, *row in rows:
+                known[vendor_id] = tuple(row)
         return known
 
     # -- reads ------------------------------------------------------------------------
@@ -188,6 +202,16 @@ class OrderStore:
             )
         ]
 
+    def flagged(self, instance: str) -> list[OrderRef]:
+        """Every flagged order that has a url (one the vendor can be asked for)."""
+        return [
+            OrderRef(*row)
+            for row in self.db.conn.execute(
+                "SELECT vendor_id, url, expires FROM orders WHERE instance = ?"
+                " AND problem IS NOT NULL AND url IS NOT NULL", (instance,),
+            )
+        ]
+
     def count_by_vendor_state(self, instance: str) -> dict[str, int]:
         return dict(
             self.db.conn.execute(
@@ -198,10 +222,13 @@ class OrderStore:
         )
 
     def orders(
-        self, *, instance: str | None = None, state: str | None = None, limit: int | None = None
+        self, *, instance: str | None = None, state: str | None = None, limit: int | None = None,
+        flagged: bool = False,
     ) -> list[StoredOrder]:
-        """Orders, newest first, with their items."""
+        """Orders, newest first, with their items (only flagged ones if asked)."""
         where, params = _where(instance=instance, state=state)
+        if flagged:
+            where += (" AND" if where else " WHERE") + " problem IS NOT NULL"
         sql = "SELECT * FROM orders" + where
         sql += (" ORDER BY created DESC, instance, length(vendor_id) DESC, vendor_id DESC")
         if limit:
@@ -223,7 +250,8 @@ class OrderStore:
         events = tuple(
             OrderEvent(*row) for row in self.db.conn.execute(
                 "SELECT at, source, kind, from_state, to_state, from_vendor_state,"
-                " to_vendor_state FROM events WHERE instance = ? AND vendor_id = ? ORDER BY id",
+                " to_vendor_state, detail FROM events WHERE instance = ? AND vendor_id = ?"
+                " ORDER BY id",
                 (instance, vendor_id),
             )
         )
@@ -287,7 +315,7 @@ def _insert_batched(conn, insert: str, row: str, width: int, params: list) -> No
 
     One statement for 50 rows instead of one per row: no per-row statement round trip, and
     SQLite inserts the 50 rows in one step with the GIL released, so that other threads (the
-    event loop, the mapping) run meanwhile. 50 rows of the widest table (orders, 18 columns)
+    event loop, the mapping) run meanwhile. 50 rows of the widest table (orders, 19 columns)
     stay under SQLite's oldest limit of 999 parameters. The rows left over go one statement
     per row, so that there are only two statements per table for the statement cache.
     """
@@ -311,7 +339,7 @@ def _stored_order(row: dict, items: tuple[Item, ...], **extra) -> StoredOrder:
         reference=row["reference"], created=row["created"], modified=row["modified"],
         expires=row["expires"], customer=row["customer"], comment=row["comment"],
         url=row["url"], data=orjson.loads(row["data"]), first_seen=row["first_seen"],
-        updated_at=row["updated_at"], items=items, **extra,
+        updated_at=row["updated_at"], problem=row["problem"], items=items, **extra,
     )
 
 

@@ -20,6 +20,10 @@ class PageResult:
     new: int = 0
     changed: int = 0
     unchanged: int = 0
+    flagged: int = 0
+    """Orders of the page stored flagged (see intake.py)."""
+    flips: tuple[tuple[str, str | None], ...] = ()
+    """(vendor id, problem) of each order whose flag came or (problem None) went."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +37,8 @@ class OrderEvent:
     to_state: str | None
     from_vendor_state: str | None
     to_vendor_state: str | None
+    detail: str | None = None
+    """The problem of a ``flagged`` (or flagged ``appeared``) event."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +64,8 @@ class StoredOrder:
     data: dict
     first_seen: str
     updated_at: str
+    problem: str | None = None
+    """Why the order is flagged (unreadable, over a limit, not UTF-8); None for a sound one."""
     items: tuple[Item, ...] = ()
     raw: dict | None = None
     events: tuple[OrderEvent, ...] = ()
@@ -74,7 +82,8 @@ class StoredOrder:
             "reference": self.reference, "created": self.created, "modified": self.modified,
             "expires": self.expires, "customer": self.customer, "comment": self.comment,
             "url": self.url, "data": self.data, "first_seen": self.first_seen,
-            "updated_at": self.updated_at, "items": [asdict(item) for item in self.items],
+            "updated_at": self.updated_at, "problem": self.problem,
+            "items": [asdict(item) for item in self.items],
         }
         if self.raw is not None:
             shown["raw"] = self.raw

@@ -3,9 +3,11 @@ transaction that applies it (sqlite-utils ``Migrations``), so a ledger is never 
 
 Tables
     orders          one row per (instance, vendor_id): normalised columns, the vendor's raw JSON
-                    and a digest of it, so a re-poll of unchanged data writes nothing
+                    and a digest of it, so a re-poll of unchanged data writes nothing, and the
+                    ``problem`` of a flagged order (intake.py)
     items           the lines of each order, replaced whenever the order changes
-    events          append-only: one row per real change (appeared, state_changed, updated)
+    events          append-only: one row per real change (appeared, state_changed, updated,
+                    flagged, cleared)
     sync_state      a cursor per (instance, stream), written in the same transaction as the data
                     it describes
     actions         the outbox: one row per push to a vendor
@@ -141,7 +143,17 @@ def m004_action_notes(db: Database) -> None:
 
 
 @migrations()
-def m005_vendor_health(db: Database) -> None:
+def m005_orders_problem(db: Database) -> None:
+    """Why an order is flagged (unreadable, over a limit, not UTF-8); NULL for a sound one.
+
+    A partial index finds the few flagged orders without reading the table: every poll asks.
+    """
+    db.execute("ALTER TABLE orders ADD COLUMN problem TEXT")
+    db.execute("CREATE INDEX orders_flagged ON orders (instance) WHERE problem IS NOT NULL")
+
+
+@migrations()
+def m006_vendor_health(db: Database) -> None:
     """How each vendor instance's polls went: written after every poll."""
     db.execute(
         """CREATE TABLE vendor_health (

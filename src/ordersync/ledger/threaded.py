@@ -57,3 +57,7 @@ class LedgerView:
         """The vendor's JSON for one order as the ledger last stored it, or None."""
         order = await self._ledger.call(lambda ledger: ledger.order(self.instance, vendor_id))
         return order.raw if order is not None else None
+
+    async def flagged(self) -> list[OrderRef]:
+        """Every flagged order that has a url."""
+        return await self._ledger.call(lambda ledger: ledger.flagged(self.instance))
