@@ -1,4 +1,4 @@
-"""Vendor health in the ledger: every poll of every instance, through the real command."""
+"""The ledger in use: where `ledger.url` puts it, and each vendor's health after every poll."""
 
 from __future__ import annotations
 
@@ -41,3 +41,20 @@ async def test_sync_once_records_each_vendors_health(fotoware_sim, write_config,
     assert failing.last_error_class == "CannotConnect"
     assert failing.last_error and SIM_SECRET not in failing.last_error
     assert not failing.paused
+
+
+async def test_a_ledger_url_names_where_the_ledger_lives(fotoware_sim, write_config,  # noqa: F811
+                                                         tmp_path):
+    ledger_path = tmp_path / "by-url" / "ledger.db"
+    text = fotoware_toml(fotoware_sim.base_url, tmp_path / "unused.db").replace(
+        f"path = '{tmp_path / 'unused.db'}'", f"url = 'sqlite:///{ledger_path}'")
+    config = write_config(text)
+    synced = await arun_cli("--config", str(config), "sync", "--once",
+                            env={SECRET_ENV: SIM_SECRET}, cwd=tmp_path)
+    assert synced.returncode == 0, synced
+    assert not (tmp_path / "unused.db").exists()
+    ledger = Ledger(ledger_path)
+    try:
+        assert len(ledger.orders()) == len(fotoware_sim.order_ids())
+    finally:
+        ledger.close()
