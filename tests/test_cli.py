@@ -264,9 +264,7 @@ def test_sync_unreachable_vendor_exits_1(tmp_path):
     path = tmp_path / "ordersync.toml"
     path.write_text(fotoware_toml(f"http://127.0.0.1:{closed_port()}", tmp_path / "l.db",
                                   extra="max_attempts = 1\ntimeout_s = 2\n"), encoding="utf-8")
-    started = time.monotonic()
     result = run_cli("--config", str(path), "sync", "--once", env=secret_env(), cwd=tmp_path)
-    assert time.monotonic() - started < 10
     assert result.returncode == 1, result
     assert "Traceback" not in result.stderr + result.stdout, result
     assert len(result.error_lines) == 1, result
@@ -342,9 +340,7 @@ async def test_run_stops_gracefully(signum, fotoware_sim, sim_config, tmp_path):
         proc.kill()
         await proc.wait()
         raise
-    started = time.monotonic()
-    code, rest = await stop_daemon(proc, signum)
-    assert time.monotonic() - started < 5
+    code, rest = await stop_daemon(proc, signum)   # bounded by stop_daemon's own timeout
     assert code == 0, "".join(seen) + rest
     events = [json.loads(line)["event"] for line in "".join(seen).splitlines() + rest.splitlines()
               if line.strip()]

@@ -73,6 +73,30 @@ async def test_sync_gives_up_on_an_unreachable_vendor_after_three_attempts(tmp_p
     assert result.stdout.startswith("prints: FAILED: "), result
 
 
+async def test_a_dead_vendor_costs_one_actions_attempts_not_every_actions(tmp_path, rewriting):
+    sim = await rewriting([])
+    pending = [o for o in sim.order_ids() if sim.get_order(o)["state"] == "pending"][:3]
+    ledger = tmp_path / "l.db"
+    config = config_file(tmp_path, fotoware_toml(sim.base_url, ledger, name=V))
+    assert (await cli(config, "sync", "--once")).returncode == 0
+    queued = await cli(config, "approve", *(f"{V}:{o}" for o in pending))
+    assert queued.returncode == 0, queued
+    (tmp_path / "dead").mkdir()
+    dead = config_file(tmp_path / "dead", fotoware_toml(
+        f"http://127.0.0.1:{closed_port()}", ledger, name=V, extra="max_attempts = 10\n"))
+    result = await cli(dead, "sync", "--once")
+    assert result.returncode == 1, result
+    listed = json_data(await cli(config, "actions", "list", "--json"))
+    # the first action met the dead vendor (3 connection attempts); the drain stopped there,
+    # and the others wait, untried, for the next drain
+    assert [(a["state"], a["attempts"]) for a in listed] == [
+        ("pending", 1), ("pending", 0), ("pending", 0)], listed
+    again = await cli(config, "sync", "--once")   # the vendor is back
+    assert again.returncode == 0, again
+    # the two untried actions go at once; the tried one after its backoff
+    assert sorted(e.order_id for e in sim.effects) == sorted(pending[1:])
+
+
 async def test_a_vendor_that_never_answers_is_given_up_at_the_call_deadline(tmp_path, silent):
     config = config_file(tmp_path, fotoware_toml(
         silent.base_url, tmp_path / "l.db", extra="timeout_s = 30\ncall_deadline_s = 1\n"))

@@ -48,6 +48,8 @@ def test_demo_runs_twice_in_its_folder_and_prints_commands_that_run(tmp_path):
         result = run_cli("demo", "--orders", "5", "--dir", "var/demo", cwd=tmp_path, timeout=60)
         assert result.returncode == 0, result
     assert (tmp_path / "var/demo/ordersync.db.demo").is_file()
+    for made in ("var", "var/demo", "var/demo/ordersync.db"):   # customer data: owner only
+        assert (tmp_path / made).stat().st_mode & 0o077 == 0, made
     syncs = block(result.stdout, "syncs")
     assert syncs[0].split() == ["SYNC", "VENDOR", "NEW", "CHANGED", "PAGES", "REQUESTS",
                                 "SECONDS"]

@@ -20,7 +20,7 @@ from .config import Config, parse_config
 from .actions import enqueue
 from .daemon import LedgerLock, Service
 from .errors import ConfigError
-from .ledger import open_ledger
+from .ledger import open_ledger, private_folder
 from .registry import adapters
 from .text import columns, printable
 
@@ -63,7 +63,7 @@ async def run_demo(directory: Path, *, orders: int) -> dict:
     if directory.exists() and not directory.is_dir():
         raise ConfigError(f"--dir {directory}: not a folder")
     try:
-        directory.mkdir(parents=True, exist_ok=True)
+        private_folder(directory)   # it will hold a ledger of (sample) customer data
         _clear_previous_demo(directory, ledger_path, config_path)
     except OSError as exc:
         raise ConfigError(f"--dir {directory}: cannot use it as the demo's folder"

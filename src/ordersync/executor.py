@@ -37,6 +37,7 @@ from .errors import (
     ActionRefused,
     AmbiguousError,
     AuthError,
+    CannotConnect,
     TransientError,
     VendorError,
 )
@@ -90,6 +91,9 @@ class Executor:
         self.clock = clock
         self.jitter = jitter
         self.stopping = False
+        self.unreachable = False
+        """Set when nothing answered at the vendor's address: the drain stops there, so the
+        other due actions wait for the next drain instead of each paying its own attempts."""
 
     async def recover(self) -> int:
         """Actions left in flight by a process that died: verify them before anything else."""
@@ -104,12 +108,13 @@ class Executor:
     async def drain(self, batch: int = 50) -> Counter[str]:
         """Run every action due now; returns how many ended in each state."""
         ended: Counter[str] = Counter()
-        while not self.stopping:
+        self.unreachable = False
+        while not (self.stopping or self.unreachable):
             due = await self.ledger.call(_due, self.instance, self.clock(), batch)
             if not due:
                 break
             for action in due:
-                if self.stopping:
+                if self.stopping or self.unreachable:
                     break
                 state = await self.execute(action)
                 if state is not None:
@@ -184,6 +189,7 @@ class Executor:
     def _failed(self, action: Action, exc: VendorError) -> tuple[ActionState, dict, None]:
         """What a vendor error before any answered write means for the action."""
         now, said = self.clock(), _vendor_said(exc)
+        self.unreachable = isinstance(exc, CannotConnect)
         if isinstance(exc, AuthError):
             return ActionState.PENDING, {"error": said, "refund_attempt": True,
                                          "next_attempt_at": now + AUTH_RETRY_S}, None
