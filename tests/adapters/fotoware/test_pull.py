@@ -317,7 +317,7 @@ async def test_unknown_vendor_state_is_stored_not_fatal(fotoware, service_for, r
         await poll(service)
         sim.touch(target, adminComment="x")
         sim._order(int(target))["state"] = "on-hold"  # a state no doc mentions
-        sim._bytes.pop(int(target), None)
+        sim._store.changed(int(target))
         service.runners["fw"].adapter.puller.full_scan_interval_s = 0
         result = await poll(service)
     assert result.errors == []
