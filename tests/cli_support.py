@@ -93,7 +93,8 @@ def command_name(args: tuple[str, ...]) -> str:
             break
         else:
             words.append(arg)
-    groups = {"orders", "actions", "photos", "print-order"}
+    groups = {"orders", "actions", "photos", "print-order", "draft", "items", "fields",
+              "characteristics", "tickets"}  # commands with subcommands
     return " ".join(words[:2] if words[0] in groups else words[:1])
 
 
@@ -340,7 +341,8 @@ BAD_CONFIGS: list[BadConfig] = [
               "vendors.fw.client_secret: unknown key for adapter 'fotoware' (secrets are never"
               " written in the file: use client_secret_env or client_secret_file)"),
     BadConfig("missing-adapter", LEDGER + _vendor(drop=("adapter",)),
-              'vendors.fw.adapter: missing (the adapter to use, e.g. "fotoware")'),
+              'vendors.fw.adapter: missing (the adapter to use; installed: fotoware, pwinty,'
+              ' reseller)'),
     BadConfig("missing-base-url", LEDGER + _vendor(drop=("base_url",)),
               "vendors.fw.base_url: missing"),
     BadConfig("missing-client-id", LEDGER + _vendor(drop=("client_id",)),

@@ -134,11 +134,18 @@ BAD_ARGUMENTS = {
                         "argument --limit: 99999999999999999999 is out of range (from"),
     "action-id-huge": (["actions", "show", "99999999999999999999"],
                        "argument ID: 99999999999999999999 is out of range"),
-    "copies-huge": (["photos", "add", "fw:1", "--url", "https://example.com/a.jpg", "--type",
-                     "4x6", "--copies", "-99999999999999999999"],
-                    "argument --copies: -99999999999999999999 is out of range"),
+    "command-of-another-adapter": (["photos", "add", "fw:1", "--url", "https://example.com/a.jpg",
+                                    "--type", "4x6", "--copies", "2"],
+                                   "fw (fotoware) has no `photos add`; its commands: approve,"),
     "port-out-of-range": (["simulate", "fotoware", "--port", "70000"],
                           "argument --port: 70000 is out of range (from 0 to 65535)"),
+    # sizes that would build millions of orders, and waits that would never end
+    "demo-orders-huge": (["demo", "--orders", "99999999"],
+                         "argument --orders: 99999999 is out of range (from 1 to 100000)"),
+    "simulate-orders-huge": (["simulate", "pwinty", "--orders", "99999999999"],
+                             "argument --orders: 99999999999 is out of range"),
+    "wait-timeout-nan": (["approve", "fw:10001", "--wait", "--timeout", "nan"],
+                         "argument --timeout: nan is out of range"),
 }
 
 

@@ -194,7 +194,7 @@ async def test_each_decision_is_queued_once_and_performed_by_nobody_yet(site):
 REFUSALS = [
     # (id, args with {p} pending, {p2} another pending, {c} created, {x} expired, fragments)
     ("key-with-two-orders", ["approve", "{p}", "{p2}", "--key", "k"],
-     ["--key names one action: give exactly one order with it"]),
+     ["--key: names one action: give exactly one order with it"]),
     ("unknown-order", ["approve", f"{V}:99999"],
      [f"no order {V}:99999 in the ledger"]),
     ("submit-pending", ["submit", "{p}"],
@@ -220,9 +220,9 @@ REFUSALS = [
     ("bad-expiry", ["update", "{p}", "--expires", "soon"],
      ["--expires: 'soon' is not an ISO 8601 time"]),
     ("update-nothing", ["update", "{p}"],
-     ["update needs something to change: --comment, --expires, --data or --item-data"]),
+     ["update needs something to change: comment, expires, data or item_data"]),
     ("wait-timeout-zero", ["approve", "{p}", "--wait", "--timeout", "0"],
-     ["--timeout: must be greater than 0"]),
+     ["argument --timeout: 0 is out of range (above 0, at most 86400)"]),
 ]
 
 

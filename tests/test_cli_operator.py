@@ -111,10 +111,13 @@ FOTOWARE_JSON = {"sync", "orders list", "orders show", "approve", "reject", "upd
                  "actions list", "actions show", "actions retry", "actions cancel", "demo"}
 PWINTY_JSON = {"photos add", "photos remove", "print-order create", "print-order address",
                "cancel"}
+RESELLER_JSON = {"draft create", "items add", "items remove", "checkout", "fields set",
+                 "characteristics set", "chain"}
+"""Run with --json, and their shape checked, in tests/adapters/reseller/test_cli.py."""
 
 
 def test_the_json_tests_cover_every_json_command():
-    assert FOTOWARE_JSON | PWINTY_JSON == json_commands()
+    assert FOTOWARE_JSON | PWINTY_JSON | RESELLER_JSON == json_commands()
 
 
 async def test_every_fotoware_json_command_prints_one_document_of_one_shape(

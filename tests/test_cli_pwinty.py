@@ -246,13 +246,13 @@ async def test_photos_add_refusals_exit_2_with_one_line(site, tmp_path):
         (["photos", "add", ref(draft), *url, "--type", "poster_9x9"],
          ["photo type 'poster_9x9' is not in the", "catalogue; it has " + ", ".join(names)]),
         (["photos", "add", ref(draft), *url, "--type", "4x6", "--copies", "0"],
-         ["--copies must be a whole number of at least 1, got 0"]),
+         ["--copies: must be at least 1, got 0"]),
         (["photos", "add", ref(draft), "--file", str(tmp_path / "gone.jpg"), "--type", "4x6"],
-         [f"--file {tmp_path / 'gone.jpg'}: cannot read it (No such file or directory)"]),
+         [f"--file: {tmp_path / 'gone.jpg'}: cannot read it (No such file or directory)"]),
         (["photos", "add", ref(draft), *url, "--file", str(image), "--type", "4x6"],
          ["argument --file: not allowed with argument --url"]),
         (["photos", "add", ref(draft), *url, "--type", "4x6", "--wait"] + ["--timeout", "0"],
-         ["--timeout: must be greater than 0"]),
+         ["argument --timeout: 0 is out of range (above 0, at most 86400)"]),
     ]
     results = await asyncio.gather(*(site.cli(*args) for args, _ in cases))
     failures = []

@@ -130,3 +130,22 @@ def test_demo_in_a_path_that_is_no_folder_exits_2_with_one_line(tmp_path):
     assert_one_error_line(results[1], 2, contains=f"--dir {tmp_path}/file/sub: cannot use it as"
                           " the demo's folder (Not a directory)")
     assert (tmp_path / "file").read_text() == "not a folder"
+
+
+def test_the_demo_pushes_a_reseller_and_a_pwinty_chain(tmp_path):
+    """A chain for each adapter that declares one (create, then act on the order the create
+    made), through the outbox, and every link succeeds."""
+    import json
+
+    [result] = run_many([(["demo", "--orders", "8", "--json", "--dir", str(tmp_path / "d")],
+                          None)], cwd=tmp_path)
+    assert result.returncode == 0, result
+    actions = json.loads(result.stdout)["data"]["actions"]
+    assert {a["state"] for a in actions} == {"succeeded"}, actions
+    for create, rest in (("create_draft", ["add_item", "add_item", "checkout"]),
+                         ("create", ["add_photos"])):
+        made = [a for a in actions if a["kind"] == create and a["created_order"]][-1]
+        chain = actions[actions.index(made):][:1 + len(rest)]
+        assert [a["kind"] for a in chain] == [create, *rest]
+        assert {a["order"] for a in chain} == {made["order"]}
+        assert made["order"].endswith(":" + made["created_order"])

@@ -28,3 +28,16 @@ def test_example_configuration_is_valid():
                          {"FOTOWARE_CLIENT_SECRET": "x" * 8, "PWINTY_API_KEY": "y" * 8,
                           "RESELLER_CLIENT_SECRET": "z" * 8, "RESELLER_API_PASSWORD": "w" * 8})
     assert {v.adapter for v in config.vendors.values()} == {"fotoware", "pwinty", "reseller"}
+
+
+def test_the_command_table_names_every_declared_command():
+    from ordersync.cli_actions import declared_commands
+
+    table = (ROOT / "README.md").read_text(encoding="utf-8")
+
+    def listed(path: tuple[str, ...]) -> bool:
+        if len(path) > 1:
+            return " ".join(path) in table
+        return re.search(r"ordersync (\S+\\\|)*" + re.escape(path[0]) + r"\b", table) is not None
+
+    assert [" ".join(path) for path in declared_commands() if not listed(path)] == []

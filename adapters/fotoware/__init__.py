@@ -11,6 +11,7 @@ from ordersync.contract import AdapterSpec, Option
 from ordersync.ledger.records import StoredOrder
 
 from .client import ClientCredentials, FotowareApi
+from .actions import ACTIONS
 from .mapping import identify, map_order
 from .adapter import FotowareAdapter
 
@@ -64,6 +65,7 @@ ADAPTER = AdapterSpec(
     simulator=simulator,
     demo_settings=demo_settings,
     demo_actions=demo_actions,
+    actions=ACTIONS,
 )
 
 __all__ = ["ADAPTER", "FotowareAdapter", "FotowareApi", "ClientCredentials", "map_order"]

@@ -16,8 +16,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from ordersync.contract import Outcome
-from ordersync.errors import ActionRefused
+from ordersync.contract import ActionSpec, Outcome, Param, ParamType
+from ordersync.errors import ActionRefused, ParameterError
 from ordersync.http import path_segment
 from ordersync.ledger.records import StoredOrder
 from ordersync.model import Action
@@ -25,12 +25,27 @@ from ordersync.model import Action
 from . import customdata
 from .client import FotowareApi
 
-KINDS = {
-    "approve": "approve an order (optionally with a comment, an expiry, custom data)",
-    "reject": "reject an order (optionally with a comment, an expiry, custom data)",
-    "update": "change an order's comment, expiry or custom data (PATCH)",
-    "submit": "submit a created order for approval (SUBMIT)",
-}
+CHANGE_PARAMS = (
+    Param("comment", metavar="TEXT", help="administrator's comment"),
+    Param("expires", metavar="ISO",
+          help="expiry time (ISO 8601, e.g. 2027-01-31T12:00:00Z) or 'never'"),
+    Param("data", ParamType.ASSIGNMENTS, repeatable=True, metavar="FIELD=VALUE",
+          help="custom order data by field label or id; repeat for several fields or for"
+          " several values of a multi-value field"),
+    Param("item_data", ParamType.ITEM_ASSIGNMENTS, repeatable=True, metavar="N:FIELD=VALUE",
+          help="custom data of item N (counted from 0); repeatable"),
+)
+
+ACTIONS = (
+    ActionSpec("approve", "approve Fotoware orders (APPROVE), optionally with changes",
+               CHANGE_PARAMS, many=True),
+    ActionSpec("reject", "reject Fotoware orders (REJECT), optionally with changes",
+               CHANGE_PARAMS, many=True),
+    ActionSpec("update", "change Fotoware orders' comment, expiry or custom data (PATCH)",
+               CHANGE_PARAMS, many=True),
+    ActionSpec("submit", "submit created Fotoware orders for approval (SUBMIT)", many=True),
+)
+KINDS = {spec.kind: spec.description for spec in ACTIONS}
 
 VERBS = {"approve": "APPROVE", "reject": "REJECT", "update": "PATCH", "submit": "SUBMIT"}
 TARGET_STATE = {"approve": "approved", "reject": "rejected"}
@@ -60,8 +75,8 @@ def parse_expiry(text: str | None) -> str | None:
     try:
         when = datetime.fromisoformat(text.strip())
     except ValueError:
-        raise ActionRefused(f"--expires: {text!r} is not an ISO 8601 time"
-                            " (e.g. 2027-01-31T12:00:00Z) or 'never'") from None
+        raise ParameterError("expires", f"{text!r} is not an ISO 8601 time"
+                             " (e.g. 2027-01-31T12:00:00Z) or 'never'") from None
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
     return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -150,8 +165,8 @@ class FotowareActions:
         if kind == "submit" and (payload or params.get("data") or params.get("item_data")):
             raise ActionRefused("submit takes no comment, expiry or custom data")
         if kind == "update" and not (payload or params.get("data") or params.get("item_data")):
-            raise ActionRefused("update needs something to change: --comment, --expires,"
-                                " --data or --item-data")
+            raise ActionRefused("update needs something to change: comment, expires, data"
+                                " or item_data")
         if params.get("data") or params.get("item_data"):
             payload.update(await self._custom_data(order, params))
         payload["href"] = order.url
@@ -171,8 +186,8 @@ class FotowareActions:
             payload["itemData"] = {}
             for position, values in sorted(params["item_data"].items()):
                 if not 0 <= position < len(items):
-                    raise ActionRefused(f"--item-data: the order has items 0 to {len(items) - 1},"
-                                        f" not {position}")
+                    raise ParameterError("item_data", f"the order has items 0 to"
+                                         f" {len(items) - 1}, not {position}")
                 changes = customdata.check(config["itemFields"], values, "item")
                 merged = {**customdata.as_dict(items[position].get("itemData")), **changes}
                 customdata.check_required(config["itemFields"], merged, "item")

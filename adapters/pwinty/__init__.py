@@ -10,6 +10,7 @@ import time
 from ordersync.contract import AdapterSpec, Option
 from ordersync.ledger.records import StoredOrder
 
+from .actions import ACTIONS
 from .adapter import PwintyAdapter
 from .client import PwintyApi
 from .mapping import identify, map_order
@@ -63,6 +64,14 @@ ADAPTER = AdapterSpec(
     demo_settings=demo_settings,
     demo_actions=demo_actions,
     base_path="/v2.2",
+    actions=ACTIONS,
+    demo_chain=(  # create a print order, add three photos in one batch
+        ("create", {"recipient": "Chain Customer", "address1": "2 Example Street",
+                    "town": "Leeds", "postcode": "LS1 1AA", "country": "GB",
+                    "quality": "Standard"}),
+        ("add_photo", {"url": [f"https://images.example.com/chain-{n}.jpg" for n in (1, 2, 3)],
+                       "type": "4x6"}),
+    ),
 )
 
 __all__ = ["ADAPTER", "PwintyAdapter", "PwintyApi", "map_order"]

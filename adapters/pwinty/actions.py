@@ -13,23 +13,13 @@ import hashlib
 from pathlib import Path
 from typing import Any
 
-from ordersync.contract import Outcome
-from ordersync.errors import ActionRefused, NotFound
+from ordersync.contract import ActionSpec, Outcome, Param, ParamType
+from ordersync.errors import ActionRefused, NotFound, ParameterError
 from ordersync.ledger.records import StoredOrder
 from ordersync.model import Action
 
 from .client import PwintyApi
 from .mapping import ADDRESS_FIELDS
-
-KINDS = {
-    "create": "create a print order (recipient and address)",
-    "update_address": "change a draft order's recipient address",
-    "add_photo": "add a photo to a draft order, by URL or by uploading a file",
-    "add_photos": "add several photos by URL in one batch",
-    "delete_photo": "remove a photo from a draft order",
-    "submit": "submit an order for printing, once SubmissionStatus says it is valid",
-    "cancel": "cancel an order that is not yet submitted",
-}
 
 SIZINGS = ("Crop", "ShrinkToFit", "ShrinkToExactFit")
 PAYMENTS = ("InvoiceMe", "InvoiceRecipient")
@@ -46,6 +36,79 @@ ALLOWED_FROM = {
 }
 CREATE_FIELDS = (*ADDRESS_FIELDS, "useTrackedShipping", "payment", "qualityLevel")
 MAX_UPLOAD_BYTES = 50 * 1024 * 1024
+
+ADDRESS_PARAMS = {
+    "recipient": "recipientName", "address1": "address1", "address2": "address2",
+    "town": "addressTownOrCity", "state": "stateOrCounty", "postcode": "postalOrZipCode",
+    "country": "countryCode", "destination_country": "destinationCountryCode",
+    "phone": "mobileTelephone", "email": "email",
+}
+"""Address parameters and the order fields they set."""
+ORDER_PARAMS = {**ADDRESS_PARAMS, "payment": "payment", "quality": "qualityLevel",
+                "tracked": "useTrackedShipping"}
+
+FROM = Param("from", ParamType.FILE, metavar="FILE",
+             help="read the fields from a JSON or TOML file (options win)")
+ADDRESS = tuple(Param(name, metavar="TEXT", help=field) for name, field in ADDRESS_PARAMS.items())
+PHOTO_PARAMS = (
+    Param("url", repeatable=True, metavar="URL",
+          help="where Pwinty downloads the photo; repeat for a batch"),
+    Param("file", ParamType.PATH, metavar="PATH", help="a local image file to upload"),
+    Param("type", required=True, metavar="T", help="catalogue item, e.g. 4x6, 8x10, 10x15_cm"),
+    Param("copies", ParamType.INT, default=1, minimum=1, metavar="N", help="copies (default: 1)"),
+    Param("sizing", choices=SIZINGS, default="Crop",
+          help="how the image is fitted (default: Crop)"),
+    Param("price_to_user", ParamType.INT, minimum=0, metavar="MINOR",
+          help="price charged per copy, in pence/cents (InvoiceRecipient only)"),
+)
+
+
+def _fields(values: dict, names: dict[str, str]) -> dict:
+    """A file's fields, then the options given (options win), as Pwinty names them."""
+    given = {field: values[name] for name, field in names.items() if name in values}
+    return {**values.get("from", {}), **given}
+
+
+def _photos(values: dict) -> tuple[str, dict]:
+    """Several URLs are one batch (add_photos); one URL or a file is one add_photo."""
+    common = {"type": values["type"], "copies": values["copies"], "sizing": values["sizing"],
+              "priceToUser": values.get("price_to_user")}
+    if "file" in values:
+        return "add_photo", {"photos": [{**common, "file": values["file"]}]}
+    photos = [{**common, "url": url} for url in values["url"]]
+    return ("add_photo" if len(photos) == 1 else "add_photos"), {"photos": photos}
+
+
+ACTIONS = (
+    ActionSpec("create", "create a print order at a Pwinty instance, from options or from a"
+               " JSON or TOML file of the same fields (options win)",
+               (FROM, *ADDRESS,
+                Param("payment", choices=PAYMENTS, help="who pays (default: InvoiceMe)"),
+                Param("quality", choices=QUALITY_LEVELS,
+                      help="print quality (required, here or in --from)"),
+                Param("tracked", ParamType.BOOL, help="use tracked shipping")),
+               command=("print-order", "create"), creates=True,
+               build=lambda v: ("create", {"fields": _fields(v, ORDER_PARAMS)})),
+    ActionSpec("update_address", "change a draft print order's recipient address (only the"
+               " fields given)", (FROM, *ADDRESS), command=("print-order", "address"),
+               after=("create",),
+               build=lambda v: ("update_address", {"fields": _fields(v, ADDRESS_PARAMS)})),
+    ActionSpec("add_photo", "add photos to a draft print order: by URL (repeat --url for a"
+               " batch) or by uploading a local JPEG (sent with its md5 so Pwinty can check it)",
+               PHOTO_PARAMS, command=("photos", "add"), after=("create",),
+               one_of=(("url", "file"),), build=_photos),
+    ActionSpec("add_photos", "add several photos by URL in one batch", PHOTO_PARAMS,
+               command=(), after=("create",), build=_photos),
+    ActionSpec("delete_photo", "remove a photo from a draft print order",
+               (Param("photo", required=True, positional=True, metavar="PHOTO",
+                      help="the photo's id"),),
+               command=("photos", "remove"),
+               build=lambda v: ("delete_photo", {"photo_id": v["photo"]})),
+    ActionSpec("submit", "submit Pwinty print orders once their SubmissionStatus says they"
+               " are valid", many=True, after=("create", "add_photo", "add_photos")),
+    ActionSpec("cancel", "cancel Pwinty print orders that are not yet submitted", many=True),
+)
+KINDS = {spec.kind: spec.description for spec in ACTIONS}
 
 
 def photo_matches(photo: dict, wanted: dict) -> bool:
@@ -110,12 +173,14 @@ class PwintyActions:
             raise ActionRefused(f"pwinty cannot {kind}; it can {', '.join(KINDS)}")
         if kind == "create":
             return self._prepare_create(params)
-        status = order.vendor_state
+        # order None: a later link of a chain, whose order an earlier link creates
+        target = order.target if order else "the new order"
+        status = order.vendor_state if order else "NotYetSubmitted"
         if status not in ALLOWED_FROM[kind]:
             verb = kind.replace("_", " ")
-            raise ActionRefused(f"{order.target} is {status}; {verb} needs an"
-                                " order that is " + " or ".join(ALLOWED_FROM[kind]))
-        raw = order.raw or {}
+            raise ActionRefused(f"{target} is {status}; {verb} needs an order that is "
+                                + " or ".join(ALLOWED_FROM[kind]))
+        raw = (order.raw or {}) if order else {}
         if kind == "update_address":
             fields = {k: v for k, v in params.get("fields", {}).items() if v is not None}
             unknown = set(fields) - set(ADDRESS_FIELDS)
@@ -132,7 +197,7 @@ class PwintyActions:
         if kind == "delete_photo":
             photo_id = str(params["photo_id"])
             if all(str(p.get("id")) != photo_id for p in raw.get("photos") or []):
-                raise ActionRefused(f"{order.target} has no photo {photo_id}")
+                raise ActionRefused(f"{target} has no photo {photo_id}")
             return {"photo_id": photo_id}
         return {}
 
@@ -160,23 +225,23 @@ class PwintyActions:
             "sizing": photo.get("sizing", "Crop"),
         }
         if not wanted["type"]:
-            raise ActionRefused("a photo needs --type (a catalogue item such as 4x6)")
+            raise ParameterError("type", "is required (a catalogue item such as 4x6)")
         if not isinstance(wanted["copies"], int) or wanted["copies"] < 1:
-            raise ActionRefused(f"--copies must be a whole number of at least 1,"
-                                f" got {wanted['copies']!r}")
+            raise ParameterError("copies", f"must be a whole number of at least 1,"
+                                 f" got {wanted['copies']!r}")
         if wanted["sizing"] not in SIZINGS:
-            raise ActionRefused(f"--sizing must be one of {', '.join(SIZINGS)}")
+            raise ParameterError("sizing", f"must be one of {', '.join(SIZINGS)}")
         await self._check_type(raw, wanted["type"])
         if photo.get("priceToUser") is not None:
             wanted["priceToUser"] = photo["priceToUser"]
         if photo.get("url"):
             wanted["url"] = photo["url"]
             if not str(photo["url"]).startswith(("http://", "https://")):
-                raise ActionRefused(f"--url must be an http(s) URL, got {photo['url']!r}")
+                raise ParameterError("url", f"must be an http(s) URL, got {photo['url']!r}")
         elif photo.get("file"):
             wanted.update(_file_facts(Path(photo["file"])))
         else:
-            raise ActionRefused("a photo needs --url or --file")
+            raise ParameterError("url", "a photo needs a url or a file")
         wanted["baseline"] = count_matching(raw, wanted)
         return wanted
 
@@ -265,10 +330,10 @@ def _file_facts(path: Path) -> dict:
     try:
         size = path.stat().st_size
         if size > MAX_UPLOAD_BYTES:
-            raise ActionRefused(f"--file {path}: {size} bytes, more than the"
-                                f" {MAX_UPLOAD_BYTES} this command uploads")
+            raise ParameterError("file", f"{path}: {size} bytes, more than the"
+                                 f" {MAX_UPLOAD_BYTES} this command uploads")
         content = path.read_bytes()
     except OSError as exc:
-        raise ActionRefused(f"--file {path}: cannot read it ({exc.strerror})") from None
+        raise ParameterError("file", f"{path}: cannot read it ({exc.strerror})") from None
     return {"file": str(path.resolve()), "md5Hash": hashlib.md5(content).hexdigest(),
             "size": size}

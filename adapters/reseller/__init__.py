@@ -11,6 +11,7 @@ import time
 from ordersync.contract import AdapterSpec, Option
 from ordersync.ledger.records import StoredOrder
 
+from .actions import ACTIONS
 from .adapter import ResellerAdapter
 from .client import PasswordGrant, ResellerApi
 from .mapping import DRAFT, identify, map_order
@@ -53,6 +54,12 @@ def demo_actions(orders: list[StoredOrder]) -> list[tuple[str, str | None, dict]
     return actions
 
 
+DEMO_CHAIN = (("create_draft", {"account_id": "ACC-1002"}),
+              ("add_item", {"product_id": "MS-365-BB", "quantity": 5}),
+              ("add_item", {"product_id": "ACR-BACKUP"}),
+              ("checkout", {}))
+"""Create a draft, add two items, check it out: one intent."""
+
 ADAPTER = AdapterSpec(
     name="reseller",
     options=OPTIONS,
@@ -62,6 +69,8 @@ ADAPTER = AdapterSpec(
     simulator=simulator,
     demo_settings=demo_settings,
     demo_actions=demo_actions,
+    actions=ACTIONS,
+    demo_chain=DEMO_CHAIN,
 )
 
 __all__ = ["ADAPTER", "PasswordGrant", "ResellerAdapter", "ResellerApi", "map_order"]

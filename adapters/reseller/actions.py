@@ -16,8 +16,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from ordersync.contract import Outcome
-from ordersync.errors import ActionRefused, NotFound
+from ordersync.contract import ActionSpec, Outcome, Param, ParamType
+from ordersync.errors import ActionRefused, NotFound, ParameterError, VendorError
 from ordersync.ledger.records import StoredOrder
 from ordersync.model import Action
 
@@ -25,14 +25,38 @@ from .client import ResellerApi, filter_expression
 from .mapping import DRAFT
 from .pull import ResellerPull, timestamp
 
-KINDS = {
-    "create_draft": "create a Draft order for an account (the reseller's or an end customer's)",
-    "add_item": "add an item (product, billing plan, quantity) to a Draft order",
-    "delete_item": "remove an item from a Draft order",
-    "checkout": "send a Draft order with items for execution",
-    "set_custom_fields": "set a Draft order's custom fields (by name or id)",
-    "set_characteristics": "set the characteristics of an item of a Draft order (by code)",
-}
+ITEM = Param("item_id", required=True, positional=True, metavar="ITEM",
+             help="the item's id (see `orders show`)")
+
+ACTIONS = (
+    ActionSpec("create_draft", "create a Draft order for an account (the reseller's or an end"
+               " customer's)", (Param("account_id", required=True, flag="account",
+                                      metavar="ID", help="the account the order is for"),),
+               command=("draft", "create"), creates=True),
+    ActionSpec("add_item", "add an item (product, billing plan, quantity) to a Draft order",
+               (Param("product_id", required=True, flag="product", metavar="P",
+                      help="the product's id"),
+                Param("quantity", ParamType.INT, default=1, minimum=1, metavar="N",
+                      help="how many (default: 1)"),
+                Param("billing_plan_id", flag="billing-plan", metavar="B",
+                      help="the billing plan's id (default: the product's)")),
+               command=("items", "add"), after=("create_draft",)),
+    ActionSpec("delete_item", "remove an item from a Draft order", (ITEM,),
+               command=("items", "remove")),
+    ActionSpec("checkout", "send a Draft order with items for execution",
+               after=("create_draft", "add_item")),
+    ActionSpec("set_custom_fields", "set a Draft order's custom fields (by name or id)",
+               (Param("fields", ParamType.ASSIGNMENTS, required=True, repeatable=True,
+                      positional=True, metavar="NAME=VALUE", help="a field and its value"),),
+               command=("fields", "set"), after=("create_draft",)),
+    ActionSpec("set_characteristics", "set the characteristics of an item of a Draft order"
+               " (by code)", (ITEM, Param("values", ParamType.ASSIGNMENTS, required=True,
+                                          repeatable=True, positional=True,
+                                          metavar="CODE=VALUE",
+                                          help="a characteristic's code and its value")),
+               command=("characteristics", "set")),
+)
+KINDS = {spec.kind: spec.description for spec in ACTIONS}
 
 CHECKOUT_MARGIN_S = 600.0
 """A checkout is refused for a draft that expires sooner than this: it could not run."""
@@ -41,7 +65,7 @@ CHECKOUT_MARGIN_S = 600.0
 def _required(params: dict, name: str) -> Any:
     value = params.get(name)
     if value is None or value == "":
-        raise ActionRefused(f"{name} is required")
+        raise ParameterError(name, "is required")
     return value
 
 
@@ -60,7 +84,7 @@ def _create_draft(params: dict, raw: dict) -> dict:
 def _add_item(params: dict, raw: dict) -> dict:
     quantity = params.get("quantity", 1)
     if isinstance(quantity, bool) or not isinstance(quantity, int) or quantity < 1:
-        raise ActionRefused(f"quantity must be a whole number of at least 1, got {quantity!r}")
+        raise ParameterError("quantity", f"must be a whole number of at least 1, got {quantity!r}")
     fields = {"productId": _required(params, "product_id"), "quantity": quantity}
     if params.get("billing_plan_id") not in (None, ""):
         fields["billingPlanId"] = params["billing_plan_id"]
@@ -82,7 +106,7 @@ def _checkout(params: dict, raw: dict) -> dict:
 def _set_custom_fields(params: dict, raw: dict) -> dict:
     wanted = params.get("fields")
     if not isinstance(wanted, dict) or not wanted:
-        raise ActionRefused("set custom fields needs at least one field=value")
+        raise ParameterError("fields", "give at least one NAME=VALUE")
     known = [f for f in raw.get("customFields") or [] if isinstance(f, dict)]
     fields = []
     for key, value in wanted.items():
@@ -99,7 +123,7 @@ def _set_characteristics(params: dict, raw: dict) -> dict:
     item = _item_of(raw, _required(params, "item_id"))
     wanted = params.get("values")
     if not isinstance(wanted, dict) or not wanted:
-        raise ActionRefused("set characteristics needs at least one code=value")
+        raise ParameterError("values", "give at least one CODE=VALUE")
     known = {str(c.get("code")): c for c in item.get("characteristics") or []
              if isinstance(c, dict)}
     unknown = [code for code in wanted if str(code) not in known]
@@ -161,11 +185,10 @@ class ResellerActions:
     async def prepare(self, kind: str, order: StoredOrder | None, params: dict) -> dict:
         if kind not in KINDS:
             raise ActionRefused(f"the reseller API cannot {kind}; it can {', '.join(KINDS)}")
-        if (kind == "create_draft") != (order is None):
-            raise ActionRefused("create draft makes a new order: give no order id" if order
-                                else f"{kind.replace('_', ' ')} needs an order id")
-        if kind == "create_draft":
-            return PARAMETERS[kind](params, {})
+        if kind == "create_draft" and order is not None:
+            raise ActionRefused("create draft makes a new order: give no order id")
+        if order is None:  # a create, or a later link of a chain whose create makes the order
+            return {} if kind == "checkout" else PARAMETERS[kind](params, {"id": "(new)"})
         status = order.vendor_state
         target = order.target
         if status != DRAFT:
@@ -208,7 +231,10 @@ class ResellerActions:
             created = await self.api.create_order(payload["fields"])
             if not isinstance(created, dict) or created.get("id") is None:
                 return await self.verify(action)  # answered without the order: look for it
-            return await self._done({"order_id": str(created["id"])}, str(created["id"]))
+            try:
+                return await self._done({"order_id": str(created["id"])}, str(created["id"]))
+            except VendorError:  # made, and its id known: the ledger reads it at the next poll
+                return Outcome(True, {"order_id": str(created["id"])})
         if kind == "checkout":
             await self._check_fresh(order_id)
             await self.api.checkout(order_id)

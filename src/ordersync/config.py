@@ -27,6 +27,7 @@ from .ledger import ledger_location
 from .redaction import register
 from .intake import Limits
 from .registry import adapter as find_adapter
+from .registry import adapters
 
 DEFAULT_LIMITS = Limits()
 
@@ -226,7 +227,8 @@ def _vendor(name: str, table: Any, *, source: str, environ, base_dir: Path) -> V
         raise ConfigError(f"{where}: instance names may not be empty or contain ':'")
     adapter_name = table.get("adapter")
     if not isinstance(adapter_name, str):
-        raise ConfigError(f"{where}.adapter: missing (the adapter to use, e.g. \"fotoware\")")
+        raise ConfigError(f"{where}.adapter: missing (the adapter to use; installed: "
+                          + ", ".join(sorted(adapters())) + ")")
     try:
         spec = find_adapter(adapter_name)
     except ConfigError as exc:

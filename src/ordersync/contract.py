@@ -7,14 +7,22 @@ spec, builds the vendor's :class:`~ordersync.http.VendorHttp`, and then only
 * iterates ``adapter.pull(cursor, view, now)`` for pages of raw vendor orders, each with the
   cursor to store beside it, and
 * maps each raw order with the spec's pure ``map_order``.
+
+Actions are declared, not discovered: each kind an adapter performs is an :class:`ActionSpec`
+with typed :class:`Param` s. The front doors (the CLI today; the HTTP API and rules later)
+build themselves from these declarations and check what they are given with one function,
+:func:`validate`, whose errors name parameters (``copies: must be at least 1``), never a
+front door's spelling of them (the CLI prints ``--copies``).
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any, Protocol
 
+from .errors import ParameterError
 from .ledger.records import OrderRef, StoredOrder
 from .model import Action, Order
 
@@ -93,15 +101,23 @@ class Adapter(Protocol):
         ...
 
     async def prepare(self, kind: str, order: StoredOrder | None, params: dict) -> dict:
-        """Check an action before it is queued and return its payload.
+        """Check an action before it is queued and return its payload (JSON).
 
-        ``order`` is the ledger's copy (with ``raw``). Raises ActionRefused naming the rule
-        broken; may ask the vendor (e.g. for a field configuration).
+        ``params`` are what the kind's :class:`ActionSpec` built from checked values.
+        ``order`` is the ledger's copy (with ``raw``), or None when the action creates the
+        order or follows, in a chain, an action that creates it (then only what can be
+        told without the order is checked). Raises ActionRefused naming the rule broken
+        (ParameterError naming the parameter); may ask the vendor (e.g. for a field
+        configuration).
         """
         ...
 
     async def perform(self, action: Action) -> Outcome:
-        """Do the action at the vendor. Vendor errors propagate as the error tree."""
+        """Do the action at the vendor. Vendor errors propagate as the error tree.
+
+        An action that creates an order returns its id as ``result["order_id"]``: the
+        later links of its chain act on it (without one, the action becomes uncertain).
+        """
         ...
 
     # Optional: ``async def checkpoint(self, action) -> dict | None``. Called before each
@@ -111,6 +127,195 @@ class Adapter(Protocol):
     async def verify(self, action: Action) -> Outcome:
         """Read the vendor to learn whether the action's effect already happened."""
         ...
+
+
+class ParamType(StrEnum):
+    """What a parameter's value is, after :func:`validate`."""
+
+    STR = "str"
+    INT = "int"
+    FLOAT = "float"
+    BOOL = "bool"
+    PATH = "path"
+    """A local file's path (the adapter reads the file, e.g. to upload it)."""
+    FILE = "file"
+    """An object of fields: a JSON or TOML file on the command line, an object over HTTP."""
+    ASSIGNMENTS = "assignments"
+    """``NAME=VALUE`` pairs -> ``{NAME: VALUE}``; a name given twice collects a list."""
+    ITEM_ASSIGNMENTS = "item_assignments"
+    """``N:NAME=VALUE`` -> ``{N: {NAME: VALUE}}`` (items counted from 0)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Param:
+    """One parameter of an action kind.
+
+    ``flag`` is its name on the command line when that differs from ``name`` (an example:
+    a print order's ``recipient_name`` is ``--recipient``); ``positional`` parameters are
+    given without a flag, in declaration order, after the target.
+    """
+
+    name: str
+    type: ParamType = ParamType.STR
+    help: str = ""
+    required: bool = False
+    choices: tuple[str, ...] = ()
+    repeatable: bool = False
+    positional: bool = False
+    default: Any = None
+    minimum: float | None = None
+    secret: bool = False
+    flag: str | None = None
+    metavar: str | None = None
+
+    @property
+    def option(self) -> str:
+        return "--" + (self.flag or self.name.replace("_", "-"))
+
+
+@dataclass(frozen=True, slots=True)
+class ActionSpec:
+    """One action kind an adapter performs, as every front door sees it.
+
+    ``command`` is its command path (``("photos", "add")``; the kind itself by default;
+    empty: no command of its own). ``creates``: the action makes a new order at an instance
+    (its target is ``VENDOR``, not ``VENDOR:ID``); otherwise ``many`` says whether one
+    command may name several orders. ``after`` names the kinds it may follow in a chain.
+    ``one_of`` lists groups of parameters of which exactly one is given. ``build`` turns
+    the checked values into the kind to queue and the parameters ``prepare`` takes
+    (default: this kind, the values as they are): a vendor's shaping lives there.
+    """
+
+    kind: str
+    description: str
+    params: tuple[Param, ...] = ()
+    command: tuple[str, ...] | None = None
+    creates: bool = False
+    many: bool = False
+    after: tuple[str, ...] = ()
+    one_of: tuple[tuple[str, ...], ...] = ()
+    build: Callable[[dict], tuple[str, dict]] | None = None
+
+    @property
+    def path(self) -> tuple[str, ...]:
+        return (self.kind,) if self.command is None else self.command
+
+    def param(self, name: str) -> Param | None:
+        return next((p for p in self.params if p.name == name), None)
+
+    def queue_as(self, values: dict) -> tuple[str, dict]:
+        """The kind and ``prepare`` parameters for checked values."""
+        return self.build(values) if self.build else (self.kind, values)
+
+
+def validate(spec: ActionSpec, values: Mapping[str, Any]) -> dict:
+    """Raw values (from argv, JSON or a rule) -> the typed, checked values of ``spec``.
+
+    A value left out or None is absent (its default applies). Raises ParameterError
+    naming the parameter.
+    """
+    unknown = sorted(set(values) - {p.name for p in spec.params})
+    if unknown:
+        raise ParameterError(unknown[0], f"{spec.kind} takes no such parameter")
+    out: dict[str, Any] = {}
+    for param in spec.params:
+        raw = values.get(param.name)
+        if raw is None or (param.repeatable and raw == []):
+            if param.required:
+                raise ParameterError(param.name, "is required")
+            if param.default is not None:
+                out[param.name] = param.default
+            continue
+        if param.repeatable and param.type not in _COLLECTING:
+            items = raw if isinstance(raw, list) else [raw]
+            out[param.name] = [_typed(param, item) for item in items]
+        else:
+            out[param.name] = _typed(param, raw)
+    for group in spec.one_of:
+        given = [name for name in group if name in out]
+        if len(given) != 1:
+            raise ParameterError(group[0], "give exactly one of " + ", ".join(group)
+                                 + (f" (got {', '.join(given)})" if given else ""))
+    return out
+
+
+_COLLECTING = (ParamType.ASSIGNMENTS, ParamType.ITEM_ASSIGNMENTS)
+
+
+def _typed(param: Param, raw: Any) -> Any:
+    kind = param.type
+    if kind in (ParamType.STR, ParamType.PATH):
+        if not isinstance(raw, str | int | float) or isinstance(raw, bool):
+            raise ParameterError(param.name, f"must be text, got {raw!r}")
+        value: Any = str(raw)
+    elif kind in (ParamType.INT, ParamType.FLOAT):
+        value = _number(param, raw)
+    elif kind is ParamType.BOOL:
+        value = _boolean(param, raw)
+    elif kind is ParamType.FILE:
+        if not isinstance(raw, dict):
+            raise ParameterError(param.name, "expected an object of fields")
+        value = raw
+    elif kind is ParamType.ASSIGNMENTS:
+        value = raw if isinstance(raw, dict) else assignments(param.name, raw)
+    else:
+        value = raw if isinstance(raw, dict) else item_assignments(param.name, raw)
+    if param.choices and value not in param.choices:
+        raise ParameterError(param.name, f"{value!r} is not one of {', '.join(param.choices)}")
+    return value
+
+
+def _number(param: Param, raw: Any) -> int | float:
+    cast = int if param.type is ParamType.INT else float
+    try:
+        if isinstance(raw, bool) or (cast is int and isinstance(raw, float)):
+            raise ValueError
+        value = cast(raw)
+    except (TypeError, ValueError):
+        raise ParameterError(param.name, f"{raw!r} is not a whole number" if cast is int
+                             else f"{raw!r} is not a number") from None
+    if param.minimum is not None and value < param.minimum:
+        raise ParameterError(param.name, f"must be at least {param.minimum:g}, got {value}")
+    if cast is int and not -(2**63) <= value < 2**63:
+        raise ParameterError(param.name, f"{value} is out of range")
+    return value
+
+
+def _boolean(param: Param, raw: Any) -> bool:
+    if isinstance(raw, bool):
+        return raw
+    text = str(raw).strip().lower()
+    if text in ("true", "yes", "1", "on"):
+        return True
+    if text in ("false", "no", "0", "off"):
+        return False
+    raise ParameterError(param.name, f"takes true or false, got {raw!r}")
+
+
+def assignments(name: str, texts: Any) -> dict:
+    """``NAME=VALUE`` pairs; a name given twice collects a list (multi-value fields)."""
+    out: dict = {}
+    for text in texts if isinstance(texts, list) else [texts]:
+        key, sep, value = str(text).partition("=")
+        if not sep or not key.strip():
+            raise ParameterError(name, f"{text!r} is not NAME=VALUE")
+        key = key.strip()
+        if key in out:
+            out[key] = (out[key] if isinstance(out[key], list) else [out[key]]) + [value]
+        else:
+            out[key] = value
+    return out
+
+
+def item_assignments(name: str, texts: Any) -> dict[int, dict]:
+    """``N:NAME=VALUE`` pairs -> the assignments of each item N."""
+    by_item: dict[int, list[str]] = {}
+    for text in texts if isinstance(texts, list) else [texts]:
+        index, sep, rest = str(text).partition(":")
+        if not sep or not index.strip().isdigit():
+            raise ParameterError(name, f"{text!r} is not N:NAME=VALUE")
+        by_item.setdefault(int(index), []).append(rest)
+    return {i: assignments(name, v) for i, v in by_item.items()}
 
 
 class Simulator(Protocol):
@@ -143,3 +348,10 @@ class AdapterSpec:
     """Path under a simulator's address where the API lives (Pwinty's ``/v2.2``)."""
     defaults: Mapping[str, Any] = field(default_factory=dict)
     """Overrides of the core's per-vendor defaults (poll_interval_s, rate_limit ...)."""
+    actions: tuple[ActionSpec, ...] = ()
+    """Every action kind the adapter performs (its ``action_kinds``), declared."""
+    demo_chain: tuple[tuple[str, dict], ...] = ()
+    """A sample chain for the demo, starting with a create: (kind, declared values) each."""
+
+    def action(self, kind: str) -> ActionSpec | None:
+        return next((a for a in self.actions if a.kind == kind), None)

@@ -17,7 +17,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from .config import Config, parse_config
-from .actions import enqueue
+from .actions import enqueue, enqueue_chain
 from .daemon import LedgerLock, Service
 from .errors import ConfigError
 from .ledger import open_ledger, private_folder
@@ -136,6 +136,8 @@ async def _sync_act_and_repoll(config: Config):
             orders = await service.ledger.call(lambda ledger, n=name: ledger.orders(instance=n))
             for kind, order_id, params in spec.demo_actions(orders):
                 queued += await enqueue(config, kind, [(name, order_id)], params)
+            if spec.demo_chain:
+                queued += await enqueue_chain(config, name, None, list(spec.demo_chain))
         await service.run_once()
         ids = [action.id for action, _ in queued]
         done = [service.ledger.ledger.outbox.get(i) for i in ids]

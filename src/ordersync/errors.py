@@ -6,6 +6,7 @@
     │                          state, idempotency key reused for another action)
     ├── ActionRefused          an action that cannot be done as asked, found out before (or
     │                          instead of) asking the vendor: wrong state, invalid custom data
+    │   └── ParameterError     one parameter's value is wrong; names the parameter
     ├── LedgerUnusable         the ledger (or another file ordersync needs) cannot be used:
     │                          folder not writable, read-only, not SQLite, damaged, disk full
     ├── LedgerLocked           the ledger stayed locked by another process past the busy timeout
@@ -57,6 +58,19 @@ class OutboxError(ConfigError):
 
 class ActionRefused(OrderSyncError):
     """An action cannot be done as asked; the message says which rule it breaks."""
+
+
+class ParameterError(ActionRefused):
+    """One parameter of an action is wrong: ``param`` names it, ``detail`` says why.
+
+    Speaks of the parameter (``copies: must be at least 1``); a front door shows the name
+    its users know (the CLI: ``--copies: must be at least 1``).
+    """
+
+    def __init__(self, param: str, detail: str) -> None:
+        super().__init__(f"{param}: {detail}")
+        self.param = param
+        self.detail = detail
 
 
 class LedgerUnusable(OrderSyncError):

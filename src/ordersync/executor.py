@@ -43,7 +43,7 @@ from .errors import (
 )
 from .http import answered_writes, request_log
 from .ledger import AsyncLedger, LedgerAPI
-from .model import Action, ActionState
+from .model import NEW_ORDER, Action, ActionState
 from .sync import VendorRunner, map_and_apply
 
 log = structlog.get_logger("ordersync.executor")
@@ -137,7 +137,7 @@ class Executor:
             request_log.reset(token)
             answered_writes.reset(writes_token)
             structlog.contextvars.unbind_contextvars("action")
-        state, fields, order = decision
+        state, fields, order = _created_order_known(started, *decision)
         await self.ledger.call(self._record, started, state, self.clock(), fields, order,
                                requests, read_at)
         level = "info" if state in (ActionState.SUCCEEDED, ActionState.PENDING) else "warning"
@@ -240,3 +240,18 @@ def _cleared(verified_absent: bool) -> dict:
 def _vendor_said(exc: VendorError) -> str:
     status = f"HTTP {exc.status}: " if exc.status is not None else ""
     return f"{status}{exc.message}"
+
+
+def _created_order_known(action: Action, state: ActionState, fields: dict,
+                         order: dict | None) -> tuple[ActionState, dict, dict | None]:
+    """A create that succeeded must say which order it made (``result["order_id"]``): the
+    later links of its chain act on that order. Without it (the answer to the create was
+    read, what followed failed, and no id came back), a person has to find the order."""
+    if (state is not ActionState.SUCCEEDED or not action.vendor_id.startswith(NEW_ORDER)
+            or (fields.get("result") or {}).get("order_id")):
+        return state, fields, order
+    return ActionState.UNCERTAIN, {**fields, "error": "the vendor made the order, but its id"
+                                   " was not learnt: find it at the vendor; the actions that"
+                                   " follow this one wait (`actions cancel` them, or queue"
+                                   " them again on the order found)"}, order
+

@@ -78,6 +78,9 @@ class ActionState(StrEnum):
     CANCELLED = "cancelled"
 
 
+NEW_ORDER = "new-"
+"""How the id of an order an action will create starts, until that action succeeded."""
+
 ACTION_END_STATES = frozenset(
     {ActionState.SUCCEEDED, ActionState.FAILED, ActionState.DEAD, ActionState.CANCELLED}
 )
@@ -103,6 +106,8 @@ class Action:
     updated_at: str | None = None
     notes: dict = field(default_factory=dict)
     """What the adapter wrote down just before the request (e.g. a count to verify against)."""
+    after: int | None = None
+    """The action this one follows in a chain: it runs only once that one succeeded."""
 
     @property
     def target(self) -> str:

@@ -15,7 +15,7 @@ import orjson
 
 from ..clock import iso
 from ..errors import OutboxError
-from ..model import Action, ActionState
+from ..model import NEW_ORDER, Action, ActionState
 from ..redaction import redact, redact_optional
 from .connection import Connection
 from .orders import _where
@@ -34,23 +34,25 @@ class Outbox:
         self.write = connection.write
 
     def enqueue(self, instance: str, vendor_id: str, kind: str, payload: dict, key: str,
-                now: float) -> tuple[Action, bool]:
-        """Add an action; the same key twice is one action. Returns (action, created)."""
+                now: float, after: int | None = None) -> tuple[Action, bool]:
+        """Add an action (after action ``after``, in a chain); the same key twice is one
+        action. Returns (action, created)."""
         at = iso(now)
         text = _dumps(payload)
         with self.write():
             # Not INSERT OR IGNORE: an ignored insert would still use up an action number.
             created = self.db.conn.execute(
                 "INSERT INTO actions (instance, vendor_id, kind, payload, key, state,"
-                " next_attempt_at, created_at, updated_at) SELECT ?,?,?,?,?,?,?,?,?"
+                " next_attempt_at, created_at, updated_at, after_id) SELECT ?,?,?,?,?,?,?,?,?,?"
                 " WHERE NOT EXISTS (SELECT 1 FROM actions WHERE key = ?)",
                 (instance, vendor_id, kind, text, key, ActionState.PENDING.value, now, at, at,
-                 key),
+                 after, key),
             ).rowcount == 1
             action = self._by_key(key)
-        if not created and (action.instance, action.vendor_id, action.kind, action.payload) != (
-            instance, vendor_id, kind, orjson.loads(text)
-        ):
+        # an order id still to be created has become the real one when its create succeeded
+        same_order = action.vendor_id == vendor_id or vendor_id.startswith(NEW_ORDER)
+        if not created and (not same_order or (action.instance, action.kind, action.payload)
+                            != (instance, kind, orjson.loads(text))):
             raise OutboxError(
                 f"idempotency key {key!r} already names action #{action.id}"
                 f" ({action.kind} {action.target}), a different action"
@@ -92,13 +94,15 @@ class Outbox:
 
         An action waits while an earlier action on the same order is still open (pending,
         in flight or uncertain), so a vendor always sees one order's actions in the order
-        they were given.
+        they were given. A link of a chain also waits until the action it follows succeeded.
         """
         rows = self.db.query(
             "SELECT * FROM actions AS a WHERE a.instance = ? AND a.state = 'pending'"
             " AND a.next_attempt_at <= ? AND NOT EXISTS (SELECT 1 FROM actions AS b"
             " WHERE b.instance = a.instance AND b.vendor_id = a.vendor_id AND b.id < a.id"
             " AND b.state IN ('pending', 'in_flight', 'uncertain'))"
+            " AND (a.after_id IS NULL OR EXISTS (SELECT 1 FROM actions AS p"
+            " WHERE p.id = a.after_id AND p.state = 'succeeded'))"
             " ORDER BY a.id LIMIT ?",
             (instance, now, limit),
         )
@@ -153,6 +157,20 @@ class Outbox:
                   entry.get("status"), entry.get("latency_ms"), redact_optional(entry.get("error")))
                  for entry in http_log],
             )
+            created = (result or {}).get("order_id")
+            if state is ActionState.SUCCEEDED and created and action.vendor_id.startswith(
+                    NEW_ORDER):
+                # the chain's later links act on the order this action made
+                self.db.conn.execute(
+                    "UPDATE actions SET vendor_id = ? WHERE instance = ? AND vendor_id = ?",
+                    (str(created), action.instance, action.vendor_id))
+
+    def blocking(self, action: Action) -> Action | None:
+        """The action a pending chain link waits for (it has not succeeded), if any."""
+        if action.after is None or action.state is not ActionState.PENDING:
+            return None
+        before = self.get(action.after)
+        return None if before.state is ActionState.SUCCEEDED else before
 
     def note(self, action_id: int, notes: dict, now: float) -> None:
         """Keep an adapter's notes on an action (committed before its request is sent)."""
@@ -226,6 +244,7 @@ def _action(row: dict) -> Action:
         needs_verification=bool(row["needs_verification"]), last_error=row["last_error"],
         result=orjson.loads(row["result"]) if row["result"] else None,
         notes=orjson.loads(row["notes"]) if row.get("notes") else {},
+        after=row.get("after_id"),
         created_at=row["created_at"], updated_at=row["updated_at"],
     )
 

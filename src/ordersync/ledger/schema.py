@@ -153,7 +153,13 @@ def m005_orders_problem(db: Database) -> None:
 
 
 @migrations()
-def m006_vendor_health(db: Database) -> None:
+def m006_action_chains(db: Database) -> None:
+    """An action may follow another (a chain): it runs only after that one succeeded."""
+    db.execute("ALTER TABLE actions ADD COLUMN after_id INTEGER REFERENCES actions (id)")
+
+
+@migrations()
+def m007_vendor_health(db: Database) -> None:
     """How each vendor instance's polls went: written after every poll."""
     db.execute(
         """CREATE TABLE vendor_health (

@@ -191,7 +191,7 @@ CUSTOM_DATA_REFUSALS = [
     ({"item_data": {0: {"Caption": "x" * 41}}}, "Caption: 41 characters, at most 40"),
     ({"item_data": {0: {"Usage": ["Editorial", "Billboards"]}}},
      "Usage: 'Billboards' is not one of Editorial"),
-    ({"item_data": {99: {"Caption": "x"}}}, "--item-data: the order has items 0 to"),
+    ({"item_data": {99: {"Caption": "x"}}}, "item_data: the order has items 0 to"),
 ]
 
 

@@ -136,14 +136,14 @@ async def test_bad_parameters_are_refused_when_queued(organisation, clock):
     sim, config, service = await organisation()
     oid = await draft(sim, service, clock, items=1)
     cases = [
-        ("create_draft", None, {}, "account_id is required"),
-        ("add_item", oid, {"product_id": "X", "quantity": 0}, "quantity must be a whole"),
+        ("create_draft", None, {}, "account_id: is required"),
+        ("add_item", oid, {"product_id": "X", "quantity": 0}, "quantity: must be a whole"),
         ("delete_item", oid, {"item_id": "nope"}, f"order {oid} has no item nope"),
         ("set_custom_fields", oid, {"fields": {"Colour": "red"}},
          "no custom field 'Colour'; it has PO Number, Cost Centre"),
         ("set_characteristics", oid, {"item_id": next(iter(sim.items[int(oid)])),
                                       "values": {"size": "L"}}, "no characteristic 'size'"),
-        ("checkout", None, {}, "checkout needs an order id"),
+        ("checkout", None, {}, "checkout needs an order: give VENDOR:ID"),
     ]
     for kind, target, params, message in cases:
         with pytest.raises(ActionRefused, match=message):
