@@ -141,7 +141,7 @@ async def test_orders_without_a_usable_id_are_kept_under_a_digest(prints):
     order = sim.get_order(sim.order_ids()[3])
     del order["id"]
     sim.plant(sim.order_ids()[3], orjson.dumps(order))
-    # an id with a lone surrogate: JSON allows it, SQLite cannot store it
+    # an id with a lone surrogate: JSON allows it; read as U+FFFD, it is no id the vendor knows
     order = sim.get_order(sim.order_ids()[4])
     sim.plant(sim.order_ids()[4], orjson.dumps(order).replace(
         b'"id":%s' % sim.order_ids()[4].encode(), b'"id":"\\ud800"', 1))
@@ -150,7 +150,8 @@ async def test_orders_without_a_usable_id_are_kept_under_a_digest(prints):
     assert "2 flagged" in synced.stdout, synced
     flagged = flagged_listing(await cli("orders", "list", "--flagged", "--json"))
     assert all(oid.startswith("unidentified-") for oid in flagged), flagged
-    assert sorted(p.split(":")[0] for p in flagged.values()) == ["not storable", "unreadable"]
+    assert sorted(p.split(":")[0] for p in flagged.values()) == [
+        "bytes that are not UTF-8 (replaced with U+FFFD)", "unreadable"]
     listing = json_data(await cli("orders", "list", "--json"))
     assert len(listing) == 30
     for oid in flagged:
@@ -200,3 +201,24 @@ async def test_the_daemon_keeps_running_past_a_bad_order(fotoware_sim, tmp_path)
         assert ledger.orders(flagged=True) == []
     assert not any("Traceback" in line for line in seen)
     assert sum('"order_flagged"' in line for line in seen) == 1      # logged once, not per poll
+
+
+async def test_json_only_python_can_read_is_kept_flagged_not_a_crash(prints):
+    """A lone surrogate escape and a 30-digit number are JSON that orjson refuses: the page
+    is read leniently and only those orders are flagged, even drafts whose readiness is read."""
+    sim, cli, _ = prints
+    drafts = [o for o in sim.order_ids() if sim.get_order(o)["status"] == "NotYetSubmitted"]
+    surrogate, huge = drafts[0], drafts[1]
+    order = orjson.dumps(sim.get_order(surrogate))
+    sim.plant(surrogate, order.replace(b'"recipientName":"', b'"recipientName":"\\ud800', 1))
+    order = orjson.dumps(sim.get_order(huge))
+    sim.plant(huge, order.replace(b'"photos":[', b'"price":' + b"9" * 30 + b',"photos":[', 1))
+
+    synced = await cli("sync", "--once", "--json")
+    assert synced.returncode == 0, synced
+    assert "Traceback" not in synced.stderr
+    listing = await cli("orders", "list", "--json")
+    assert sorted(o["id"] for o in json_data(listing)) == sorted(sim.order_ids())
+    flagged = flagged_listing(await cli("orders", "list", "--flagged", "--json"))
+    assert set(flagged) == {surrogate, huge}, flagged
+    assert "not UTF-8" in flagged[surrogate] and "64 bits" in flagged[huge], flagged

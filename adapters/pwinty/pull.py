@@ -26,6 +26,7 @@ See docs/pwinty.md for the costs and the blind spots.
 from __future__ import annotations
 
 import hashlib
+import json
 import time
 from collections.abc import AsyncIterator, Callable
 
@@ -104,8 +105,7 @@ class PwintyPull:
             if order.get("status") not in NEEDS_READINESS or not _int_id(order):
                 continue        # an order without an id is stored flagged, not asked about
             key = str(order.get("id"))
-            fingerprint = hashlib.blake2b(orjson.dumps(order, option=orjson.OPT_SORT_KEYS),
-                                          digest_size=16).digest()
+            fingerprint = hashlib.blake2b(_canonical(order), digest_size=16).digest()
             cached = self._readiness.get(key)
             if cached and cached[0] == fingerprint and now - cached[1] < self.readiness_max_age_s:
                 readiness = cached[2]
@@ -120,3 +120,12 @@ def _int_id(order: dict) -> int:
         return int(order.get("id"))
     except (TypeError, ValueError):
         return 0
+
+
+def _canonical(order: dict) -> bytes:
+    """The order's JSON with sorted keys, also for one orjson cannot write (a number beyond 64
+    bits: the order is stored flagged, and must not stop the page on its way there)."""
+    try:
+        return orjson.dumps(order, option=orjson.OPT_SORT_KEYS)
+    except TypeError:
+        return json.dumps(order, sort_keys=True, default=repr).encode()

@@ -122,8 +122,10 @@ class Response:
         """The body as JSON; a body that is not JSON (or not labelled JSON) is a
         :class:`BadResponse`.
 
-        Bytes that are not UTF-8 become U+FFFD and a lone surrogate (``"\\ud800"``) is read
-        as such, so that one bad order does not cost a whole page: intake.py flags it.
+        What orjson refuses but is still JSON is read leniently (:func:`lenient_json`): bytes
+        that are not UTF-8 and lone surrogates (``"\\ud800"``) become U+FFFD, integers beyond
+        64 bits are kept as Python integers, so that one bad order does not cost a whole page:
+        intake.py flags it.
         """
         content_type = self.headers.get("Content-Type", "")
         if content_type and "json" not in content_type.lower():
@@ -132,15 +134,43 @@ class Response:
         try:
             return orjson.loads(self.body)
         except orjson.JSONDecodeError as exc:
-            if "UTF-8" in str(exc) or "surrogate" in str(exc):
-                try:
-                    return json.loads(self.body.decode("utf-8", "replace"))
-                except ValueError:
-                    pass
-            raise BadResponse(
-                f"answer is not valid JSON ({exc})", method=self.method, url=self.url,
-                status=self.status,
-            ) from None
+            try:
+                return lenient_json(self.body)
+            except ValueError:
+                raise BadResponse(
+                    f"answer is not valid JSON ({exc})", method=self.method, url=self.url,
+                    status=self.status,
+                ) from None
+
+
+def lenient_json(body: bytes) -> Any:
+    """JSON that orjson refuses but a reader can keep: a ValueError if it is not JSON at all.
+
+    Only the rare page orjson cannot read comes here. Strings come back as valid Unicode
+    (undecodable bytes and lone surrogates as U+FFFD); NaN and Infinity are not JSON.
+    """
+    def no_constants(name: str) -> Any:
+        raise ValueError(f"{name} is not JSON")
+
+    try:
+        tree = json.loads(body.decode("utf-8", "replace"), parse_constant=no_constants)
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
+    return _valid_unicode(tree)
+
+
+def _valid_unicode(value: Any) -> Any:
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:   # a lone surrogate: U+FFFD, as for bytes that are not UTF-8
+            return value.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+        return value
+    if isinstance(value, list):
+        return [_valid_unicode(item) for item in value]
+    if isinstance(value, dict):
+        return {_valid_unicode(key): _valid_unicode(item) for key, item in value.items()}
+    return value
 
 
 class AnswerDatedThrottler(Throttler):

@@ -60,9 +60,11 @@ def admit(raw: Any, map_order: Callable[[dict], Order],
                 problem = _over_size(raw, size, limits)
             if problem is None:
                 if b"\xef" in text and REPLACEMENT in text:     # memchr first: cheap
-                    return replace(order, problem="bytes that are not UTF-8 (replaced with"
-                                   " U+FFFD)")
-                return order
+                    problem = "bytes that are not UTF-8 (replaced with U+FFFD)"
+                    if "\ufffd" not in order.vendor_id:
+                        return replace(order, problem=problem)
+                else:
+                    return order
     except (ValueError, TypeError, KeyError, AttributeError, OverflowError) as exc:
         problem = f"unreadable: {exc}"[:500]
     return flagged(raw, problem, identify, limits)
@@ -80,6 +82,8 @@ def flagged(raw: Any, problem: str, identify, limits: Limits) -> Order:
             found = identify(raw)
         except (ValueError, TypeError, KeyError, AttributeError):
             found = None
+    if found is not None and "\ufffd" in found[0]:
+        found = None   # an id whose bytes were replaced is not one the vendor would know
     vendor_id, url = found or (
         "unidentified-" + hashlib.blake2b(text, digest_size=6).hexdigest(), None)
     if len(text) > limits.max_order_bytes:
