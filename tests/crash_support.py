@@ -138,6 +138,7 @@ class CrashRun:
     noun: str
     actions: int
     rounds: list[dict] = field(default_factory=list)     # one report per killed run
+    drain_s_per_action: float = 0.1     # how long the final run may take, per action
 
     @property
     def ledger(self) -> Path:
@@ -200,7 +201,7 @@ class CrashRun:
         log = self.folder / f"daemon-{'' if phase is None else f'{phase}-'}final.log"
         proc = await start_daemon(self.config, self.env, log)
         await wait_started(proc, log)
-        deadline = time.monotonic() + 30 + 0.1 * self.actions
+        deadline = time.monotonic() + 30 + self.drain_s_per_action * self.actions
         while time.monotonic() < deadline and proc.returncode is None:
             states = Counter(a.state for a in read_actions(self.ledger))
             if not (states[ActionState.PENDING] or states[ActionState.IN_FLIGHT]):

@@ -18,6 +18,7 @@ from tests.cli_support import (
     SIM_SECRET,
     arun_cli,
     cli_env,
+    json_data,
     fotoware_sim,  # noqa: F401  (fixture)
     fotoware_toml,
     run_cli,
@@ -149,3 +150,42 @@ def test_the_demo_pushes_a_reseller_and_a_pwinty_chain(tmp_path):
         assert [a["kind"] for a in chain] == [create, *rest]
         assert {a["order"] for a in chain} == {made["order"]}
         assert made["order"].endswith(":" + made["created_order"])
+
+
+async def test_a_demo_ledger_used_for_real_since_is_never_replaced(
+    fotoware_sim, write_config, tmp_path  # noqa: F811
+):
+    folder = tmp_path / "var"
+    made = run_cli("demo", "--orders", "5", "--dir", str(folder), cwd=tmp_path, timeout=60)
+    assert made.returncode == 0, made
+    # an operator points a real configuration at the demo's ledger and syncs into it
+    config = write_config(fotoware_toml(fotoware_sim.base_url, folder / "ordersync.db",
+                                        name="real"))
+    synced = await arun_cli("--config", str(config), "sync", "--once", env=ENV, cwd=tmp_path)
+    assert synced.returncode == 0, synced
+    before = snapshot(folder)
+    again = run_cli("demo", "--orders", "5", "--dir", str(folder), cwd=tmp_path)
+    line = assert_one_error_line(again, 2)
+    assert line == (f"ordersync: error: --dir {folder}: {folder}/ordersync.db has been used"
+                    " since the demo made it (synced or acted on); the demo never replaces it"
+                    " (choose another --dir)"), line
+    after = snapshot(folder)
+    assert {k: v for k, v in after.items() if k != "ordersync.db.lock"} == {
+        k: v for k, v in before.items() if k != "ordersync.db.lock"}
+    ledger = Ledger(folder / "ordersync.db")
+    try:
+        assert len(ledger.orders(instance="real")) == 40
+    finally:
+        ledger.close()
+
+
+def test_the_demo_configuration_reads_back_whatever_the_folder_is_called(tmp_path):
+    folder = tmp_path / 'a "quoted"\tname'
+    made = run_cli("demo", "--orders", "5", "--dir", str(folder), cwd=tmp_path, timeout=60)
+    assert made.returncode == 0, made
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    listed = run_cli("--config", str(folder / "ordersync.toml"), "orders", "list", "--json",
+                     cwd=elsewhere)
+    assert listed.returncode == 0, listed
+    assert {o["vendor"] for o in json_data(listed)} == set(adapters())   # the demo's ledger

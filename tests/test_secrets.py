@@ -10,16 +10,22 @@ of the ledger files (with -wal and -shm) for every secret and every token issued
 
 from __future__ import annotations
 
+import base64
 import json
 import time
 from pathlib import Path
+from urllib.parse import quote_plus
 
 from ordersync.adapters.pwinty.simulator import PwintySimulator
+from ordersync.adapters.reseller.simulator import ResellerSimulator
 from ordersync.redaction import REDACTED
 
 from tests.cli_support import KEY_ENV, SECRET_ENV, SIM_SECRET, CliResult, arun_cli
 from tests.cli_support import fotoware_sim, write_config  # noqa: F401  (fixtures)
 from tests.cli_support import fotoware_toml, json_data, pwinty_toml
+from tests.adapters.reseller.test_cli import PASSWORD_ENV as RS_PASSWORD_ENV
+from tests.adapters.reseller.test_cli import SECRET_ENV as RS_SECRET_ENV
+from tests.adapters.reseller.test_cli import reseller_toml
 
 API_KEY = "pw-Echoed-Key-91d2c4e7a05b3f86-qqzx"   # long and unusual: finding it means a leak
 ECHO = "refused; you sent"
@@ -166,3 +172,30 @@ async def test_each_command_needs_only_the_secrets_of_the_vendors_it_talks_to(
     for result in reads:  # read-only commands need no secret at all
         assert result.returncode == 0 and result.stderr == "", result
     assert len(json_data(reads[0])) == 40
+
+
+async def test_secrets_repeated_as_form_fields_and_basic_auth_are_hidden(write_config,  # noqa: F811
+                                                                         tmp_path):
+    """A vendor repeats the token request as it went: the password form-encoded, the client
+    key and secret as the base64 of HTTP Basic auth. Secrets with ``+ / = @ &`` and spaces
+    change on the way; neither spelling may come out."""
+    secret, password = "q8Zt+Vw/Lk3Rr9==-rs-2c7f", "p@ss w0rd&more-5e1a"  # noqa: S105
+    sim = ResellerSimulator(orders=3, client_secret=secret, password="rotated-on-the-server")
+    base_url = await sim.start()
+    sim.echo_credentials = True
+    try:
+        config = write_config(reseller_toml(base_url, tmp_path))
+        result = await arun_cli("--log-level", "debug", "--config", str(config), "sync",
+                                "--once", env={RS_SECRET_ENV: secret, RS_PASSWORD_ENV: password},
+                                cwd=tmp_path)
+        sent = [r.body for r in sim.requests if r.path == "/oauth/token"]
+    finally:
+        await sim.stop()
+    assert result.returncode == 1, result
+    assert sent and quote_plus(password).encode() in sent[0]     # it went out form-encoded
+    encoded = base64.b64encode(f"sim-client-key:{secret}".encode()).decode()
+    # the vendor repeated the Basic credential (bare and with its scheme) and the form body
+    assert ECHO in result.error_lines[0], result
+    assert result.error_lines[0].count(REDACTED) >= 3, result
+    assert_nowhere([secret, password, quote_plus(password), quote_plus(secret), encoded],
+                   [result], tmp_path / "ledger.db")

@@ -146,6 +146,10 @@ PARAMETERS: dict[str, Callable[[dict, dict], dict]] = {
 """Each kind's parameter checks, in one place: (params, the ledger's raw order) -> payload."""
 
 
+BASELINES = {"create_draft": "drafts", "add_item": "items"}
+"""The kinds whose checkpoint commits a baseline before the request, and its key in notes."""
+
+
 def _new_matching_items(order: dict, fields: dict, baseline: list[str]) -> list[dict]:
     return [i for i in order.get("items") or [] if str(i.get("id")) not in baseline
             and all(str(i.get(k)) == str(v) for k, v in fields.items())]
@@ -154,7 +158,7 @@ def _new_matching_items(order: dict, fields: dict, baseline: list[str]) -> list[
 def effect_present(kind: str, order: dict, payload: dict, notes: dict) -> bool:
     """Whether a fresh read of the order (with its items) shows the action's effect."""
     if kind == "add_item":
-        return bool(_new_matching_items(order, payload["fields"], notes.get("items", [])))
+        return bool(_new_matching_items(order, payload["fields"], notes["items"]))
     if kind == "delete_item":
         return all(str(i.get("id")) != payload["item_id"] for i in order.get("items") or [])
     if kind == "checkout":
@@ -264,6 +268,11 @@ class ResellerActions:
         return Outcome(True, result, await self.reader.read_order(order_id))
 
     async def verify(self, action: Action) -> Outcome:
+        baseline = BASELINES.get(action.kind)
+        if baseline is not None and baseline not in action.notes:
+            # the baseline is committed before the request: without it nothing was sent
+            # (and what exists, e.g. an item of the same product, is not our effect)
+            return Outcome(False, reason="no request was sent")
         if action.kind == "create_draft":
             return await self._verify_create(action)
         order = await self.reader.read_order(action.vendor_id)
@@ -273,9 +282,6 @@ class ResellerActions:
 
     async def _verify_create(self, action: Action) -> Outcome:
         """The account's drafts now against those just before the request (notes)."""
-        if "drafts" not in action.notes:
-            # the baseline is committed before the request: without it nothing was sent
-            return Outcome(False, reason="no request was sent")
         account = action.payload["fields"]["accountId"]
         new = sorted(set(await self._draft_ids(account)) - set(action.notes["drafts"]))
         if not new:

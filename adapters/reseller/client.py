@@ -21,6 +21,7 @@ from typing import Any
 
 from ordersync.adapters.fotoware.client import ClientCredentials
 from ordersync.errors import AuthError, RateLimited, Rejected, VendorError
+from ordersync.redaction import register
 from ordersync.http import BadResponse, Response, VendorHttp, path_segment, vendor_message
 
 TOKEN_PATH = "/oauth/token"
@@ -43,6 +44,7 @@ class PasswordGrant(ClientCredentials):
 
     def grant(self) -> tuple[dict[str, str], dict[str, str]]:
         basic = base64.b64encode(f"{self.client_id}:{self._client_secret}".encode()).decode()
+        register(basic)   # a vendor may repeat the header's value without its scheme
         return ({"grant_type": "password", "username": self.username,
                  "password": self._password},
                 {"Authorization": f"Basic {basic}"})

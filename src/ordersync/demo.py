@@ -5,7 +5,9 @@ simulator's settings become a ``[vendors.NAME]`` table whose secrets come from a
 environment mapping, never from a file.
 
 The demo replaces only what it made: its ledger is marked by a file beside it
-(``ordersync.db.demo``) and its configuration by its first line. Anything else in the way
+(``ordersync.db.demo``, which also records the ledger file as the demo left it: a ledger
+synced or acted on since is no longer the demo's) and its configuration by its first line.
+Anything else in the way
 (a real ledger, its WAL, a configuration someone wrote) is refused with one line, and a
 ledger another process holds is never touched (its lock is taken first).
 """
@@ -15,6 +17,8 @@ from __future__ import annotations
 import shlex
 from dataclasses import asdict
 from pathlib import Path
+
+import orjson
 
 from .config import Config, parse_config
 from .actions import enqueue, enqueue_chain
@@ -38,14 +42,38 @@ def _clear_previous_demo(directory: Path, ledger_path: Path, config_path: Path) 
         if any(f.exists() for f in files) and not marker.is_file():
             raise ConfigError(f"--dir {directory}: {ledger_path} is not a ledger the demo made;"
                               " the demo never replaces it (choose another --dir)")
+        if marker.is_file() and _fingerprint(ledger_path) != _read_marker(marker):
+            raise ConfigError(f"--dir {directory}: {ledger_path} has been used since the demo"
+                              " made it (synced or acted on); the demo never replaces it"
+                              " (choose another --dir)")
         if config_path.exists() and not _written_by_demo(config_path):
             raise ConfigError(f"--dir {directory}: {config_path} is not a configuration the"
                               " demo wrote; the demo never replaces it (choose another --dir)")
-        marker.write_text(MARKER_TEXT, encoding="utf-8")
+        marker.write_text(orjson.dumps({"note": MARKER_TEXT.strip()}).decode(), encoding="utf-8")
         for f in files:
             f.unlink(missing_ok=True)
     finally:
         lock.release()
+
+
+def _fingerprint(ledger_path: Path) -> dict:
+    """What the ledger file looked like when the demo left it: any later write (a sync, an
+    action queued through another configuration) changes it or leaves a WAL beside it."""
+    try:
+        stat = ledger_path.stat()
+    except FileNotFoundError:
+        return {"note": MARKER_TEXT.strip()}
+    wal = Path(f"{ledger_path}-wal")
+    return {"note": MARKER_TEXT.strip(), "bytes": stat.st_size, "mtime_ns": stat.st_mtime_ns,
+            "wal_bytes": wal.stat().st_size if wal.exists() else 0}
+
+
+def _read_marker(marker: Path) -> dict | None:
+    try:
+        value = orjson.loads(marker.read_bytes())
+    except (OSError, orjson.JSONDecodeError):
+        return None
+    return value if isinstance(value, dict) else None
 
 
 def _written_by_demo(path: Path) -> bool:
@@ -94,7 +122,10 @@ async def run_demo(directory: Path, *, orders: int) -> dict:
     finally:
         for sim in simulators.values():
             await sim.stop()
-    config_path.write_text(f'{CONFIG_HEADER}[ledger]\npath = "{ledger_path}"\n',
+    # an absolute path, as a TOML string (JSON's escapes are TOML's): the configuration
+    # works from any folder, whatever characters the folder's name holds
+    config_path.write_text(f"{CONFIG_HEADER}[ledger]\npath = "
+                           f"{orjson.dumps(str(ledger_path.resolve())).decode()}\n",
                            encoding="utf-8")
     ledger = open_ledger(ledger_path)
     try:
@@ -103,6 +134,8 @@ async def run_demo(directory: Path, *, orders: int) -> dict:
         events = ledger.count_events()
     finally:
         ledger.close()
+    marker = Path(f"{ledger_path}.demo")
+    marker.write_text(orjson.dumps(_fingerprint(ledger_path)).decode(), encoding="utf-8")
     return {
         "ledger": str(ledger_path),
         "config": str(config_path),

@@ -557,6 +557,7 @@ class VendorHttp:
         self.stats["requests"] += 1
         started = time.perf_counter()
         status: int | None = None
+        error: VendorError | None = None
         try:
             try:
                 async with self.session.request(
@@ -577,18 +578,20 @@ class VendorHttp:
                 raise AmbiguousError(
                     f"{reason}; the request may have taken effect", **where) from None
             self.stats[f"status_{response.status}"] += 1
-            error = error_for(response, safe=safe, now=self.clock(), vendor=self.vendor,
-                              overrides=self.status_errors, classifier=self.classifier)
-            if error is not None:
-                raise error
+            refused = error_for(response, safe=safe, now=self.clock(), vendor=self.vendor,
+                                overrides=self.status_errors, classifier=self.classifier)
+            if refused is not None:
+                raise refused
             return response
         except VendorError as exc:
-            self._record(method, url, status, started, exc.message)
+            error = exc
             raise
         finally:
             self.throttler.settle(slot)
-            if status is not None and status < 400:
-                self._record(method, url, status, started, None)
+            # one entry per request sent: an answer cut after its status line is one request
+            if error is not None or (status is not None and status < 400):
+                self._record(method, url, status, started,
+                             error.message if error is not None else None)
 
     def _attempt_timeout(self, where: dict) -> tuple[float, str]:
         """The request's timeout in seconds, cut to what is left of the call's deadline, and

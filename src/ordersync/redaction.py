@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from collections import deque
 from collections.abc import Iterable
+from urllib.parse import quote, quote_plus
 
 REDACTED = "[redacted]"
 MIN_LENGTH = 4
@@ -21,7 +22,8 @@ KEPT_TOKENS = 16
 """Access tokens remembered: a daemon renews its tokens all day, and an answer repeating a
 token arrives while it (or the one before it) is in use."""
 
-BEARER = re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]+")
+CREDENTIAL_HEADER = re.compile(r"(?i)\b((?:bearer|basic)\s+)[A-Za-z0-9._~+/=-]+")
+"""An Authorization value, Bearer or Basic (base64 of "key:secret"), wherever it is quoted."""
 
 _secrets: set[str] = set()
 _tokens: deque[str] = deque(maxlen=KEPT_TOKENS)
@@ -29,9 +31,16 @@ _known: tuple[str, ...] = ()  # longest first; replaced (never changed) so reade
 
 
 def register(*values: str | None) -> None:
-    """Remember secret values; text passed through :func:`redact` never shows them again."""
-    _secrets.update(v for v in values if v and len(v) >= MIN_LENGTH)
+    """Remember secret values; text passed through :func:`redact` never shows them again,
+    neither as they are nor as a form body or URL carries them (``+``, ``%2F`` ...)."""
+    _secrets.update(form for v in values if v and len(v) >= MIN_LENGTH
+                    for form in _spellings(v))
     _rebuild()
+
+
+def _spellings(secret: str) -> set[str]:
+    """A secret as written, and as form-encoded and URL-encoded text repeats it."""
+    return {secret, quote_plus(secret), quote(secret, safe="")}
 
 
 def register_token(token: str) -> None:
@@ -52,12 +61,13 @@ def known() -> tuple[str, ...]:
 
 
 def redact(text: str, extra: Iterable[str] = ()) -> str:
-    """``text`` with every registered (and every ``extra``) secret and bearer token hidden."""
+    """``text`` with every registered (and every ``extra``) secret and every Authorization
+    credential (Bearer or Basic) hidden."""
     secrets = _known if not extra else sorted({*extra, *_known}, key=len, reverse=True)
     for secret in secrets:
         if secret in text:
             text = text.replace(secret, REDACTED)
-    return BEARER.sub(r"\1" + REDACTED, text)
+    return CREDENTIAL_HEADER.sub(r"\1" + REDACTED, text)
 
 
 def redact_optional(text: str | None) -> str | None:

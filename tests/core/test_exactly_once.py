@@ -86,6 +86,9 @@ async def test_unreadable_answer_to_an_approve_is_verified_not_resent(site, cloc
     await verified_later(config, service, clock, queued.id)
     assert effects(sim) == [("APPROVE", target)]
     assert [r.method for r in sim.requests].count("APPROVE") == 1
+    # ... and the attempt log says so: one entry per request sent, a cut answer included
+    _, attempts = read_action(config.ledger_path, queued.id)
+    assert sum(a["request"].startswith("APPROVE ") for a in attempts) == 1, attempts
 
 
 @pytest.mark.parametrize("fault", ANSWER_FAULTS)

@@ -39,3 +39,14 @@ def test_only_the_newest_tokens_are_kept():
     hidden = redact(text).split()
     assert hidden[:3] == tokens[:3]                     # long replaced, forgotten
     assert hidden[3:] == [REDACTED] * KEPT_TOKENS
+
+
+def test_a_secret_is_hidden_as_form_and_url_encoding_spell_it():
+    register("q8Zt+Vw/Lk3R r9==")
+    text = "client_secret=q8Zt%2BVw%2FLk3R+r9%3D%3D&path=/x/q8Zt%2BVw%2FLk3R%20r9%3D%3D"
+    assert redact(text) == f"client_secret={REDACTED}&path=/x/{REDACTED}"
+
+
+def test_basic_credentials_are_hidden_even_unregistered():
+    assert redact("Authorization: Basic Y2s6Y2xpZW50LXNlY3JldA==") == (
+        f"Authorization: Basic {REDACTED}")

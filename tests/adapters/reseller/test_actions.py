@@ -9,7 +9,7 @@ from ordersync.adapters.reseller.simulator import DAY
 from ordersync.errors import ActionRefused
 from ordersync.model import ActionState
 from tests.adapters.reseller.conftest import reseller_config
-from tests.outbox_support import read_action, read_orders, synced_services
+from tests.outbox_support import open_ledger, read_action, read_orders, synced_services
 
 ACCOUNT = "ACC-1003"
 
@@ -191,6 +191,22 @@ async def test_item_added_without_an_answer_is_verified_not_added_twice(organisa
     done = await answer_lost(sim, config, service, clock, added,
                              path_prefix=f"/api/orders/{oid}/items")
     assert done.state is ActionState.SUCCEEDED and done.result["verified"] is True
+    assert verbs(sim) == ["ADD_ITEM"] and len(sim.items[int(oid)]) == 2
+
+
+async def test_item_add_cut_off_before_its_checkpoint_is_added_not_taken_for_done(
+        organisation, clock):
+    """Killed after the action was marked in flight, before its baseline was committed: no
+    request was sent, so an existing item with the same product is not its effect."""
+    sim, config, service = await organisation()
+    oid = await draft(sim, service, clock, items=1)       # already one MS-365-BP
+    added = await queue(config, clock, "add_item", oid, {"product_id": "MS-365-BP"})
+    with open_ledger(config.ledger_path) as ledger:      # the process dies right here
+        ledger.outbox.start(added.id, clock())
+        ledger.outbox.recover_in_flight("rs", clock())
+    await service.run_once()
+    done = get(config, added.id)
+    assert done.state is ActionState.SUCCEEDED and done.result["verified"] is False
     assert verbs(sim) == ["ADD_ITEM"] and len(sim.items[int(oid)]) == 2
 
 
