@@ -423,6 +423,11 @@ BAD_CONFIGS: list[BadConfig] = [
                                add="client_secret_file = '{dir}/secret.txt'"),
               "vendors.fw.client_secret_file: {dir}/secret.txt is empty",
               files={"secret.txt": "  \n"}, when_used=True),
+    BadConfig("secret-file-a-device",
+              LEDGER + _vendor(drop=("client_secret_env",),
+                               add="client_secret_file = '/dev/zero'"),
+              "vendors.fw.client_secret_file: /dev/zero: more than 65536 bytes: not a secret"
+              " file", when_used=True),
     BadConfig("secret-env-and-file",
               LEDGER + _vendor(add="client_secret_file = 'secret.txt'"),
               "vendors.fw: give either client_secret_env or client_secret_file, not both",

@@ -177,6 +177,18 @@ def test_a_fields_file_that_is_not_utf8_exits_2(good_config, tmp_path):
     assert_one_error_line(result, 2, contains=f"--from {fields}: not UTF-8 text")
 
 
+def test_files_that_never_end_are_refused_not_read_into_memory(good_config, tmp_path):
+    config, fields = run_many([
+        (["--config", "/dev/zero", "orders", "list"], None),
+        (["--config", str(good_config), "print-order", "create", "fw", "--from", "/dev/zero"],
+         GOOD_ENV),
+    ], cwd=tmp_path)
+    assert_one_error_line(config, 2, contains="/dev/zero: more than 1048576 bytes: not a"
+                          " configuration file")
+    assert_one_error_line(fields, 2, contains="--from /dev/zero: more than 16777216 bytes:"
+                          " not a file of fields")
+
+
 def test_missing_ledger_exits_2(tmp_path):
     path = tmp_path / "ordersync.toml"
     path.write_text(f"[ledger]\npath = '{tmp_path}/nothing-yet.db'\n\n{GOOD_VENDOR}",

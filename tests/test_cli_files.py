@@ -198,3 +198,15 @@ def test_output_closed_early_exits_141_quietly(config_for, tmp_path):
         os.close(writer)
     assert done.returncode == 141, done.stderr
     assert done.stderr == ""
+
+
+@pytest.mark.parametrize("args", [["orders", "list"], ["orders", "list", "--json"]])
+def test_output_to_a_full_device_is_one_line_exit_4(config_for, tmp_path, args):
+    config = config_for(tmp_path / "ledger.db")
+    Ledger(tmp_path / "ledger.db").close()
+    with open("/dev/full", "w") as full:
+        done = subprocess.run([*CLI, "--config", str(config), *args], env=cli_env(ENV),
+                              stdout=full, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
+                              text=True, timeout=20)
+    assert done.returncode == 4, done.stderr
+    assert done.stderr == "ordersync: error: cannot write the output: No space left on device\n"

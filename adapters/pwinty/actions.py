@@ -15,6 +15,7 @@ from typing import Any
 
 from ordersync.contract import ActionSpec, Outcome, Param, ParamType
 from ordersync.errors import ActionRefused, NotFound, ParameterError
+from ordersync.files import TooLarge, read_bounded
 from ordersync.ledger.records import StoredOrder
 from ordersync.model import Action
 
@@ -36,6 +37,7 @@ ALLOWED_FROM = {
 }
 CREATE_FIELDS = (*ADDRESS_FIELDS, "useTrackedShipping", "payment", "qualityLevel")
 MAX_UPLOAD_BYTES = 50 * 1024 * 1024
+PHOTO_ADDS = ("add_photo", "add_photos")
 
 ADDRESS_PARAMS = {
     "recipient": "recipientName", "address1": "address1", "address2": "address2",
@@ -316,6 +318,11 @@ class PwintyActions:
                            " Pwinty dashboard, then `actions cancel` (it exists) or"
                            " `actions retry` (it does not)")
         order = await self.api.order(action.vendor_id)
+        if action.kind in PHOTO_ADDS and not (action.notes or {}).get("baselines"):
+            # the baseline is committed before any photo request: without it none was sent,
+            # and photos like this one on the order are someone else's
+            return Outcome(False, {"verified": True}, order,
+                           reason="no request was sent (cut off before its checkpoint)")
         done = effect_present(action.kind, order, action.payload, action.notes)
         return Outcome(done, {"verified": True}, order,
                        reason="the order already shows it" if done else "not on the order")
@@ -328,11 +335,11 @@ def _photo_fields(photo: dict) -> dict:
 
 def _file_facts(path: Path) -> dict:
     try:
-        size = path.stat().st_size
-        if size > MAX_UPLOAD_BYTES:
-            raise ParameterError("file", f"{path}: {size} bytes, more than the"
-                                 f" {MAX_UPLOAD_BYTES} this command uploads")
-        content = path.read_bytes()
+        content = read_bounded(path, MAX_UPLOAD_BYTES)   # /dev/zero's size says 0
+        size = len(content)
+    except TooLarge:
+        raise ParameterError("file", f"{path}: more than the {MAX_UPLOAD_BYTES} bytes this"
+                             " command uploads") from None
     except OSError as exc:
         raise ParameterError("file", f"{path}: cannot read it ({exc.strerror})") from None
     return {"file": str(path.resolve()), "md5Hash": hashlib.md5(content).hexdigest(),

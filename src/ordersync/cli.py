@@ -24,6 +24,7 @@ read only by a command that talks to that vendor.
 from __future__ import annotations
 
 import argparse
+import errno
 import asyncio
 import os
 import sqlite3
@@ -182,7 +183,9 @@ def main(argv: list[str] | None = None) -> int:
             args.config_obj = _load_config(args)
         level = args.log_level or ("warning" if args.command == "demo" else "info")
         logs.configure(level=level, fmt=args.log_format)
-        return args.func(args)
+        code = args.func(args)
+        sys.stdout.flush()   # the end of the output fails here, not silently at exit
+        return code
     except Interrupted as exc:
         print(f"ordersync: interrupted by {exc}: what was done so far is kept; an action cut"
               " off mid-request is verified with the vendor before it is sent again",
@@ -215,6 +218,8 @@ def _known_problem(exc: Exception, args) -> tuple[str, int] | None:
             return str(exc), code
     if isinstance(exc, OSError) and exc.filename:  # a file ordersync needs, e.g. demo's
         return f"{exc.filename}: {exc.strerror or exc}", EXIT_LEDGER
+    if isinstance(exc, OSError) and exc.errno in OUTPUT_ERRNOS:   # stdout: /dev/full, EIO
+        return f"cannot write the output: {exc.strerror or exc}", EXIT_LEDGER
     return None
 
 
@@ -225,6 +230,10 @@ def _ledger_path(args) -> Path | None:
     if getattr(args, "command", None) == "demo":
         return Path(args.dir) / "ordersync.db"
     return None
+
+
+OUTPUT_ERRNOS = frozenset({errno.ENOSPC, errno.EIO, errno.EFBIG, errno.EDQUOT})
+"""Write errors of an output that is not a pipe (a full disk or device, a failing one)."""
 
 
 def _output_closed() -> int:

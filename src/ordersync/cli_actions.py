@@ -22,6 +22,7 @@ import orjson
 from .config import Config
 from .contract import ActionSpec, Param, ParamType
 from .errors import ParameterError
+from .files import FIELDS_MAX_BYTES, TooLarge, read_text_bounded
 from .model import ActionState
 from .registry import adapters
 from .cli_common import (
@@ -229,7 +230,9 @@ def report(args, queued: list) -> int:
 def read_fields(path: Path, option: str) -> dict:
     """An object of fields from a JSON file or (``.toml``) a TOML file."""
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_text_bounded(path, FIELDS_MAX_BYTES)
+    except TooLarge as exc:
+        raise UsageError(f"{option} {exc}: not a file of fields") from None
     except OSError as exc:
         raise UsageError(f"{option} {path}: cannot read it ({exc.strerror})") from None
     except UnicodeDecodeError:

@@ -22,6 +22,7 @@ from yarl import URL
 from .constants import DEFAULT_LEDGER_PATH
 from .contract import AdapterSpec, Option
 from .errors import ConfigError
+from .files import CONFIG_MAX_BYTES, SECRET_MAX_BYTES, TooLarge, read_text_bounded
 from .http import RateLimit, RetryPolicy
 from .ledger import ledger_location
 from .redaction import register
@@ -85,7 +86,9 @@ class SecretSource:
             return value
         file_key = f"{self.where}.{self.key}_file"
         try:
-            value = self.path.read_text(encoding="utf-8").strip()
+            value = read_text_bounded(self.path, SECRET_MAX_BYTES).strip()
+        except TooLarge as exc:
+            raise ConfigError(f"{file_key}: {exc}: not a secret file") from None
         except OSError as exc:
             raise ConfigError(f"{file_key}: cannot read {self.path}: {exc.strerror}") from None
         except UnicodeDecodeError:
@@ -168,9 +171,11 @@ def load_config(path: str | Path, environ: Mapping[str, str]) -> Config:
     """Read and check a TOML configuration file."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_text_bounded(path, CONFIG_MAX_BYTES)
     except FileNotFoundError:
         raise ConfigError(f"{path}: configuration file not found") from None
+    except TooLarge as exc:
+        raise ConfigError(f"{exc}: not a configuration file") from None
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read configuration: {exc.strerror}") from None
     except UnicodeDecodeError as exc:

@@ -12,6 +12,7 @@ import asyncio
 import sqlite3
 import time
 
+import aiohttp
 import pytest
 
 from ordersync.actions import enqueue
@@ -269,3 +270,28 @@ async def test_cancel_refuses_an_action_whose_answer_was_lost_meanwhile(site, cl
         ledger.close()
         other.close()
     assert get(config, queued.id).state is ActionState.PENDING
+
+
+async def test_a_photo_add_cut_off_before_its_checkpoint_is_added_not_taken_for_done(account,
+                                                                                     clock):
+    """An add is queued; someone adds the same photo in Pwinty's dashboard; the add is killed
+    after it went in flight, before its baseline was committed. No request of ours was sent,
+    so the dashboard's photo is not its effect: it is performed, not taken for done."""
+    sim, config, service = await account()
+    order_id = await draft(sim, service)
+    queued = await queue(config, clock, "add_photo", order_id, {"photos": [PHOTO]})
+    async with aiohttp.ClientSession() as dashboard:     # another client of the same account
+        async with dashboard.post(f"{sim.base_url}/Orders/{order_id}/Photos",
+                                  data={k: str(v) for k, v in PHOTO.items()},
+                                  headers={"X-Pwinty-MerchantId": sim.merchant_id,
+                                           "X-Pwinty-REST-API-Key": sim.api_key}) as answer:
+            assert answer.status == 200, await answer.text()
+    instance = next(iter(config.vendors))
+    with open_ledger(config.ledger_path) as ledger:      # the process dies right here
+        ledger.outbox.start(queued.id, clock())
+        ledger.outbox.recover_in_flight(instance, clock())
+    clock.advance(10)
+    await service.run_once()
+    done = get(config, queued.id)
+    assert done.state is ActionState.SUCCEEDED and done.result["verified"] is False, done
+    assert effects(sim) == [("ADD_PHOTO", order_id)] * 2   # the dashboard's and ours
