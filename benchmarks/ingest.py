@@ -152,10 +152,12 @@ async def stall_monitor(stalls: list[float], stop: asyncio.Event, period: float 
 async def one_run(base_url: str, orders: int, use_tracemalloc: bool, sim_pid: int = 0) -> dict:
     import tracemalloc
 
+    import orjson
+
     from ordersync import logs
     from ordersync.config import parse_config
     from ordersync.daemon import Service
-    from ordersync.ledger import Ledger
+    from ordersync.ledger import open_ledger
 
     logs.configure(level="error", fmt="json")
     with tempfile.TemporaryDirectory(prefix="ordersync-bench-") as tmp:
@@ -206,19 +208,14 @@ async def one_run(base_url: str, orders: int, use_tracemalloc: bool, sim_pid: in
             [fresh_idle] = await fresh.run_once()
             fresh_s = time.perf_counter() - started
         idles_fresh = [(fresh_s, fresh_idle)]
-        ledger = Ledger(ledger_path)
+        ledger = open_ledger(ledger_path)
         try:
-            conn = ledger.db.conn
-            stored = conn.execute("SELECT count(*) FROM orders").fetchone()[0]
-            appeared = conn.execute(
-                "SELECT count(*) FROM events WHERE kind = 'appeared'").fetchone()[0]
-            events = conn.execute("SELECT count(*) FROM events").fetchone()[0]
-            items = conn.execute("SELECT count(*) FROM items").fetchone()[0]
-            no_raw = conn.execute(
-                "SELECT count(*) FROM orders WHERE raw IS NULL OR raw = ''").fetchone()[0]
-            cursor = conn.execute("SELECT cursor FROM sync_state").fetchone()[0]
+            totals = ledger.totals()
+            cursor = orjson.dumps(ledger.cursor("fw", "orders")).decode()
         finally:
             ledger.close()
+        stored, appeared, events = totals.orders, totals.appeared, totals.events
+        items, no_raw = totals.items, totals.without_raw
         db_mb = sum(p.stat().st_size for p in Path(tmp).glob("ledger.db*")) / 2**20
     problems = []
     if cold.errors or any(idle.errors for _, idle in idles):

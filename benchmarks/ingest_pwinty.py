@@ -79,14 +79,14 @@ async def measure(base_url: str, orders: int, page_size: int, directory: Path) -
         started = time.perf_counter()
         [cold] = await service.run_once()
         cold_s = time.perf_counter() - started
-        conn = service.ledger.ledger.db.conn
-        changes = conn.total_changes
+        ledger = service.ledger.ledger
+        stored = ledger.totals()
         idle = []
         for _ in range(3):
             started = time.perf_counter()
             [result] = await service.run_once()
             idle.append((result.requests, (time.perf_counter() - started) * 1000))
-        wrote_nothing = conn.total_changes == changes
+        wrote_nothing = ledger.totals() == stored
     return summary(orders, page_size, cold, cold_s, idle, wrote_nothing)
 
 

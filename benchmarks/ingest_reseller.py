@@ -61,8 +61,8 @@ async def measure(base_url: str, orders: int, page_size: int, directory: Path) -
         started = time.perf_counter()
         [cold] = await service.run_once()
         cold_s = time.perf_counter() - started
-        conn = service.ledger.ledger.db.conn
-        stored = conn.execute("SELECT count(*), max(updated_at) FROM orders").fetchone()
+        ledger = service.ledger.ledger
+        stored = ledger.totals()
         idle, changed = [], 0
         for _ in range(3):
             await asyncio.sleep(1.1)   # past the second of the previous poll's read
@@ -70,7 +70,7 @@ async def measure(base_url: str, orders: int, page_size: int, directory: Path) -
             [result] = await service.run_once()
             idle.append((result.requests, (time.perf_counter() - started) * 1000))
             changed += result.new + result.changed
-        after = conn.execute("SELECT count(*), max(updated_at) FROM orders").fetchone()
+        after = ledger.totals()
     figures = summary(orders, page_size, cold, cold_s, idle, after == stored and not changed)
     figures["requests_per_order"] = round(cold.requests / max(1, cold.new), 2)
     return figures

@@ -326,6 +326,12 @@ BAD_CONFIGS: list[BadConfig] = [
               "ledger.size: unknown key"),
     BadConfig("empty-ledger-path", "[ledger]\npath = ''\n\n" + GOOD_VENDOR,
               "ledger.path: expected a non-empty string", cli=False),
+    BadConfig("ledger-url-postgresql",
+              "[ledger]\nurl = 'postgresql://app:pw@db.example.com/ledger'\n\n" + GOOD_VENDOR,
+              "ledger.url: a 'postgresql' ledger is not available yet: use sqlite:///PATH or a"
+              " plain path"),
+    BadConfig("ledger-url-and-path", "[ledger]\nurl = 'a.db'\npath = 'b.db'\n\n" + GOOD_VENDOR,
+              "ledger: give url or path, not both", cli=False),
     BadConfig("vendor-not-a-table", LEDGER + "[vendors]\nfw = 5\n",
               "vendors.fw: expected a table", cli=False),
     BadConfig("unknown-vendor-key", LEDGER + _vendor(add="colour = 'blue'"),

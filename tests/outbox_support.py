@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from contextlib import asynccontextmanager, contextmanager
+from dataclasses import asdict
 from pathlib import Path
 
 from ordersync.daemon import Service
@@ -33,20 +34,27 @@ def read_actions(path: Path) -> list:
 def read_action(path: Path, action_id: int) -> tuple:
     """One action and the HTTP attempts the ledger logged for it: ``(action, attempts)``."""
     with open_ledger(path) as ledger:
-        return ledger.outbox.get(action_id), ledger.outbox.attempts(action_id)
+        return ledger.outbox.get(action_id), _shown(ledger.outbox.attempts(action_id))
 
 
 def read_outbox(path: Path) -> tuple[list, dict[int, list[dict]]]:
     """Every action, and every action's logged attempts by its id: ``(actions, attempts)``."""
     with open_ledger(path) as ledger:
         actions = ledger.outbox.list()
-        return actions, {a.id: ledger.outbox.attempts(a.id) for a in actions}
+        return actions, {a.id: _shown(ledger.outbox.attempts(a.id)) for a in actions}
 
 
 def read_orders(path: Path, instance: str, ids: Iterable[str]) -> dict[str, dict | None]:
-    """The ledger's copy of each order of ``instance`` named in ``ids`` (None if it has none)."""
+    """The ledger's copy of each order of ``instance`` named in ``ids`` (None if it has none),
+    as ``orders show --json`` prints it."""
     with open_ledger(path) as ledger:
-        return {oid: ledger.order(instance, oid) for oid in ids}
+        orders = {oid: ledger.order(instance, oid) for oid in ids}
+    return {oid: order.as_json() if order else None for oid, order in orders.items()}
+
+
+def _shown(attempts: list) -> list[dict]:
+    """Attempts as ``actions show --json`` prints them (``attempts_log``)."""
+    return [asdict(attempt) for attempt in attempts]
 
 
 @asynccontextmanager

@@ -261,6 +261,6 @@ async def test_a_poll_beside_an_action_never_writes_back_an_older_copy(fotoware,
     if [(e.verb, e.order_id) for e in sim.effects] != [("APPROVE", target)] or (
             outcome is not ActionState.SUCCEEDED):
         pytest.fail(f"set-up: the approval did not go through once ({outcome}, {sim.effects})")
-    moves = [(e["source"], e["from_vendor_state"], e["to_vendor_state"]) for e in order["events"]]
-    assert order["vendor_state"] == sim.get_order(target)["state"] == "approved", moves
+    moves = [(e.source, e.from_vendor_state, e.to_vendor_state) for e in order.events]
+    assert order.vendor_state == sim.get_order(target)["state"] == "approved", moves
     assert ("poll", "approved", "rejected") not in moves

@@ -402,8 +402,8 @@ async def test_a_poll_beside_an_action_never_writes_back_an_older_copy(pwinty, t
             len(posts) == 1 and list_at < posts[0] < last_read_at):
         pytest.fail(f"set-up: the cancellation did not go through once, during the poll"
                     f" ({outcome}, {sim.effects}, {list_at=}, {posts=}, {last_read_at=})")
-    moves = [(e["source"], e["from_vendor_state"], e["to_vendor_state"]) for e in order["events"]]
-    assert order["vendor_state"] == sim.get_order(target)["status"] == "Cancelled", moves
+    moves = [(e.source, e.from_vendor_state, e.to_vendor_state) for e in order.events]
+    assert order.vendor_state == sim.get_order(target)["status"] == "Cancelled", moves
     assert ("poll", "Cancelled", "NotYetSubmitted") not in moves
 
 

@@ -71,7 +71,7 @@ async def test_kill_9_during_cold_sync_never_leaves_cursor_ahead_of_data(fotowar
 
         ledger = Ledger(ledger_path)
         try:
-            stored = [o["id"] for o in ledger.orders()]
+            stored = [o.vendor_id for o in ledger.orders()]
             cursor = ledger.cursor("fw", "orders")
             events = ledger.count_events()
         finally:
@@ -92,7 +92,7 @@ async def test_kill_9_during_cold_sync_never_leaves_cursor_ahead_of_data(fotowar
     assert proc.returncode == 0, stderr.decode()
     ledger = Ledger(ledger_path)
     try:
-        assert [o["id"] for o in ledger.orders()] == expected
+        assert [o.vendor_id for o in ledger.orders()] == expected
         assert ledger.count_events() == len(expected)
         assert "resume" not in ledger.cursor("fw", "orders")
     finally:

@@ -23,7 +23,7 @@ def stored(path) -> tuple[int, dict | None]:
     ledger = Ledger(path)
     try:
         stream = "orders"
-        return len(ledger.orders()), ledger.cursor(ledger.orders()[0]["vendor"], stream)
+        return len(ledger.orders()), ledger.cursor(ledger.orders()[0].instance, stream)
     finally:
         ledger.close()
 

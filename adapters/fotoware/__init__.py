@@ -8,6 +8,7 @@ from __future__ import annotations
 import time
 
 from ordersync.contract import AdapterSpec, Option
+from ordersync.ledger.records import StoredOrder
 
 from .client import HTTP, FotowareApi, client_credentials
 from .actions import ACTIONS
@@ -39,10 +40,10 @@ def demo_settings(sim, base_url: str) -> dict:
     return {"client_id": sim.client_id, "client_secret": sim.client_secret}
 
 
-def demo_actions(orders: list[dict]) -> list[tuple[str, str | None, dict]]:
+def demo_actions(orders: list[StoredOrder]) -> list[tuple[str, str | None, dict]]:
     """Approve two pending orders (one with a comment), reject one, submit a created one."""
-    pending = [o["id"] for o in orders if o["vendor_state"] == "pending"]
-    created = [o["id"] for o in orders if o["vendor_state"] == "created"]
+    pending = [o.vendor_id for o in orders if o.vendor_state == "pending"]
+    created = [o.vendor_id for o in orders if o.vendor_state == "created"]
     actions = []
     if len(pending) >= 3:
         actions += [("approve", pending[0], {}),

@@ -19,6 +19,7 @@ from typing import Any
 from ordersync.contract import ActionSpec, Outcome, Param, ParamType
 from ordersync.errors import ActionRefused, ParameterError
 from ordersync.http import path_segment
+from ordersync.ledger.records import StoredOrder
 from ordersync.model import Action
 
 from . import customdata
@@ -150,12 +151,12 @@ class FotowareActions:
     def __init__(self, api: FotowareApi) -> None:
         self.api = api
 
-    async def prepare(self, kind: str, order: dict, params: dict) -> dict:
+    async def prepare(self, kind: str, order: StoredOrder, params: dict) -> dict:
         """Check an action against the ledger's copy and the site's field configuration."""
         if kind not in KINDS:
             raise ActionRefused(f"fotoware cannot {kind}; it can {', '.join(KINDS)}")
-        target = f"{order['vendor']}:{order['id']}"
-        check_state(kind, order["vendor_state"], target)
+        target = order.target
+        check_state(kind, order.vendor_state, target)
         payload: dict[str, Any] = {}
         if params.get("comment") is not None:
             payload["comment"] = params["comment"]
@@ -168,13 +169,13 @@ class FotowareActions:
                                 " or item_data")
         if params.get("data") or params.get("item_data"):
             payload.update(await self._custom_data(order, params))
-        payload["href"] = order["url"]
+        payload["href"] = order.url
         return payload
 
-    async def _custom_data(self, order: dict, params: dict) -> dict:
+    async def _custom_data(self, order: StoredOrder, params: dict) -> dict:
         config = await self.api.order_config()
         payload: dict[str, Any] = {}
-        raw = order["raw"]
+        raw = order.raw or {}
         if params.get("data"):
             changes = customdata.check(config["orderFields"], params["data"], "order")
             merged = {**customdata.as_dict(raw.get("orderData")), **changes}

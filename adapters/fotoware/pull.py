@@ -37,6 +37,7 @@ import structlog
 
 from ordersync.contract import LedgerReader, Page
 from ordersync.errors import NotFound
+from ordersync.ledger.records import OrderRef
 
 from .client import FotowareApi
 from .mapping import order_id
@@ -132,7 +133,7 @@ class FotowarePull:
         if await self._stored_count(view, list_name) == vendor_count:
             return
         stored = await view.in_vendor_state(list_name)
-        lapsed = [o for o in stored if _has_lapsed(o["expires"], now)]
+        lapsed = [o for o in stored if _has_lapsed(o.expires, now)]
         if lapsed:
             async for page in self._read(lapsed):
                 yield page
@@ -143,18 +144,18 @@ class FotowarePull:
         async for orders, _ in self._pages(list_name):
             listed.update(_ids(orders))
             yield Page(orders, read_at=self.clock())
-        departed = [o for o in stored if o["id"] not in listed]
+        departed = [o for o in stored if o.vendor_id not in listed]
         async for page in self._read(departed):
             yield page
 
-    async def _read(self, stored: list[dict]) -> AsyncIterator[Page]:
+    async def _read(self, stored: list[OrderRef]) -> AsyncIterator[Page]:
         """Fresh copies of stored orders, each its own page stamped with its read time; one
         the site no longer has is logged and skipped."""
         for order in stored:
             try:
-                fresh = await self.api.order(order["url"])
+                fresh = await self.api.order(order.url)
             except NotFound:
-                log.warning("order_gone", vendor=self.api.http.vendor, order=order["id"])
+                log.warning("order_gone", vendor=self.api.http.vendor, order=order.vendor_id)
                 continue
             yield Page([fresh], read_at=self.clock())
 

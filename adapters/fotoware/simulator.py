@@ -47,8 +47,8 @@ import orjson
 from aiohttp import web
 
 from ordersync.simkit import (
-    FAULT_KINDS, Effect, FaultPlan, HttpError as _HttpError, RequestRecord, SimulatorBase,
-    parse_faults,
+    FAULT_KINDS, Effect, FaultPlan, HttpError as _HttpError, RequestRecord, SeededOrders,
+    SimulatorBase, parse_faults,
 )
 
 TOKEN_PATH = "/fotoweb/oauth2/token"
@@ -263,19 +263,11 @@ class FotowareSimulator(SimulatorBase):
         for oid, state in self._states.items():
             self._lists[state].append(oid)
         self._lists["history"] = self._ids[:count]
-        # An order is generated from (seed, id) when first needed. Read-only orders are kept
-        # as bytes only (cheap for the garbage collector); changed ones also as a live dict.
-        self._orders: dict[int, dict] = {}
-        self._bytes: dict[int, bytes] = {}
+        self._store = SeededOrders(self._generate)
 
     def _order(self, oid: int) -> dict:
         """The live, changeable representation of an order."""
-        order = self._orders.get(oid)
-        if order is None:
-            cached = self._bytes.get(oid)
-            order = orjson.loads(cached) if cached is not None else self._generate(oid)
-            self._orders[oid] = order
-        return order
+        return self._store.order(oid)
 
     def _generate(self, oid: int) -> dict:
         """Build a seeded order, drawing only ``random()`` (much faster than ``choice``)."""
@@ -341,18 +333,14 @@ class FotowareSimulator(SimulatorBase):
     def _serialized(self, oid: int) -> bytes:
         if self.planted and oid in self.planted:
             return self.planted[oid]
-        data = self._bytes.get(oid)
-        if data is None:
-            order = self._orders.get(oid) or self._generate(oid)
-            data = self._bytes[oid] = orjson.dumps(order)
-        return data
+        return self._store.serialized(oid)
 
     def _changed(self, oid: int, state: str | None = None) -> None:
         """After a change: a later ``modified``, no cached bytes, and the state's lists."""
         order = self._order(oid)
         previous = round(parse_iso(order["modified"]) * 1000)
         order["modified"] = iso_ms(max(math.floor(self._clock() * 1000), previous + 1))
-        self._bytes.pop(oid, None)
+        self._store.changed(oid)
         old = self._states[oid]
         if state is None or state == old:
             return

@@ -8,6 +8,7 @@ from __future__ import annotations
 import time
 
 from ordersync.contract import AdapterSpec, Option
+from ordersync.ledger.records import StoredOrder
 
 from .actions import ACTIONS
 from .adapter import PwintyAdapter
@@ -40,15 +41,15 @@ def demo_settings(sim, base_url: str) -> dict:
     return {"merchant_id": sim.merchant_id, "api_key": sim.api_key}
 
 
-def demo_actions(orders: list[dict]) -> list[tuple[str, str | None, dict]]:
+def demo_actions(orders: list[StoredOrder]) -> list[tuple[str, str | None, dict]]:
     """Create a print order, and add a photo to an existing draft."""
     actions: list[tuple[str, str | None, dict]] = [("create", None, {"fields": {
         "recipientName": "Demo Customer", "address1": "1 Example Street",
         "addressTownOrCity": "London", "postalOrZipCode": "N1 1AA", "countryCode": "GB",
         "qualityLevel": "Pro"}})]
-    drafts = [o for o in orders if o["vendor_state"] == "NotYetSubmitted"]
+    drafts = [o for o in orders if o.vendor_state == "NotYetSubmitted"]
     if drafts:
-        actions.append(("add_photo", drafts[0]["id"], {"photos": [{
+        actions.append(("add_photo", drafts[0].vendor_id, {"photos": [{
             "type": "4x6", "url": "https://images.example.com/demo.jpg", "copies": 2}]}))
     return actions
 

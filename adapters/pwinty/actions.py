@@ -16,6 +16,7 @@ from typing import Any
 from ordersync.contract import ActionSpec, Outcome, Param, ParamType
 from ordersync.errors import ActionRefused, NotFound, ParameterError
 from ordersync.files import TooLarge, read_bounded
+from ordersync.ledger.records import StoredOrder
 from ordersync.model import Action
 
 from .client import PwintyApi
@@ -169,19 +170,19 @@ class PwintyActions:
 
     # -- prepare: checked when queued, against the ledger's copy ------------------------
 
-    async def prepare(self, kind: str, order: dict | None, params: dict) -> dict:
+    async def prepare(self, kind: str, order: StoredOrder | None, params: dict) -> dict:
         if kind not in KINDS:
             raise ActionRefused(f"pwinty cannot {kind}; it can {', '.join(KINDS)}")
         if kind == "create":
             return self._prepare_create(params)
         # order None: a later link of a chain, whose order an earlier link creates
-        target = f"{order['vendor']}:{order['id']}" if order else "the new order"
-        status = order["vendor_state"] if order else "NotYetSubmitted"
+        target = order.target if order else "the new order"
+        status = order.vendor_state if order else "NotYetSubmitted"
         if status not in ALLOWED_FROM[kind]:
             verb = kind.replace("_", " ")
             raise ActionRefused(f"{target} is {status}; {verb} needs an order that is "
                                 + " or ".join(ALLOWED_FROM[kind]))
-        raw = order["raw"] if order else {}
+        raw = (order.raw or {}) if order else {}
         if kind == "update_address":
             fields = {k: v for k, v in params.get("fields", {}).items() if v is not None}
             unknown = set(fields) - set(ADDRESS_FIELDS)

@@ -93,9 +93,9 @@ class PwintyPull:
         yield Page([], {"max_id": highest}, stopped=stopped)
 
     async def _oldest_open(self, view: LedgerReader) -> int | None:
-        ids = [order["id"] for status in OPEN_STATUSES
+        ids = [order.vendor_id for status in OPEN_STATUSES
                for order in await view.in_vendor_state(status)]
-        ids += [order["id"] for order in await view.flagged()]
+        ids += [order.vendor_id for order in await view.flagged()]
         numbers = [int(i) for i in ids if str(i).isdigit()]
         return min(numbers) if numbers else None
 

@@ -76,7 +76,8 @@ import orjson
 from aiohttp import web
 
 from ordersync.simkit import (
-    FAULT_KINDS, Effect, FaultPlan, HttpError, RequestRecord, SimulatorBase, parse_faults,
+    FAULT_KINDS, Effect, FaultPlan, HttpError, RequestRecord, SeededOrders, SimulatorBase,
+    parse_faults,
 )
 
 BASE_PATH = "/v2.2"
@@ -365,8 +366,7 @@ class PwintySimulator(SimulatorBase):
         self._last_id = self._seeded_last        # ids are contiguous: no order is ever deleted
         self._recent_from = self._seeded_last - math.ceil(orders * open_share) + 1
         self._next_photo_id = (self._seeded_last + 1) * 10   # seeded photos are id * 10 + n
-        self._orders: dict[int, dict] = {}       # live dicts of generated-and-kept orders
-        self._bytes: dict[int, bytes] = {}       # serialised orders (invalidated on change)
+        self._store = SeededOrders(self._generate)  # generated when first read
         self._tracked: dict[int, bool] = {}      # useTrackedShipping (not in the v2.2 Order)
         self._pending: dict[int, dict[int, tuple[float, str]]] = {}  # photo -> (ready, status)
         self._submitted_at: dict[int, float] = {}
@@ -586,7 +586,7 @@ class PwintySimulator(SimulatorBase):
                 at + self.complete_after_s <= now:
             self._complete(oid, order, at + self.complete_after_s)
         self._reschedule(oid, order, now)
-        self._bytes.pop(oid, None)
+        self._store.changed(oid)
         return True
 
     def _complete(self, oid: int, order: dict, at: float) -> None:
@@ -604,33 +604,30 @@ class PwintySimulator(SimulatorBase):
         """The order's current JSON (time-driven changes applied first), or what is planted."""
         if self.planted and oid in self.planted:
             return self.planted[oid]
-        data = self._bytes.get(oid)
+        store = self._store
+        data = store.bytes.get(oid)
         if data is not None:
             due = self._due.get(oid)
             if due is None or (self._clock() if now is None else now) < due:
                 return data
-        order = self._orders.get(oid)
+        order = store.live.get(oid)
         if order is None:
             order = orjson.loads(data) if data is not None else self._generate(oid)
             if data is not None or oid in self._due:
-                self._orders[oid] = order          # it will change: keep it live
+                store.live[oid] = order            # it will change: keep it live
         self._settle(oid, order, self._clock() if now is None else now)
-        data = self._bytes[oid] = orjson.dumps(order)
+        data = store.bytes[oid] = orjson.dumps(order)
         return data
 
     def _live(self, oid: int) -> dict:
         """The changeable representation of an order, time-driven changes applied."""
-        order = self._orders.get(oid)
-        if order is None:
-            data = self._bytes.get(oid)
-            order = orjson.loads(data) if data is not None else self._generate(oid)
-            self._orders[oid] = order
+        order = self._store.order(oid)
         self._settle(oid, order, self._clock())
         return order
 
     def _changed(self, oid: int, order: dict) -> None:
         self._reschedule(oid, order)
-        self._bytes.pop(oid, None)
+        self._store.changed(oid)
 
     def _known(self, order_id: str | int) -> int:
         oid = int(order_id)
@@ -691,7 +688,7 @@ class PwintySimulator(SimulatorBase):
                 photo["priceToUser"] = (round(photo["price"] * 1.8)
                                         if order["payment"] == "InvoiceRecipient" else None)
         self._reprice(oid, order)
-        self._orders[oid] = order
+        self._store.live[oid] = order
         self._changed(oid, order)
         return str(oid)
 
@@ -860,7 +857,7 @@ class PwintySimulator(SimulatorBase):
                  "payment": payment, "paymentUrl": self._payment_url(oid, payment),
                  "qualityLevel": quality, "photos": [], "errorMessage": None}
         self._tracked[oid] = tracked
-        self._orders[oid] = order
+        self._store.live[oid] = order
         self._changed(oid, order)
         self._effect("CREATE", oid, fields)
         return self._json(self._serialized(oid))

@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 
 from ordersync.contract import AdapterSpec, Option
+from ordersync.ledger.records import StoredOrder
 
 from .actions import ACTIONS
 from .adapter import ResellerAdapter
@@ -40,13 +41,13 @@ def demo_settings(sim, base_url: str) -> dict:
             "username": sim.username, "password": sim.password}
 
 
-def demo_actions(orders: list[dict]) -> list[tuple[str, str | None, dict]]:
+def demo_actions(orders: list[StoredOrder]) -> list[tuple[str, str | None, dict]]:
     """Create a draft for an account, and check out an existing draft."""
     actions: list[tuple[str, str | None, dict]] = [("create_draft", None,
                                                     {"account_id": "ACC-1001"})]
-    drafts = [o for o in orders if o["vendor_state"] == DRAFT]
+    drafts = [o for o in orders if o.vendor_state == DRAFT]
     if drafts:
-        actions.append(("checkout", drafts[0]["id"], {}))
+        actions.append(("checkout", drafts[0].vendor_id, {}))
     return actions
 
 

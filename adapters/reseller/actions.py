@@ -18,6 +18,7 @@ from typing import Any
 
 from ordersync.contract import ActionSpec, Outcome, Param, ParamType
 from ordersync.errors import ActionRefused, NotFound, ParameterError, VendorError
+from ordersync.ledger.records import StoredOrder
 from ordersync.model import Action
 
 from .client import ResellerApi, filter_expression
@@ -185,21 +186,21 @@ class ResellerActions:
 
     # -- prepare: checked when queued, against the ledger's copy ---------------------------
 
-    async def prepare(self, kind: str, order: dict | None, params: dict) -> dict:
+    async def prepare(self, kind: str, order: StoredOrder | None, params: dict) -> dict:
         if kind not in KINDS:
             raise ActionRefused(f"the reseller API cannot {kind}; it can {', '.join(KINDS)}")
         if kind == "create_draft" and order is not None:
             raise ActionRefused("create draft makes a new order: give no order id")
         if order is None:  # a create, or a later link of a chain whose create makes the order
             return {} if kind == "checkout" else PARAMETERS[kind](params, {"id": "(new)"})
-        status = order["vendor_state"]
-        target = f"{order['vendor']}:{order['id']}"
+        status = order.vendor_state
+        target = order.target
         if status != DRAFT:
             raise ActionRefused(f"{target} is {status}; {kind.replace('_', ' ')} needs a Draft"
                                 " order (the vendor accepts writes to drafts only)")
         if kind == "checkout":
-            self._check_time_left(target, order.get("expires"))
-        return PARAMETERS[kind](params, order["raw"])
+            self._check_time_left(target, order.expires)
+        return PARAMETERS[kind](params, order.raw or {})
 
     def _check_time_left(self, target: str, expires: str | None) -> None:
         when = timestamp(expires)

@@ -132,7 +132,7 @@ class ResellerPull:
             if status in UNCONFIRMED or status in FINAL_STATUSES or status.startswith(DRAFT):
                 continue
             for stored in await view.in_vendor_state(status):
-                order_id = stored["id"]
+                order_id = stored.vendor_id
                 if order_id in self._fresh or not _path_id(order_id):
                     continue
                 known = self._executions.get(order_id)
@@ -151,20 +151,20 @@ class ResellerPull:
         """Drafts past their expirationDate: read once; gone (404) -> marked expired."""
         marked: list[dict] = []
         for stored in await view.in_vendor_state(DRAFT):
-            expires = timestamp(stored.get("expires"))
-            if expires is None or not _path_id(stored["id"]):
+            expires = timestamp(stored.expires)
+            if expires is None or not _path_id(stored.vendor_id):
                 continue
             left_s = expires - now
             if left_s > 0:
-                if left_s < EXPIRY_WARNING_S and stored["id"] not in self._warned:
-                    self._warned.add(stored["id"])
-                    log.warning("draft_expires_soon", order=stored["id"],
-                                expires=stored["expires"])
+                if left_s < EXPIRY_WARNING_S and stored.vendor_id not in self._warned:
+                    self._warned.add(stored.vendor_id)
+                    log.warning("draft_expires_soon", order=stored.vendor_id,
+                                expires=stored.expires)
                 continue
             try:
-                marked.append(await self.read_order(stored["id"]))
+                marked.append(await self.read_order(stored.vendor_id))
             except NotFound:
-                raw = await view.stored(stored["id"])
+                raw = await view.stored(stored.vendor_id)
                 if raw is not None:
                     marked.append({**raw, "ordersyncExpired": iso(now)})
         return marked

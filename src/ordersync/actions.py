@@ -19,7 +19,7 @@ from .contract import ActionSpec, validate
 from .daemon import LedgerBusy, Service
 from .errors import ActionRefused, ParameterError
 from .intake import UNREADABLE_STATE
-from .ledger import Ledger
+from .ledger import open_ledger
 from .model import ACTION_END_STATES, NEW_ORDER, Action, ActionState
 from .registry import adapter as adapter_spec
 from .sync import build_adapter
@@ -142,7 +142,7 @@ async def enqueue_requests(
     """
     if key is not None and len(requests) != 1 and not chain:
         raise ParameterError("key", "names one action: give exactly one order with it")
-    ledger = Ledger(config.ledger_path)
+    ledger = open_ledger(config.ledger_url)
     try:
         prepared: list[tuple[str, str, str, dict, str]] = []
         adapters = {}
@@ -173,9 +173,9 @@ async def enqueue_requests(
                         raise ActionRefused(f"no order {instance}:{vendor_id} in the ledger"
                                             " (is the id right? `ordersync sync --once` fetches"
                                             " new orders)")
-                    if order["vendor_state"] == UNREADABLE_STATE:
+                    if order.vendor_state == UNREADABLE_STATE:
                         raise ActionRefused(f"order {instance}:{vendor_id} could not be read"
-                                            f" ({order['problem']}): nothing can be done to it"
+                                            f" ({order.problem}): nothing can be done to it"
                                             " until it can")
                     payload = await adapter.prepare(kind, order, params)
                 prepared.append((instance, vendor_id, kind, payload,
@@ -252,7 +252,7 @@ def _pause(actions: list[Action], now: float, left_s: float) -> float:
 
 def _read(config: Config, action_ids: list[int]) -> list[Action]:
     """The actions as the ledger has them now (one connection for all of them)."""
-    ledger = Ledger(config.ledger_path)
+    ledger = open_ledger(config.ledger_url)
     try:
         return [ledger.outbox.get(i) for i in action_ids]
     finally:

@@ -12,7 +12,8 @@ import orjson
 
 from .config import Config
 from .errors import ConfigError
-from .ledger import Ledger
+from . import ledger as ledgers
+from .ledger import LedgerAPI
 from .model import Action
 from .redaction import redact
 from .text import columns, printable
@@ -101,11 +102,11 @@ def known_instance(config: Config, name: str) -> None:
         config.vendor(name)
 
 
-def open_ledger(config: Config) -> Ledger:
+def open_ledger(config: Config) -> LedgerAPI:
     if not config.ledger_path.exists():
         raise ConfigError(f"{config.source}: ledger {config.ledger_path} does not exist yet"
                           " (run `ordersync sync --once` first)")
-    return Ledger(config.ledger_path)
+    return ledgers.open_ledger(config.ledger_url)
 
 
 def print_json(args, data, *, ok: bool = True) -> None:
@@ -129,7 +130,7 @@ def table(headers: tuple[str, ...], rows: list[tuple[str, ...]], noun: str = "or
     print(f"({len(rows)} {noun})")
 
 
-def waiting(ledger: Ledger, actions: list[Action]) -> dict[int, str]:
+def waiting(ledger: LedgerAPI, actions: list[Action]) -> dict[int, str]:
     """Why each pending link of a chain waits: the earlier action it follows has not
     succeeded (it is pending, in flight, failed, dead, cancelled or uncertain)."""
     reasons = {}

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import asdict
 
 import orjson
 
@@ -27,8 +28,8 @@ def cmd_orders_list(args) -> int:
         raise UsageError("--limit: must be at least 1")
     ledger = open_ledger(config)
     try:
-        orders = ledger.orders(instance=args.vendor, state=args.state, limit=args.limit,
-                               flagged=args.flagged)
+        orders = [o.as_json() for o in ledger.orders(
+            instance=args.vendor, state=args.state, limit=args.limit, flagged=args.flagged)]
     finally:
         ledger.close()
     if args.json:
@@ -48,11 +49,12 @@ def cmd_orders_show(args) -> int:
     known_instance(config, instance)
     ledger = open_ledger(config)
     try:
-        order = ledger.order(instance, vendor_id)
+        stored = ledger.order(instance, vendor_id)
     finally:
         ledger.close()
-    if order is None:
+    if stored is None:
         raise UsageError(f"no order {args.order} in the ledger")
+    order = stored.as_json()
     if args.json:
         print_json(args, order)
         return EXIT_OK
@@ -107,7 +109,7 @@ def cmd_action(args) -> int:
             action = ledger.outbox.cancel(args.id, time.time())
         else:
             action = ledger.outbox.get(args.id)
-        attempts = ledger.outbox.attempts(args.id)
+        attempts = [asdict(a) for a in ledger.outbox.attempts(args.id)]
         reason = waiting(ledger, [action]).get(action.id)
     finally:
         ledger.close()

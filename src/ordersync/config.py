@@ -19,16 +19,17 @@ from urllib.parse import urlsplit
 
 from yarl import URL
 
+from .constants import DEFAULT_LEDGER_PATH
 from .contract import AdapterSpec, Option
 from .errors import ConfigError
 from .files import CONFIG_MAX_BYTES, SECRET_MAX_BYTES, TooLarge, read_text_bounded
 from .http import RateLimit, RetryPolicy
+from .ledger import ledger_location
 from .redaction import register
 from .intake import Limits
 from .registry import adapter as find_adapter
 from .registry import adapters
 
-DEFAULT_LEDGER_PATH = "var/ordersync.db"
 DEFAULT_LIMITS = Limits()
 
 CORE_VENDOR_OPTIONS: dict[str, Option] = {
@@ -153,7 +154,11 @@ class Config:
 
     source: str
     ledger_path: Path
+    """The SQLite ledger file (its lock file lives beside it)."""
     vendors: dict[str, VendorConfig]
+    ledger_url: str
+    """``ledger.url`` as given (or ``ledger.path``): what :func:`ordersync.ledger.open_ledger`
+    opens."""
 
     def vendor(self, name: str) -> VendorConfig:
         if name not in self.vendors:
@@ -192,19 +197,27 @@ def parse_config(
         raise ConfigError(f"{source}: unknown section {sorted(unknown)[0]!r}")
     ledger = data.get("ledger", {})
     _expect_table(ledger, "ledger", source)
-    extra = set(ledger) - {"path"}
+    extra = set(ledger) - {"url", "path"}
     if extra:
         raise ConfigError(f"{source}: ledger.{sorted(extra)[0]}: unknown key")
-    ledger_path = ledger.get("path", DEFAULT_LEDGER_PATH)
-    if not isinstance(ledger_path, str) or not ledger_path:
-        raise ConfigError(f"{source}: ledger.path: expected a non-empty string")
+    if len(ledger) > 1:
+        raise ConfigError(f"{source}: ledger: give url or path, not both")
+    key = next(iter(ledger), "path")
+    ledger_url = ledger.get(key, DEFAULT_LEDGER_PATH)
+    if not isinstance(ledger_url, str) or not ledger_url:
+        raise ConfigError(f"{source}: ledger.{key}: expected a non-empty string")
+    try:
+        ledger_path = ledger_location(ledger_url) if key == "url" else Path(ledger_url)
+    except ConfigError as exc:
+        raise ConfigError(f"{source}: ledger.url: {exc}") from None
     vendors_table = data.get("vendors", {})
     _expect_table(vendors_table, "vendors", source)
     vendors = {
         name: _vendor(name, table, source=source, environ=environ, base_dir=base_dir)
         for name, table in vendors_table.items()
     }
-    return Config(source=source, ledger_path=Path(ledger_path), vendors=vendors)
+    return Config(source=source, ledger_path=ledger_path, vendors=vendors,
+                  ledger_url=ledger_url if key == "url" else str(ledger_path))
 
 
 def _expect_table(value: Any, key: str, source: str) -> None:

@@ -24,6 +24,7 @@ from typing import Any, Protocol
 
 from .errors import ParameterError
 from .http import HttpBehaviour
+from .ledger.records import OrderRef, StoredOrder
 from .model import Action, Order
 
 
@@ -59,16 +60,16 @@ class LedgerReader(Protocol):
 
     async def known_modified(self, vendor_ids) -> dict[str, str | None]: ...
 
-    async def in_vendor_state(self, vendor_state: str) -> list[dict]:
-        """``{"id", "url", "expires"}`` of every stored order in that vendor state."""
+    async def in_vendor_state(self, vendor_state: str) -> list[OrderRef]:
+        """Id, url and expiry of every stored order in that vendor state."""
         ...
 
     async def count_by_vendor_state(self) -> dict[str, int]: ...
 
     async def stored(self, vendor_id: str) -> dict | None:
         """The vendor's JSON for one order as last stored (to mark it gone, not forget it)."""
-    async def flagged(self) -> list[dict]:
-        """``{"id", "url"}`` of every stored order flagged with a problem (to read again)."""
+    async def flagged(self) -> list[OrderRef]:
+        """Every stored order flagged with a problem that has a url (to read it again)."""
         ...
 
 
@@ -103,7 +104,7 @@ class Adapter(Protocol):
         An async generator: the core closes it (``aclose``) when it stops before the end."""
         ...
 
-    async def prepare(self, kind: str, order: dict | None, params: dict) -> dict:
+    async def prepare(self, kind: str, order: StoredOrder | None, params: dict) -> dict:
         """Check an action before it is queued and return its payload (JSON).
 
         ``params`` are what the kind's :class:`ActionSpec` built from checked values.
@@ -359,7 +360,7 @@ class AdapterSpec:
     """``simulator(orders=N, seed=S)`` -> a simulator with seeded data."""
     demo_settings: Callable[[Simulator, str], dict] | None = None
     """Settings (including secret values) that point an instance at a running simulator."""
-    demo_actions: Callable[[list[dict]], list[tuple[str, str | None, dict]]] | None = None
+    demo_actions: Callable[[list[StoredOrder]], list[tuple[str, str | None, dict]]] | None = None
     """Sample actions for the demo, from the ledger's orders: (kind, order id or None, params)."""
     base_path: str = ""
     """Path under a simulator's address where the API lives (Pwinty's ``/v2.2``)."""

@@ -29,22 +29,15 @@ import structlog
 
 from .backoff import backoff_s
 from .config import Config
-from .errors import AuthError, ConfigError, LedgerUnusable, OrderSyncError, VendorError
+from .constants import ACTION_CHECK_INTERVAL_S, MAX_FAILURE_BACKOFF_S, STOP_GRACE_S
+from .errors import (AuthError, ConfigError, LedgerBusy, LedgerUnusable,  # LedgerBusy: re-exported
+                     OrderSyncError, VendorError)
 from .executor import Executor
-from .ledger import AsyncLedger, Ledger, private_folder
+from .ledger import AsyncLedger, open_ledger, private_folder
 from .sync import PollResult, VendorRunner
 
 log = structlog.get_logger("ordersync.daemon")
 
-MAX_FAILURE_BACKOFF_S = 900.0
-STOP_GRACE_S = 2.0
-"""After a stop is asked for, how long the loops may finish their step before cancellation."""
-ACTION_CHECK_INTERVAL_S = 0.5
-"""How often the daemon looks for newly queued actions: a CLI enqueue is picked up within it."""
-
-
-class LedgerBusy(OrderSyncError):
-    """Another ordersync process holds this ledger."""
 
 
 class LedgerLock:
@@ -111,7 +104,7 @@ class Service:
             vendor.secrets.load()
         self.lock.acquire()
         try:
-            ledger = await asyncio.to_thread(Ledger, self.config.ledger_path)
+            ledger = await asyncio.to_thread(open_ledger, self.config.ledger_url)
         except Exception:
             self.lock.release()
             raise
@@ -264,16 +257,25 @@ class Service:
         except (VendorError, ConfigError) as exc:
             result = PollResult(name, errors=[_describe(exc)],
                                 retry_after_s=getattr(exc, "retry_after_s", None))
+            await self._record_poll(name, type(exc).__name__, result.errors[0])
             self._mark(name, healthy=False, error=result.errors[0],
                        config_problem=isinstance(exc, AuthError))
             return result
         finally:
             structlog.contextvars.unbind_contextvars("vendor")
+        await self._record_poll(name)
         self._mark(name, healthy=True)
         if result.new or result.changed:
             log.info("synced", vendor=name, **{k: v for k, v in result.as_dict().items()
                                                if k != "vendor"})
         return result
+
+    async def _record_poll(self, name: str, error_class: str | None = None,
+                           error: str | None = None) -> None:
+        """Keep the vendor's health in the ledger (for reports and other processes)."""
+        now = self.clock()
+        await self.ledger.call(lambda ledger: ledger.record_poll(
+            name, now, error_class=error_class, error=error))
 
     def _mark(self, name: str, *, healthy: bool, error: str = "",
               config_problem: bool = False) -> None:

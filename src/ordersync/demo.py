@@ -15,6 +15,7 @@ ledger another process holds is never touched (its lock is taken first).
 from __future__ import annotations
 
 import shlex
+from dataclasses import asdict
 from pathlib import Path
 
 import orjson
@@ -23,7 +24,7 @@ from .config import Config, parse_config
 from .actions import enqueue, enqueue_chain
 from .daemon import LedgerLock, Service
 from .errors import ConfigError
-from .ledger import Ledger, private_folder
+from .ledger import open_ledger, private_folder
 from .registry import adapters
 from .text import columns, printable
 
@@ -126,7 +127,7 @@ async def run_demo(directory: Path, *, orders: int) -> dict:
     config_path.write_text(f"{CONFIG_HEADER}[ledger]\npath = "
                            f"{orjson.dumps(str(ledger_path.resolve())).decode()}\n",
                            encoding="utf-8")
-    ledger = Ledger(ledger_path)
+    ledger = open_ledger(ledger_path)
     try:
         states = ledger.summary()
         sample = [o for name in tables for o in ledger.orders(instance=name, limit=3)]
@@ -144,10 +145,11 @@ async def run_demo(directory: Path, *, orders: int) -> dict:
                      "error": a.last_error,
                      "created_order": (a.result or {}).get("order_id")} for a in actions],
         "errors": [e for r in (*first, *idle) for e in r.errors],
-        "states": states,
+        "states": [asdict(count) for count in states],
         "events": events,
         "sample": [
-            {k: o[k] for k in ("vendor", "id", "state", "vendor_state", "reference", "created")}
+            {k: o.as_json()[k] for k in ("vendor", "id", "state", "vendor_state", "reference",
+                                         "created")}
             for o in sample
         ],
     }
@@ -165,8 +167,7 @@ async def _sync_act_and_repoll(config: Config):
             if spec.demo_actions is None:
                 continue
             orders = await service.ledger.call(lambda ledger, n=name: ledger.orders(instance=n))
-            for kind, order_id, params in spec.demo_actions(
-                    [{k: o[k] for k in ("id", "vendor_state")} for o in orders]):
+            for kind, order_id, params in spec.demo_actions(orders):
                 queued += await enqueue(config, kind, [(name, order_id)], params)
             if spec.demo_chain:
                 queued += await enqueue_chain(config, name, None, list(spec.demo_chain))

@@ -2,16 +2,20 @@
 
     OrderSyncError
     ├── ConfigError            bad configuration, arguments or ids: the operator must fix something
+    │   └── OutboxError        an outbox request that cannot be honoured (unknown id, wrong
+    │                          state, idempotency key reused for another action)
     ├── ActionRefused          an action that cannot be done as asked, found out before (or
     │                          instead of) asking the vendor: wrong state, invalid custom data
     │   └── ParameterError     one parameter's value is wrong; names the parameter
     ├── LedgerUnusable         the ledger (or another file ordersync needs) cannot be used:
     │                          folder not writable, read-only, not SQLite, damaged, disk full
     ├── LedgerLocked           the ledger stayed locked by another process past the busy timeout
+    ├── LedgerBusy             another ordersync process holds the ledger (its lock file)
     └── VendorError            a vendor call went wrong; carries vendor instance, method and url
         ├── TransientError     worth retrying: the same request may well succeed later
         │   ├── RateLimited         429 (or a vendor's own rate-limit signal), with retry_after_s
         │   ├── VendorUnavailable   502 / 503 / 504, with retry_after_s when the vendor sent one
+        │   ├── BadResponse         an answer that cannot be read (truncated or malformed JSON)
         │   └── NetworkError        timeout or connection failure before anything was sent
         │       └── CannotConnect   nothing answered at the address (refused, DNS failure)
         ├── PermanentError     the vendor said no; retrying the same request cannot help
@@ -48,6 +52,10 @@ class ConfigError(OrderSyncError):
     """Configuration, arguments or ids are wrong; the message names what and where."""
 
 
+class OutboxError(ConfigError):
+    """An outbox request that cannot be honoured (unknown id, wrong state, key reused)."""
+
+
 class ActionRefused(OrderSyncError):
     """An action cannot be done as asked; the message says which rule it breaks."""
 
@@ -71,6 +79,10 @@ class LedgerUnusable(OrderSyncError):
 
 class LedgerLocked(OrderSyncError):
     """Another process kept the ledger locked for longer than the busy timeout."""
+
+
+class LedgerBusy(OrderSyncError):
+    """Another ordersync process holds this ledger."""
 
 
 class VendorError(OrderSyncError):
@@ -119,6 +131,10 @@ class VendorUnavailable(TransientError):
     def __init__(self, message: str, *, retry_after_s: float | None = None, **where) -> None:
         super().__init__(message, **where)
         self.retry_after_s = retry_after_s
+
+
+class BadResponse(TransientError):
+    """The vendor answered something that cannot be read (truncated or malformed JSON)."""
 
 
 class NetworkError(TransientError):

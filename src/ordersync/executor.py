@@ -31,6 +31,7 @@ from collections.abc import Callable
 import structlog
 
 from .config import ActionPolicy
+from .constants import AUTH_RETRY_S
 from .contract import Outcome
 from .errors import (
     ActionRefused,
@@ -42,28 +43,26 @@ from .errors import (
 )
 from .backoff import backoff_s
 from .http import answered_writes, request_log
-from .ledger import AsyncLedger, Ledger
+from .ledger import AsyncLedger, LedgerAPI
 from .model import NEW_ORDER, Action, ActionState
 from .sync import VendorRunner, map_and_apply
 
 log = structlog.get_logger("ordersync.executor")
 
-AUTH_RETRY_S = 300.0
 
-
-def _due(ledger: Ledger, instance: str, now: float, limit: int) -> list[Action]:
+def _due(ledger: LedgerAPI, instance: str, now: float, limit: int) -> list[Action]:
     return ledger.outbox.due(instance, now, limit)
 
 
-def _start(ledger: Ledger, action_id: int, now: float) -> Action | None:
+def _start(ledger: LedgerAPI, action_id: int, now: float) -> Action | None:
     return ledger.outbox.start(action_id, now)
 
 
-def _note(ledger: Ledger, action_id: int, notes: dict, now: float) -> None:
+def _note(ledger: LedgerAPI, action_id: int, notes: dict, now: float) -> None:
     ledger.outbox.note(action_id, notes, now)
 
 
-def _recover(ledger: Ledger, instance: str, now: float, verify_at: float) -> int:
+def _recover(ledger: LedgerAPI, instance: str, now: float, verify_at: float) -> int:
     return ledger.outbox.recover_in_flight(instance, now, verify_at)
 
 
@@ -215,7 +214,7 @@ class Executor:
         return ActionState.SUCCEEDED, {"result": result, "needs_verification": False}, \
             outcome.order
 
-    def _record(self, ledger: Ledger, action: Action, state: ActionState, now: float,
+    def _record(self, ledger: LedgerAPI, action: Action, state: ActionState, now: float,
                 fields: dict, order: dict | None, requests: list[dict],
                 read_at: float) -> None:
         with ledger.write():

@@ -51,9 +51,10 @@ from yarl import URL
 from . import __version__
 from .backoff import backoff_s
 from .clock import iso
-from .errors import (
+from .errors import (  # BadResponse: re-exported, adapters import it from here
     AmbiguousError,
     AuthError,
+    BadResponse,
     CannotConnect,
     LinkRefused,
     NetworkError,
@@ -201,10 +202,6 @@ class AnswerDatedThrottler(Throttler):
                 if logs[index] == stamp:
                     logs[index] = time.monotonic()
                     break
-
-
-class BadResponse(TransientError):
-    """The vendor answered something that cannot be read (truncated or malformed JSON)."""
 
 
 class Authenticator(Protocol):

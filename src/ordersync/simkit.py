@@ -19,7 +19,9 @@ which provides what all of them share:
 * :meth:`SimulatorBase.plant`: any bytes served in place of one order (an order the mapping
   cannot read, one beyond a limit, bytes that are not UTF-8), until planted back to None;
 * ``start()``/``stop()`` on loopback, :meth:`SimulatorBase.serve`, and
-  :meth:`SimulatorBase.max_requests_in_window`.
+  :meth:`SimulatorBase.max_requests_in_window`;
+* :class:`SeededOrders`: the order store a simulator writes, each order generated from
+  (seed, id) when first read, kept as bytes until it changes.
 
 The vendor supplies small hooks: ``_routes(app)`` (its endpoints), ``_authorize(request)``
 (raise :class:`HttpError` to refuse), ``_error_response(err)`` (its own error body),
@@ -207,6 +209,39 @@ class FaultPlan:
 
 
 # --------------------------------------------------------------------------- the base class
+
+class SeededOrders:
+    """The order store every simulator writes: each order generated from (seed, id) when first
+    needed by ``generate(oid)``; read-only orders are kept as bytes only (cheap for the garbage
+    collector), changed ones also as a live dict (``order``), whose bytes ``changed`` drops.
+    """
+
+    def __init__(self, generate: Callable[[int], dict]) -> None:
+        self.generate = generate
+        self.live: dict[int, dict] = {}
+        self.bytes: dict[int, bytes] = {}
+
+    def order(self, oid: int) -> dict:
+        """The live, changeable representation of an order (kept live from now on)."""
+        order = self.live.get(oid)
+        if order is None:
+            cached = self.bytes.get(oid)
+            order = orjson.loads(cached) if cached is not None else self.generate(oid)
+            self.live[oid] = order
+        return order
+
+    def serialized(self, oid: int) -> bytes:
+        """The order's JSON, serialised once until it changes."""
+        data = self.bytes.get(oid)
+        if data is None:
+            order = self.live.get(oid) or self.generate(oid)
+            data = self.bytes[oid] = orjson.dumps(order)
+        return data
+
+    def changed(self, oid: int) -> None:
+        """The live order changed: serialise it again when next asked."""
+        self.bytes.pop(oid, None)
+
 
 class SimulatorBase:
     """An aiohttp server with request recording, faults, a rate limit and early-retry counts.

@@ -23,7 +23,7 @@ from .contract import AdapterSpec
 from .errors import TransientError
 from .http import VendorHttp
 from .intake import Limits, admit, flagged
-from .ledger import AsyncLedger, Ledger, LedgerView, PageResult
+from .ledger import AsyncLedger, LedgerAPI, LedgerView, PageResult
 from .registry import adapter as find_adapter
 
 log = structlog.get_logger("ordersync.sync")
@@ -72,7 +72,7 @@ class PollResult:
 
 
 def map_and_apply(
-    ledger: Ledger, spec: AdapterSpec, instance: str, stream: str, raw_orders: list[dict],
+    ledger: LedgerAPI, spec: AdapterSpec, instance: str, stream: str, raw_orders: list[dict],
     cursor: dict | None, now: float, source: str = "poll", read_at: float | None = None,
     limits: Limits = Limits(),
 ) -> PageResult:
@@ -159,7 +159,7 @@ class VendorRunner:
         before = self.http.stats["requests"]
         result = PollResult(self.name)
         stream = self.adapter.stream
-        cursor = await self.ledger.call(Ledger.cursor, self.name, stream)
+        cursor = await self.ledger.call(lambda ledger: ledger.cursor(self.name, stream))
         view = LedgerView(self.ledger, self.name)
         writing: asyncio.Future | None = None
         max_pages, limits = self.config.max_pages_per_poll, self.config.limits

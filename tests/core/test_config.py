@@ -163,6 +163,16 @@ def test_defaults_applied(tmp_path):
     assert dict(fw.secrets) == {"client_secret": "s3cret"}
 
 
+@pytest.mark.parametrize("ledger, path", [
+    ("url = 'sqlite:///var/l.db'", "var/l.db"), ("url = 'sqlite:////srv/l.db'", "/srv/l.db"),
+    ("url = 'srv/l.db'", "srv/l.db"), ("path = 'srv/l.db'", "srv/l.db")])
+def test_ledger_url_or_path(tmp_path, ledger, path):
+    config_file = tmp_path / "c.toml"
+    config_file.write_text(f"[ledger]\n{ledger}\n\n" + VENDOR, encoding="utf-8")
+    config = load_config(config_file, {"FW_SECRET": "s3cret"})
+    assert config.ledger_path == Path(path)
+
+
 def test_values_read(tmp_path):
     path = tmp_path / "c.toml"
     path.write_text(

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from ordersync.ledger import Ledger, Outbox, OutboxError, migrations
+from ordersync.errors import ConfigError
+from ordersync.ledger import (Ledger, Outbox, OutboxError, StoredOrder, ledger_location,
+                              migrations)
 from ordersync.model import ActionState, Item, Order, State
 
 
@@ -21,7 +23,7 @@ def test_migrations_are_recorded_once(tmp_path):
     assert migrations.pending(ledger.db) == []
     ledger.close()
     assert applied == ["m001_orders_items_events_sync_state", "m002_outbox", "m003_orders_read_at", "m004_action_notes",
-                       "m005_orders_problem", "m006_action_chains"]
+                       "m005_orders_problem", "m006_action_chains", "m007_vendor_health"]
 
 
 def test_page_and_cursor_commit_together_and_repeat_writes_nothing():
@@ -37,8 +39,8 @@ def test_page_and_cursor_commit_together_and_repeat_writes_nothing():
     moved = ledger.apply_page("fw", "fotoware", "orders",
                               [order("1", State.APPROVED, "approved", b'{"x":1}')], None, 12.0)
     assert moved.changed == 1
-    events = ledger.order("fw", "1")["events"]
-    assert [(e["kind"], e["from_state"], e["to_state"]) for e in events] == [
+    events = ledger.order("fw", "1").events
+    assert [(e.kind, e.from_state, e.to_state) for e in events] == [
         ("appeared", None, "submitted"), ("state_changed", "submitted", "approved")]
     assert ledger.cursor("fw", "orders") == {"at": 1}
 
@@ -76,7 +78,7 @@ def test_one_order_sees_its_actions_in_order():
     outbox.finish(started, ActionState.SUCCEEDED, 6.0, result={"ok": True},
                   http_log=[{"request": "APPROVE /x", "status": 200, "latency_ms": 3.0}])
     assert [x.id for x in outbox.due("fw", 6.0)] == [b.id, c.id]
-    assert outbox.attempts(a.id)[0]["status"] == 200
+    assert outbox.attempts(a.id)[0].status == 200
 
 
 def test_recovery_retry_and_cancel_rules():
@@ -95,3 +97,60 @@ def test_recovery_retry_and_cancel_rules():
     assert outbox.cancel(a.id, 7.0).state is ActionState.CANCELLED
     with pytest.raises(OutboxError, match="no action #99"):
         outbox.get(99)
+
+
+def test_reads_are_typed_records_named_like_the_write_side():
+    ledger = Ledger(memory=True)
+    written = Order(vendor_id="7", state=State.APPROVED, vendor_state="approved", reference="R",
+                    created="2026-01-02T00:00:00Z", modified=None, raw=b'{"id": "7"}',
+                    items=(Item(key="k", title="t", quantity=2, data={"a": 1}),),
+                    url="/o/7", customer="C", data={"x": 1})
+    ledger.apply_page("fw", "fotoware", "orders", [written], None, 1.0)
+    stored = ledger.order("fw", "7")
+    assert isinstance(stored, StoredOrder) and stored.target == "fw:7"
+    same = ("vendor_id", "state", "vendor_state", "reference", "created", "modified", "items",
+            "url", "customer", "expires", "comment", "data")
+    assert {f: getattr(stored, f) for f in same} == {f: getattr(written, f) for f in same}
+    assert stored.raw == {"id": "7"}
+    listed = ledger.orders()
+    assert [o.vendor_id for o in listed] == ["7"] and listed[0].raw is None
+    assert ledger.in_vendor_state("fw", "approved")[0].url == "/o/7"
+    assert [(c.instance, c.state, c.orders) for c in ledger.summary()] == [
+        ("fw", State.APPROVED, 1)]
+
+
+def test_vendor_health_counts_failures_in_a_row_and_redacts_the_error():
+    from ordersync.redaction import register
+
+    register("hunter2-secret")
+    ledger = Ledger(memory=True)
+    assert ledger.vendor_health() == []
+    ledger.record_poll("fw", 100.0, error_class="AuthError", error="401 for hunter2-secret")
+    ledger.record_poll("fw", 160.0, error_class="VendorUnavailable", error="503")
+    failing = ledger.vendor_health("fw")[0]
+    assert (failing.consecutive_failures, failing.last_success_at, failing.last_error_class,
+            failing.last_error, failing.healthy) == (2, None, "VendorUnavailable", "503", False)
+    ledger.record_poll("fw", 100.0, error_class="AuthError", error="401 for hunter2-secret")
+    assert "hunter2" not in ledger.vendor_health("fw")[0].last_error
+    ledger.record_poll("fw", 220.0)
+    ledger.set_paused("fw", True)
+    healthy = ledger.vendor_health("fw")[0]
+    assert (healthy.consecutive_failures, healthy.healthy, healthy.paused) == (0, True, True)
+    assert healthy.last_success_at == healthy.last_poll_at
+    assert healthy.last_error_class == "AuthError", "the last error stays on record"
+
+
+@pytest.mark.parametrize("url, path", [
+    ("sqlite:///var/x.db", "var/x.db"), ("sqlite:////srv/x.db", "/srv/x.db"),
+    ("var/y.db", "var/y.db"), ("/abs/z.db", "/abs/z.db")])
+def test_ledger_url_names_an_sqlite_file(url, path):
+    assert str(ledger_location(url)) == path
+
+
+def test_another_backend_is_a_clear_error_that_never_shows_the_url():
+    with pytest.raises(ConfigError) as caught:
+        ledger_location("postgresql://app:s3cret@db.example.com/ledger")
+    assert "'postgresql' ledger is not available yet" in str(caught.value)
+    assert "s3cret" not in str(caught.value)
+    with pytest.raises(ConfigError, match="names no ledger file"):
+        ledger_location("sqlite:///")

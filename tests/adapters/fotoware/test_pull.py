@@ -38,9 +38,9 @@ async def test_cold_sync_follows_paging_across_many_pages(fotoware, service_for,
                      and "count" not in r.headers.get("accept", "")]
     assert len(page_requests) == pages
     ledger = read_ledger()
-    assert sorted(o["id"] for o in ledger.orders()) == sorted(sim.order_ids())
+    assert sorted(o.vendor_id for o in ledger.orders()) == sorted(sim.order_ids())
     assert ledger.count_events() == 500
-    raw = ledger.order("fw", sim.order_ids()[123])["raw"]
+    raw = ledger.order("fw", sim.order_ids()[123]).raw
     assert raw == sim.get_order(sim.order_ids()[123])
 
 
@@ -52,15 +52,15 @@ async def test_every_order_field_lands_in_the_ledger(fotoware, service_for, read
     for order_id in sim.order_ids():
         vendor = sim.get_order(order_id)
         stored = ledger.order("fw", order_id)
-        assert stored["vendor_state"] == vendor["state"]
-        assert stored["reference"] == vendor["orderReference"]
-        assert stored["created"] == vendor["created"]
-        assert stored["modified"] == vendor["modified"]
-        assert stored["expires"] == vendor["expires"]
-        assert [i["key"] for i in stored["items"]] == [
+        assert stored.vendor_state == vendor["state"]
+        assert stored.reference == vendor["orderReference"]
+        assert stored.created == vendor["created"]
+        assert stored.modified == vendor["modified"]
+        assert stored.expires == vendor["expires"]
+        assert [i.key for i in stored.items] == [
             i["rendition"]["href"] for i in vendor["orderItems"]
         ]
-        assert stored["customer"] == vendor["owner"]["email"]
+        assert stored.customer == vendor["owner"]["email"]
 
 
 async def test_repoll_of_unchanged_data_writes_nothing_and_costs_four_requests(
@@ -69,12 +69,12 @@ async def test_repoll_of_unchanged_data_writes_nothing_and_costs_four_requests(
     sim = await fotoware(orders=200, page_size=50)
     async with service_for(sim) as service:
         await poll(service)
-        conn = service.ledger.ledger.db.conn
-        changes_before = conn.total_changes
+        ledger = service.ledger.ledger  # an idle poll writes no order, item or event
+        before = ledger.totals()
         seen = len(sim.requests)
         result = await poll(service)
         second = await poll(service)
-        assert conn.total_changes == changes_before
+        assert ledger.totals() == before
     assert (result.new, result.changed, second.new, second.changed) == (0, 0, 0, 0)
     assert paths(sim, seen) == ["GET " + p for p in LIST_PATHS] * 2
     assert result.requests == 4
@@ -92,8 +92,8 @@ async def test_new_order_is_found_at_the_head_of_history(fotoware, service_for, 
     # four counts and the first page of history
     assert len(sim.requests) - seen == 5
     stored = read_ledger().order("fw", new_id)
-    assert stored["state"] == "submitted"
-    assert [e["kind"] for e in stored["events"]] == ["appeared"]
+    assert stored.state == "submitted"
+    assert [e.kind for e in stored.events] == ["appeared"]
 
 
 async def test_approval_elsewhere_is_seen_as_a_state_change(fotoware, service_for, read_ledger):
@@ -109,10 +109,10 @@ async def test_approval_elsewhere_is_seen_as_a_state_change(fotoware, service_fo
     pending_pages = math.ceil((len(pending) - 1) / 40)
     # counts, the unchanged first page of history, the pending list, the order itself
     assert len(sim.requests) - seen == 4 + 1 + pending_pages + 1
-    events = read_ledger().order("fw", old_pending)["events"]
-    assert events[-1]["kind"] == "state_changed"
-    assert (events[-1]["from_state"], events[-1]["to_state"]) == ("submitted", "approved")
-    assert (events[-1]["from_vendor_state"], events[-1]["to_vendor_state"]) == (
+    events = read_ledger().order("fw", old_pending).events
+    assert events[-1].kind == "state_changed"
+    assert (events[-1].from_state, events[-1].to_state) == ("submitted", "approved")
+    assert (events[-1].from_vendor_state, events[-1].to_vendor_state) == (
         "pending", "approved")
 
 
@@ -127,7 +127,7 @@ async def test_rejection_of_an_approved_order_is_found_by_walking_its_list(
         sim.set_state(approved[-1], "rejected")
         result = await poll(service)
     assert result.changed >= 1
-    assert read_ledger().order("fw", approved[-1])["vendor_state"] == "rejected"
+    assert read_ledger().order("fw", approved[-1]).vendor_state == "rejected"
     assert read_ledger().count_by_vendor_state("fw") == {
         state: sum(1 for i in sim.order_ids() if sim.get_order(i)["state"] == state)
         for state in read_ledger().count_by_vendor_state("fw")
@@ -148,8 +148,8 @@ async def test_count_preserving_edit_is_caught_by_the_periodic_full_scan(
     assert quiet.changed == 0
     assert full.changed == 1
     stored = read_ledger().order("fw", target)
-    assert stored["comment"] == "checked by legal"
-    assert stored["events"][-1]["kind"] == "updated"
+    assert stored.comment == "checked by legal"
+    assert stored.events[-1].kind == "updated"
 
 
 async def test_token_is_reused_then_renewed_before_expiry(fotoware, service_for, clock):
@@ -291,7 +291,7 @@ async def test_crash_between_pages_leaves_cursor_consistent_and_resumes(
         with pytest.raises(NetworkError):
             await service.runners["fw"].poll()
     ledger = read_ledger()
-    stored = {o["id"] for o in ledger.orders()}
+    stored = {o.vendor_id for o in ledger.orders()}
     cursor = ledger.cursor("fw", "orders")
     assert len(stored) == 10, "only the first page was committed"
     assert stored == set(sim.order_ids()[:10])
@@ -305,7 +305,7 @@ async def test_crash_between_pages_leaves_cursor_consistent_and_resumes(
     assert f"{first_page_after_restart[0].path}?{first_page_after_restart[0].query}" == (
         cursor["resume"]["next"])
     ledger = read_ledger()
-    assert {o["id"] for o in ledger.orders()} == set(sim.order_ids())
+    assert {o.vendor_id for o in ledger.orders()} == set(sim.order_ids())
     assert ledger.count_events() == 100
     assert "resume" not in ledger.cursor("fw", "orders")
 
@@ -317,11 +317,11 @@ async def test_unknown_vendor_state_is_stored_not_fatal(fotoware, service_for, r
         await poll(service)
         sim.touch(target, adminComment="x")
         sim._order(int(target))["state"] = "on-hold"  # a state no doc mentions
-        sim._bytes.pop(int(target), None)
+        sim._store.changed(int(target))
         service.runners["fw"].adapter.puller.full_scan_interval_s = 0
         result = await poll(service)
     assert result.errors == []
     stored = read_ledger().order("fw", target)
-    assert (stored["state"], stored["vendor_state"]) == ("unknown", "on-hold")
+    assert (stored.state, stored.vendor_state) == ("unknown", "on-hold")
 
 

@@ -558,4 +558,4 @@ def test_large_account_is_lazy():
     ids = sim.order_ids()
     assert len(ids) == 100_000 and ids[0] == str(FIRST_ID + 99_999) and ids[-1] == "1001"
     assert sim.get_order(ids[-1])["status"] in FINAL
-    assert len(sim._bytes) == 1
+    assert len(sim._store.bytes) == 1

@@ -30,16 +30,16 @@ async def test_cold_sync_lists_all_stages_with_items_fields_and_executions(resel
     assert all(q["stage"] == ["All"] for q in lists(sim))
     assert [q["pageIndex"] for q in lists(sim)] == [["1"], ["2"], ["3"]]
     stored = read_ledger().orders(instance="rs")
-    drafts = [o for o in stored if o["vendor_state"] == "Draft"]
-    assert drafts and all(o["state"] == "draft" and o["expires"] for o in drafts)
-    [own] = [o for o in stored if o["vendor_state"] == "Awaiting Legal Review"]
-    assert own["state"] == "unknown"
+    drafts = [o for o in stored if o.vendor_state == "Draft"]
+    assert drafts and all(o.state == "draft" and o.expires for o in drafts)
+    [own] = [o for o in stored if o.vendor_state == "Awaiting Legal Review"]
+    assert own.state == "unknown"
     some = stored[0]
-    assert [i["key"] for i in some["items"]] == [str(i) for i in sim.items[int(some["id"])]]
-    assert set(some["items"][0]["data"]["characteristics"]) == {"domain", "tenant"}
-    assert set(some["data"]["customFields"]) == {"PO Number", "Cost Centre"}
-    executed = [o for o in stored if o["vendor_state"] == "Submitted"]
-    assert all(o["data"]["execution"]["status"] in ("Completed", "Failed") for o in executed)
+    assert [i.key for i in some.items] == [str(i) for i in sim.items[int(some.vendor_id)]]
+    assert set(some.items[0].data["characteristics"]) == {"domain", "tenant"}
+    assert set(some.data["customFields"]) == {"PO Number", "Cost Centre"}
+    executed = [o for o in stored if o.vendor_state == "Submitted"]
+    assert all(o.data["execution"]["status"] in ("Completed", "Failed") for o in executed)
 
 
 async def test_idle_poll_costs_one_list_request_whatever_the_ledger_size(reseller, service):
@@ -69,7 +69,7 @@ async def test_a_changed_order_is_read_again_with_its_details(reseller, service,
     read = {r.path for r in sim.requests[before:]}
     assert f"/api/orders/{target}/customfields" in read and f"/api/orders/{new}/items" in read
     changed = read_ledger().order("rs", str(target))
-    assert (changed["state"], changed["vendor_state"]) == ("unknown", "Awaiting Legal Review")
+    assert (changed.state, changed.vendor_state) == ("unknown", "Awaiting Legal Review")
 
 
 async def test_drafts_expire_on_the_simulators_clock_and_stay_as_expired(reseller, service,
@@ -90,10 +90,10 @@ async def test_drafts_expire_on_the_simulators_clock_and_stay_as_expired(reselle
             f"/api/orders/{soon}"]            # one read of the lapsed draft, answered 404
         again = await poll(svc)
     gone = read_ledger().order("rs", str(soon))
-    assert (gone["state"], gone["vendor_state"]) == ("expired", "Draft (expired)")
-    assert gone["items"] and gone["data"]["gone_since"]
-    assert [e["kind"] for e in gone["events"]] == ["appeared", "state_changed"]
-    assert read_ledger().order("rs", str(later))["state"] == "draft"
+    assert (gone.state, gone.vendor_state) == ("expired", "Draft (expired)")
+    assert gone.items and gone.data["gone_since"]
+    assert [e.kind for e in gone.events] == ["appeared", "state_changed"]
+    assert read_ledger().order("rs", str(later)).state == "draft"
     assert again.requests == 1              # an expired draft costs nothing afterwards
 
 
@@ -109,16 +109,16 @@ async def test_execution_is_tracked_to_completed_and_to_failed(reseller, service
             await svc.runners["rs"].adapter.api.checkout(str(oid))
         clock.advance(60)
         await poll(svc)
-        states = {read_ledger().order("rs", str(o))["state"] for o in (ok, bad)}
+        states = {read_ledger().order("rs", str(o)).state for o in (ok, bad)}
         assert states == {"in_production"}
         clock.advance(600)
         await poll(svc)
         before = len(sim.requests)
         idle = await poll(svc)
     done, failed = read_ledger().order("rs", str(ok)), read_ledger().order("rs", str(bad))
-    assert (done["state"], done["vendor_state"]) == ("completed", "Executed")
-    assert (failed["state"], failed["vendor_state"]) == ("failed", "Submitted")
-    assert failed["data"]["execution"] == {"status": "Failed",
+    assert (done.state, done.vendor_state) == ("completed", "Executed")
+    assert (failed.state, failed.vendor_state) == ("failed", "Submitted")
+    assert failed.data["execution"] == {"status": "Failed",
                                            "message": "Provisioning failed at the vendor"}
     assert idle.requests == 1 and len(sim.requests) == before + 1   # Failed is not re-read
 
@@ -148,4 +148,4 @@ async def test_an_order_with_an_odd_id_is_stored_without_requests_on_its_id(rese
     assert result.new == 5
     assert not any(".." in r.path or r.path.count("/oauth/token") and r.method == "GET"
                    for r in sim.requests)
-    assert read_ledger().order("rs", "../../oauth/token")["items"] == []
+    assert read_ledger().order("rs", "../../oauth/token").items == ()

@@ -71,8 +71,8 @@ class TicketDesk(AdapterBase):
         yield Page(await self._call("GET", "tickets"), None, now)
 
     async def prepare(self, kind: str, order: dict | None, params: dict) -> dict:
-        if order is not None and order["vendor_state"] == "closed":
-            raise ActionRefused(f"{order['vendor']}:{order['id']} is closed")
+        if order is not None and order.vendor_state == "closed":
+            raise ActionRefused(f"{order.target} is closed")
         if kind == "open_ticket" and "attachment" in params:
             path = Path(params["attachment"])
             if not path.is_file():

@@ -1,0 +1,24 @@
+"""The core's constants in one place: defaults, limits and intervals (units in the names).
+
+Exit codes stay with the command line (``cli.py``); a vendor's own constants stay in its
+adapter.
+"""
+
+DEFAULT_LEDGER_PATH = "var/ordersync.db"
+"""Where the ledger lives when the configuration names none."""
+
+BUSY_TIMEOUT_S = 5.0
+"""How long a ledger statement waits for another process's write lock before giving up."""
+
+MAX_FAILURE_BACKOFF_S = 900.0
+"""The longest the daemon waits before polling a failing vendor again."""
+
+STOP_GRACE_S = 2.0
+"""After a stop is asked for, how long the daemon's loops may finish their step before
+cancellation."""
+
+ACTION_CHECK_INTERVAL_S = 0.5
+"""How often the daemon looks for newly queued actions: a CLI enqueue is picked up within it."""
+
+AUTH_RETRY_S = 300.0
+"""How long an action waits after an authentication failure before it is tried again."""

@@ -1,0 +1,98 @@
+"""What callers may ask of a ledger, whatever its backend.
+
+:class:`LedgerAPI` is the whole surface: the SQLite ledger
+(:class:`~ordersync.ledger.sqlite.Ledger`) provides it, and so must any other backend (see
+docs/architecture.md, "Adding a ledger backend"). Reads return the typed records of
+:mod:`ordersync.ledger.records`; no caller sees a row, a cursor object or SQL.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from contextlib import AbstractContextManager
+from typing import Protocol
+
+from ..model import Action, ActionState, Order
+from .records import (Attempt, OrderRef, PageResult, StateCount, StoredOrder, Totals,
+                      VendorHealth)
+
+
+class OutboxAPI(Protocol):
+    """The actions and their attempts."""
+
+    def enqueue(self, instance: str, vendor_id: str, kind: str, payload: dict, key: str,
+                now: float, after: int | None = None) -> tuple[Action, bool]: ...
+
+    def get(self, action_id: int) -> Action: ...
+
+    def attempts(self, action_id: int) -> list[Attempt]: ...
+
+    def list(self, *, instance: str | None = None, state: str | None = None,
+             limit: int | None = None) -> list[Action]: ...
+
+    def counts(self, instance: str | None = None) -> dict[str, int]: ...
+
+    def due(self, instance: str, now: float, limit: int = 100) -> list[Action]: ...
+
+    def start(self, action_id: int, now: float) -> Action | None: ...
+
+    def finish(self, action: Action, state: ActionState, now: float, *,
+               error: str | None = None, result: dict | None = None,
+               next_attempt_at: float | None = None, needs_verification: bool | None = None,
+               refund_attempt: bool = False, http_log: Sequence[dict] = ()) -> None: ...
+
+    def blocking(self, action: Action) -> Action | None: ...
+
+    def note(self, action_id: int, notes: dict, now: float) -> None: ...
+
+    def recover_in_flight(self, instance: str, now: float, verify_at: float | None = None
+                          ) -> int: ...
+
+    def retry(self, action_id: int, now: float) -> Action: ...
+
+    def cancel(self, action_id: int, now: float) -> Action: ...
+
+
+class LedgerAPI(Protocol):
+    """Orders and events, sync state and vendor health, and the outbox, in one ledger."""
+
+    outbox: OutboxAPI
+
+    def write(self) -> AbstractContextManager[None]:
+        """One transaction; calls made inside it (nested too) commit or roll back together."""
+        ...
+
+    def close(self) -> None: ...
+
+    def apply_page(self, instance: str, adapter: str, stream: str, orders: Sequence[Order],
+                   cursor: dict | None, now: float, source: str = "poll",
+                   read_at: float | None = None) -> PageResult: ...
+
+    def known_modified(self, instance: str, vendor_ids: Iterable[str]
+                       ) -> dict[str, str | None]: ...
+
+    def in_vendor_state(self, instance: str, vendor_state: str) -> list[OrderRef]: ...
+
+    def flagged(self, instance: str) -> list[OrderRef]: ...
+
+    def count_by_vendor_state(self, instance: str) -> dict[str, int]: ...
+
+    def orders(self, *, instance: str | None = None, state: str | None = None,
+               limit: int | None = None, flagged: bool = False) -> list[StoredOrder]: ...
+
+    def order(self, instance: str, vendor_id: str) -> StoredOrder | None: ...
+
+    def summary(self) -> list[StateCount]: ...
+
+    def count_events(self, instance: str | None = None) -> int: ...
+
+    def totals(self) -> Totals: ...
+
+    def cursor(self, instance: str, stream: str) -> dict | None: ...
+
+    def record_poll(self, instance: str, now: float, *, error_class: str | None = None,
+                    error: str | None = None) -> None: ...
+
+    def set_paused(self, instance: str, paused: bool) -> None: ...
+
+    def vendor_health(self, instance: str | None = None) -> list[VendorHealth]: ...

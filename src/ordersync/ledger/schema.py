@@ -1,0 +1,174 @@
+"""The ledger's tables, and the migrations that make them: each recorded in the same
+transaction that applies it (sqlite-utils ``Migrations``), so a ledger is never half-migrated.
+
+Tables
+    orders          one row per (instance, vendor_id): normalised columns, the vendor's raw JSON
+                    and a digest of it, so a re-poll of unchanged data writes nothing, and the
+                    ``problem`` of a flagged order (intake.py)
+    items           the lines of each order, replaced whenever the order changes
+    events          append-only: one row per real change (appeared, state_changed, updated,
+                    flagged, cleared)
+    sync_state      a cursor per (instance, stream), written in the same transaction as the data
+                    it describes
+    actions         the outbox: one row per push to a vendor
+    attempts        every HTTP request sent for an action
+    vendor_health   per vendor instance: the last poll, the last good one, the last error
+
+A new migration is a new function at the end, never an edit of an applied one.
+"""
+
+from __future__ import annotations
+
+from sqlite_utils import Database
+from sqlite_utils.migrations import Migrations
+
+migrations = Migrations("ordersync")
+
+
+@migrations()
+def m001_orders_items_events_sync_state(db: Database) -> None:
+    db.execute(
+        """CREATE TABLE orders (
+            instance TEXT NOT NULL,
+            vendor_id TEXT NOT NULL,
+            adapter TEXT NOT NULL,
+            state TEXT NOT NULL,
+            vendor_state TEXT NOT NULL,
+            reference TEXT,
+            created TEXT,
+            modified TEXT,
+            expires TEXT,
+            customer TEXT,
+            comment TEXT,
+            url TEXT,
+            data TEXT NOT NULL DEFAULT '{}',
+            raw TEXT NOT NULL,
+            digest BLOB NOT NULL,
+            first_seen TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            PRIMARY KEY (instance, vendor_id)
+        )"""
+    )
+    db.execute("CREATE INDEX orders_by_vendor_state ON orders (instance, vendor_state)")
+    db.execute("CREATE INDEX orders_by_state ON orders (state)")
+    db.execute(
+        """CREATE TABLE items (
+            instance TEXT NOT NULL,
+            vendor_id TEXT NOT NULL,
+            position INTEGER NOT NULL,
+            key TEXT NOT NULL,
+            title TEXT NOT NULL,
+            quantity INTEGER NOT NULL,
+            status TEXT,
+            expires TEXT,
+            data TEXT NOT NULL DEFAULT '{}',
+            PRIMARY KEY (instance, vendor_id, position)
+        ) WITHOUT ROWID"""
+    )
+    db.execute(
+        """CREATE TABLE events (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            instance TEXT NOT NULL,
+            vendor_id TEXT NOT NULL,
+            at TEXT NOT NULL,
+            source TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            from_state TEXT,
+            to_state TEXT,
+            from_vendor_state TEXT,
+            to_vendor_state TEXT,
+            detail TEXT
+        )"""
+    )
+    db.execute("CREATE INDEX events_by_order ON events (instance, vendor_id)")
+    db.execute(
+        """CREATE TABLE sync_state (
+            instance TEXT NOT NULL,
+            stream TEXT NOT NULL,
+            cursor TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            PRIMARY KEY (instance, stream)
+        )"""
+    )
+
+
+@migrations()
+def m002_outbox(db: Database) -> None:
+    db.execute(
+        """CREATE TABLE actions (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            instance TEXT NOT NULL,
+            vendor_id TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            payload TEXT NOT NULL,
+            key TEXT NOT NULL UNIQUE,
+            state TEXT NOT NULL,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            next_attempt_at REAL NOT NULL,
+            needs_verification INTEGER NOT NULL DEFAULT 0,
+            last_error TEXT,
+            result TEXT,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        )"""
+    )
+    db.execute("CREATE INDEX actions_due ON actions (instance, state, next_attempt_at)")
+    db.execute("CREATE INDEX actions_by_order ON actions (instance, vendor_id)")
+    db.execute(
+        """CREATE TABLE attempts (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            action_id INTEGER NOT NULL REFERENCES actions (id),
+            number INTEGER NOT NULL,
+            at TEXT NOT NULL,
+            request TEXT NOT NULL,
+            status INTEGER,
+            latency_ms REAL,
+            error TEXT
+        )"""
+    )
+    db.execute("CREATE INDEX attempts_by_action ON attempts (action_id)")
+
+
+@migrations()
+def m003_orders_read_at(db: Database) -> None:
+    """When the stored copy of each order was read from the vendor (newest copy wins)."""
+    db.execute("ALTER TABLE orders ADD COLUMN read_at REAL")
+
+
+@migrations()
+def m004_action_notes(db: Database) -> None:
+    """What an adapter wrote down about an action just before its request (a baseline)."""
+    db.execute("ALTER TABLE actions ADD COLUMN notes TEXT")
+
+
+
+@migrations()
+def m005_orders_problem(db: Database) -> None:
+    """Why an order is flagged (unreadable, over a limit, not UTF-8); NULL for a sound one.
+
+    A partial index finds the few flagged orders without reading the table: every poll asks.
+    """
+    db.execute("ALTER TABLE orders ADD COLUMN problem TEXT")
+    db.execute("CREATE INDEX orders_flagged ON orders (instance) WHERE problem IS NOT NULL")
+
+
+@migrations()
+def m006_action_chains(db: Database) -> None:
+    """An action may follow another (a chain): it runs only after that one succeeded."""
+    db.execute("ALTER TABLE actions ADD COLUMN after_id INTEGER REFERENCES actions (id)")
+
+
+@migrations()
+def m007_vendor_health(db: Database) -> None:
+    """How each vendor instance's polls went: written after every poll."""
+    db.execute(
+        """CREATE TABLE vendor_health (
+            instance TEXT PRIMARY KEY,
+            last_poll_at TEXT,
+            last_success_at TEXT,
+            last_error_class TEXT,
+            last_error TEXT,
+            consecutive_failures INTEGER NOT NULL DEFAULT 0,
+            paused INTEGER NOT NULL DEFAULT 0
+        )"""
+    )
