@@ -95,6 +95,10 @@ class Outbox:
         An action waits while an earlier action on the same order is still open (pending,
         in flight or uncertain), so a vendor always sees one order's actions in the order
         they were given. A link of a chain also waits until the action it follows succeeded.
+        Creates of one kind at one instance run one at a time: a create waits while an
+        earlier one is unresolved (pending, perhaps awaiting verification, or in flight), so
+        the verification of a create whose answer was lost ("which new order is mine?")
+        never has to tell it from another create of ours.
         """
         rows = self.db.query(
             "SELECT * FROM actions AS a WHERE a.instance = ? AND a.state = 'pending'"
@@ -103,8 +107,11 @@ class Outbox:
             " AND b.state IN ('pending', 'in_flight', 'uncertain'))"
             " AND (a.after_id IS NULL OR EXISTS (SELECT 1 FROM actions AS p"
             " WHERE p.id = a.after_id AND p.state = 'succeeded'))"
+            " AND NOT (a.vendor_id LIKE ? AND EXISTS (SELECT 1 FROM actions AS c"
+            " WHERE c.instance = a.instance AND c.kind = a.kind AND c.vendor_id LIKE ?"
+            " AND c.id < a.id AND c.state IN ('pending', 'in_flight')))"
             " ORDER BY a.id LIMIT ?",
-            (instance, now, limit),
+            (instance, now, NEW_ORDER + "%", NEW_ORDER + "%", limit),
         )
         return [_action(row) for row in rows]
 

@@ -231,3 +231,23 @@ async def test_deleting_an_item_twice_over_a_lost_answer_is_one_delete(organisat
     assert [r.status for r in sim.requests if r.method == "DELETE"] == [0]
     assert done.state is ActionState.SUCCEEDED
     assert verbs(sim) == ["DELETE_ITEM"] and len(sim.items[int(oid)]) == 1
+
+
+async def test_a_second_create_waits_until_a_lost_first_one_is_settled(organisation, clock):
+    """Two drafts for one account, the first one's answer lost: the second is not sent until
+    the first is verified, so each create claims its own draft and no draft is claimed twice."""
+    sim, config, service = await organisation()
+    queued = [action for number in (1, 2) for action, _ in await enqueue(
+        config, "create_draft", [("rs", None)], {"account_id": ACCOUNT},
+        key=f"draft {number}", clock=clock)]
+    sim.faults.add("apply_then_drop", method="POST", path_prefix="/api/orders", times=1)
+    await service.run_once()
+    first, second = (get(config, a.id) for a in queued)
+    assert first.state is ActionState.PENDING and first.needs_verification
+    assert (second.state, second.attempts) == (ActionState.PENDING, 0)   # waits, unsent
+    clock.advance(10)
+    await service.run_once()
+    first, second = (get(config, a.id) for a in queued)
+    assert first.state is second.state is ActionState.SUCCEEDED, (first, second)
+    made = [first.result["order_id"], second.result["order_id"]]
+    assert len(set(made)) == 2 and verbs(sim) == ["CREATE", "CREATE"], made
