@@ -103,6 +103,25 @@ async def test_a_file_that_is_not_sqlite_exits_4_untouched(config_for, tmp_path)
     assert snapshot(ledger) == before
 
 
+@pytest.mark.parametrize("table", ["customers", "orders"])   # "orders" clashes with ours
+async def test_someone_elses_sqlite_database_exits_4_untouched(config_for, tmp_path, table):
+    ledger = tmp_path / "ledger.db"
+    other = sqlite3.connect(ledger)
+    other.execute(f"CREATE TABLE {table} (name TEXT)")
+    other.execute(f"INSERT INTO {table} VALUES ('Ada')")
+    other.commit()
+    other.close()
+    before = snapshot(ledger)
+    results = [run_cli("--config", str(config_for(ledger)), *args, env=ENV)
+               for args in (["orders", "list"], ["sync", "--once"])]
+    for result in results:
+        assert_one_error_line(result, 4, contains=f"ledger {ledger}: not an ordersync ledger"
+                              f" (an SQLite database with other tables: {table}); ordersync"
+                              " leaves it untouched")
+    assert snapshot(ledger) == before
+    assert not Path(f"{ledger}-wal").exists()
+
+
 async def test_a_truncated_ledger_exits_4_untouched(config_for, tmp_path):
     ledger = await synced_ledger(config_for(tmp_path / "ledger.db"), tmp_path)
     data = ledger.read_bytes()

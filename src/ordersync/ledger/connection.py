@@ -19,7 +19,7 @@ from sqlite_utils import Database
 
 from ..constants import BUSY_TIMEOUT_S
 from ..errors import LedgerLocked, LedgerUnusable, OrderSyncError
-from .schema import migrations
+from .schema import MIGRATIONS_TABLE, migrations
 
 
 class Connection:
@@ -40,6 +40,7 @@ class Connection:
             conn = None
             try:
                 conn = sqlite3_connect(path)
+                _refuse_a_foreign_database(conn, path)
                 self.db = Database(conn)
                 # 16 KiB pages for a new file (a no-op on an existing one): orders rows carry
                 # ~1.5 KB of raw JSON, which wastes a quarter of a 4 KiB page and costs I/O.
@@ -101,6 +102,18 @@ def private_folder(folder: Path) -> None:
         except FileExistsError:
             if not part.is_dir():
                 raise NotADirectoryError(20, "Not a directory", str(part)) from None
+
+
+def _refuse_a_foreign_database(conn: sqlite3.Connection, path: Path) -> None:
+    """An SQLite file with tables but none of ordersync's is someone else's database: never
+    migrate into it (a wrong path in the configuration must not change it)."""
+    tables = {name for (name,) in conn.execute(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")}
+    if tables and MIGRATIONS_TABLE not in tables:
+        conn.close()
+        shown = ", ".join(sorted(tables)[:3]) + (", ..." if len(tables) > 3 else "")
+        raise LedgerUnusable(f"ledger {path}: not an ordersync ledger (an SQLite database"
+                             f" with other tables: {shown}); ordersync leaves it untouched")
 
 
 def _create_private(path: Path) -> None:

@@ -23,6 +23,8 @@ from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
 migrations = Migrations("ordersync")
+MIGRATIONS_TABLE = "_sqlite_migrations"
+"""Where sqlite-utils records applied migrations: every ordersync ledger has it."""
 
 
 @migrations()
