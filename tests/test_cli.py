@@ -9,11 +9,11 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
-import time
 from pathlib import Path
 
 import pytest
 
+from ordersync.ledger import Ledger
 from tests.cli_support import (
     BAD_CONFIGS,
     GOOD_ENV,
@@ -32,7 +32,6 @@ from tests.cli_support import (
     wait_for_log_event,
     write_config,  # noqa: F401  (fixture)
 )
-from ordersync.ledger import Ledger
 
 ORDER_KEYS = {"vendor", "id", "state", "vendor_state", "reference", "created", "modified",
               "items"}

@@ -19,18 +19,15 @@ from pathlib import Path
 import pytest
 
 from ordersync.adapters.fotoware.simulator import MUTATING, FotowareSimulator
-
 from tests.cli_support import (
     SECRET_ENV,
     SIM_SECRET,
     CliResult,
     arun_cli,
-    fotoware_sim,  # noqa: F401  (fixture)
     fotoware_toml,
     json_data,
     start_cli,
     wait_for_log_event,
-    write_config,  # noqa: F401  (fixture)
 )
 
 V = "fotoware-main"

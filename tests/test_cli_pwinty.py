@@ -25,7 +25,6 @@ import pytest
 
 from ordersync.adapters.pwinty.mapping import STATES
 from ordersync.adapters.pwinty.simulator import PHOTO_STATUSES, PwintySimulator, build_catalogue
-
 from tests.cli_support import (
     KEY_ENV,
     CliResult,

@@ -52,12 +52,19 @@ from ordersync.adapters.pwinty.simulator import POSTAL_ADDRESS
 from ordersync.daemon import Service
 from ordersync.model import ActionState
 from ordersync.simkit import WRITE_METHODS
-
 from tests.cli_support import KEY_ENV, pwinty_toml
 from tests.conftest import pwinty_config
 from tests.crash_support import (
-    DAEMON_SETTINGS, ROUNDS, SEED, CrashRun, RequestCount, assert_effects_as_asked,
-    fault_counts, read_after_failed, service_running, switch_faults_on,
+    DAEMON_SETTINGS,
+    ROUNDS,
+    SEED,
+    CrashRun,
+    RequestCount,
+    assert_effects_as_asked,
+    fault_counts,
+    read_after_failed,
+    service_running,
+    switch_faults_on,
 )
 from tests.outbox_support import open_ledger, read_actions, read_orders, read_outbox
 

@@ -48,11 +48,18 @@ from ordersync.adapters.reseller.simulator import ACCOUNTS, PRODUCTS, ResellerSi
 from ordersync.config import load_config
 from ordersync.model import ActionState
 from ordersync.simkit import WRITE_METHODS
-
 from tests.cli_support import toml_str
 from tests.crash_support import (
-    DAEMON_SETTINGS, FAULTS, ROUNDS, SEED, SLOW_S, CrashRun, RequestCount,
-    assert_effects_as_asked, fault_counts, read_after_failed, switch_faults_on,
+    DAEMON_SETTINGS,
+    FAULTS,
+    ROUNDS,
+    SEED,
+    SLOW_S,
+    CrashRun,
+    RequestCount,
+    assert_effects_as_asked,
+    read_after_failed,
+    switch_faults_on,
 )
 from tests.outbox_support import read_actions, read_orders, read_outbox
 from tests.simulator_support import loopback_simulators

@@ -8,7 +8,7 @@ import os
 import sys
 from pathlib import Path
 
-from tests.cli_support import arun_cli, json_data, toml_str, write_config  # noqa: F401 (a fixture)
+from tests.cli_support import arun_cli, json_data, toml_str
 
 THIRD_PARTY = Path(__file__).parent / "thirdparty"
 FW_SECRET_ENV = "ORDERSYNC_TEST_TD_FW_SECRET"

@@ -10,10 +10,10 @@ import time
 from ordersync.contract import AdapterSpec, Option
 from ordersync.ledger.records import StoredOrder
 
-from .client import HTTP, FotowareApi, client_credentials
 from .actions import ACTIONS
-from .mapping import identify, map_order
 from .adapter import FotowareAdapter
+from .client import HTTP, FotowareApi, client_credentials
+from .mapping import identify, map_order
 
 OPTIONS = {
     "client_id": Option(str, required=True, help="OAuth client id of the API client"),

@@ -14,7 +14,7 @@ from typing import Any
 
 import orjson
 
-from ordersync.errors import AuthError, Rejected
+from ordersync.errors import AuthError
 from ordersync.http import BadResponse, HttpBehaviour, Response, VendorHttp
 from ordersync.oauth import ClientSecret, OAuth2Grant, OAuth2Token
 

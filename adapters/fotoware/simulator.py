@@ -47,8 +47,16 @@ import orjson
 from aiohttp import web
 
 from ordersync.simkit import (
-    FAULT_KINDS, Effect, FaultPlan, HttpError as _HttpError, RequestRecord, SeededOrders,
-    SimulatorBase, parse_faults,
+    FAULT_KINDS,
+    Effect,
+    FaultPlan,
+    RequestRecord,
+    SeededOrders,
+    SimulatorBase,
+    parse_faults,
+)
+from ordersync.simkit import (
+    HttpError as _HttpError,
 )
 
 TOKEN_PATH = "/fotoweb/oauth2/token"

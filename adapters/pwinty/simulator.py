@@ -76,7 +76,13 @@ import orjson
 from aiohttp import web
 
 from ordersync.simkit import (
-    FAULT_KINDS, Effect, FaultPlan, HttpError, RequestRecord, SeededOrders, SimulatorBase,
+    FAULT_KINDS,
+    Effect,
+    FaultPlan,
+    HttpError,
+    RequestRecord,
+    SeededOrders,
+    SimulatorBase,
     parse_faults,
 )
 

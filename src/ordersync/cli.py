@@ -24,11 +24,11 @@ read only by a command that talks to that vendor.
 from __future__ import annotations
 
 import argparse
-import errno
 import asyncio
+import errno
 import os
-import sqlite3
 import shlex
+import sqlite3
 import sys
 from pathlib import Path
 

@@ -10,9 +10,9 @@ import sys
 
 import orjson
 
+from . import ledger as ledgers
 from .config import Config
 from .errors import ConfigError
-from . import ledger as ledgers
 from .ledger import LedgerAPI
 from .model import Action
 from .redaction import redact

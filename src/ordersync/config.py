@@ -24,9 +24,9 @@ from .contract import AdapterSpec, Option
 from .errors import ConfigError
 from .files import CONFIG_MAX_BYTES, SECRET_MAX_BYTES, TooLarge, read_text_bounded
 from .http import RateLimit, RetryPolicy
+from .intake import Limits
 from .ledger import ledger_location
 from .redaction import register
-from .intake import Limits
 from .registry import adapter as find_adapter
 from .registry import adapters
 

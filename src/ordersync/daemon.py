@@ -30,8 +30,14 @@ import structlog
 from .backoff import backoff_s
 from .config import Config
 from .constants import ACTION_CHECK_INTERVAL_S, MAX_FAILURE_BACKOFF_S, STOP_GRACE_S
-from .errors import (AuthError, ConfigError, LedgerBusy, LedgerUnusable,  # LedgerBusy: re-exported
-                     OrderSyncError, VendorError)
+from .errors import (  # LedgerBusy: re-exported
+    AuthError,
+    ConfigError,
+    LedgerBusy,
+    LedgerUnusable,
+    OrderSyncError,
+    VendorError,
+)
 from .executor import Executor
 from .ledger import AsyncLedger, open_ledger, private_folder
 from .sync import PollResult, VendorRunner

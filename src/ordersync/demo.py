@@ -20,8 +20,8 @@ from pathlib import Path
 
 import orjson
 
-from .config import Config, parse_config
 from .actions import enqueue, enqueue_chain
+from .config import Config, parse_config
 from .daemon import LedgerLock, Service
 from .errors import ConfigError
 from .ledger import open_ledger, private_folder

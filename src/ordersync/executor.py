@@ -25,11 +25,13 @@ from __future__ import annotations
 
 import random
 import time
-from dataclasses import replace
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import replace
+
 import structlog
 
+from .backoff import backoff_s
 from .config import ActionPolicy
 from .constants import AUTH_RETRY_S
 from .contract import Outcome
@@ -41,7 +43,6 @@ from .errors import (
     TransientError,
     VendorError,
 )
-from .backoff import backoff_s
 from .http import answered_writes, request_log
 from .ledger import AsyncLedger, LedgerAPI
 from .model import NEW_ORDER, Action, ActionState

@@ -21,20 +21,19 @@ Boundaries:
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 import time
 from collections import Counter
-from contextvars import ContextVar
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from typing import Any, Protocol
 from urllib.parse import quote, urljoin
 
 import aiohttp
-import json
-
 import orjson
 import structlog
 from asyncio_throttle import Throttler

@@ -5,8 +5,7 @@ from __future__ import annotations
 import pytest
 
 from ordersync.errors import ConfigError
-from ordersync.ledger import (Ledger, Outbox, OutboxError, StoredOrder, ledger_location,
-                              migrations)
+from ordersync.ledger import Ledger, Outbox, OutboxError, StoredOrder, ledger_location, migrations
 from ordersync.model import ActionState, Item, Order, State
 
 

@@ -13,8 +13,7 @@ from contextlib import AbstractContextManager
 from typing import Protocol
 
 from ..model import Action, ActionState, Order
-from .records import (Attempt, OrderRef, PageResult, StateCount, StoredOrder, Totals,
-                      VendorHealth)
+from .records import Attempt, OrderRef, PageResult, StateCount, StoredOrder, Totals, VendorHealth
 
 
 class OutboxAPI(Protocol):

@@ -9,10 +9,9 @@ operator paused the instance.
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable
 from contextlib import AbstractContextManager
-
-import sqlite3
 
 import orjson
 from sqlite_utils import Database
