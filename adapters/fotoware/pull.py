@@ -20,8 +20,8 @@ cheaply. The ledger can count the same things. So a poll is:
 
 Orders stored flagged (unreadable, over a limit) are read again on every poll until they
 can be read. A list that repeats itself (a ``next`` link already followed, or a page with
-the same orders as one already listed in the same walk) ends the walk there, as if the list had ended, and
-the poll says why: a full scan finishes instead of resuming the same endless walk.
+the same orders as one already listed in the same walk) ends the walk there, as if the list had
+ended, and the poll says why: a full scan finishes instead of resuming the same endless walk.
 
 See docs/fotoware.md for what this costs and where it is blind.
 """

@@ -265,7 +265,7 @@ class FotowareSimulator(SimulatorBase):
             self._created[oid] = t
             t -= rng.randint(300, 5400)
         states = rng.choices(list(_SEED_WEIGHTS), list(_SEED_WEIGHTS.values()), k=count)
-        self._states = dict(zip(self._ids, states + ["cart"] * _CARTS))
+        self._states = dict(zip(self._ids, states + ["cart"] * _CARTS, strict=True))
         # Ascending ids per state and for "history" (all but carts), kept sorted with bisect.
         self._lists: dict[str, list[int]] = collections.defaultdict(list)
         for oid, state in self._states.items():

@@ -398,8 +398,9 @@ class PwintySimulator(SimulatorBase):
         if status is None:
             weights = _SEED_RECENT if oid >= self._recent_from else _SEED_OLD
             draw, total = rnd() * sum(weights.values()), 0
-            for status, weight in weights.items():
+            for candidate, weight in weights.items():
                 total += weight
+                status = candidate
                 if draw < total:
                     break
         else:

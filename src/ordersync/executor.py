@@ -48,6 +48,8 @@ from .ledger import AsyncLedger, LedgerAPI
 from .model import NEW_ORDER, Action, ActionState
 from .sync import VendorRunner, map_and_apply
 
+DEFAULT_POLICY = ActionPolicy()  # one shared default, as the default argument was
+
 log = structlog.get_logger("ordersync.executor")
 
 
@@ -75,7 +77,7 @@ class Executor:
         runner: VendorRunner,
         ledger: AsyncLedger,
         *,
-        policy: ActionPolicy = ActionPolicy(),
+        policy: ActionPolicy = DEFAULT_POLICY,
         clock: Callable[[], float] = time.time,
         jitter: Callable[[], float] = random.random,
     ) -> None:

@@ -9,9 +9,10 @@ which provides what all of them share:
 * fault injection (:class:`FaultPlan`: ``status``, ``delay`` (the request is handled, and
   a write applied, only after the delay, even if the client has gone), ``drop``,
   ``malformed``, ``mislabelled`` (the real answer labelled text/html), and on writes
-  ``apply_then_drop``, ``apply_then_cut`` (the answer stops half-way, its length promised in full) and ``apply_then_error`` (a 5xx page, 502 unless a
-  rule says otherwise, after the change was made); explicit rules or seeded random ones in
-  :func:`parse_faults` syntax),
+  ``apply_then_drop``, ``apply_then_cut`` (the answer stops half-way, its length promised
+  in full) and ``apply_then_error`` (a 5xx page, 502 unless a rule says otherwise, after
+  the change was made); explicit rules or seeded random ones in :func:`parse_faults`
+  syntax),
   a sliding-window rate limit answering 429, and a count of clients that come back before
   the ``Retry-After`` they were given (``.early_retries``);
 * ``echo_credentials``: a careless vendor that repeats the request's credentials (every
@@ -515,5 +516,5 @@ def with_python_parser(handler: Any, loop: asyncio.AbstractEventLoop) -> Any:
     return handler
 
 
-__all__ = ["APPLY_THEN", "FAULT_KINDS", "WRITE_METHODS", "Effect", "FaultPlan", "HttpError", "RequestRecord",
-           "SimulatorBase", "parse_faults", "with_python_parser"]
+__all__ = ["APPLY_THEN", "FAULT_KINDS", "WRITE_METHODS", "Effect", "FaultPlan", "HttpError",
+           "RequestRecord", "SimulatorBase", "parse_faults", "with_python_parser"]
