@@ -76,7 +76,8 @@ def fotoware_config(sim: FotowareSimulator, ledger_path: Path, name: str = "fw",
     }
     return parse_config(
         {"ledger": {"path": str(ledger_path)}, "vendors": {name: table}},
-        source="test.toml", environ={SECRET_ENV: secret or sim.client_secret}, base_dir=ledger_path.parent,
+        source="test.toml", environ={SECRET_ENV: secret or sim.client_secret},
+        base_dir=ledger_path.parent,
     )
 
 

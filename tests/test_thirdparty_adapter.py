@@ -65,7 +65,8 @@ async def test_a_third_party_adapter_gets_commands_checks_and_chains(write_confi
         listed = await cli("actions", "list", "--vendor", "desk", "--json")
     finally:
         await sim.stop()
-    assert helped.returncode == 0 and "tickets: queued actions (open, note, close)." in helped.stdout, helped
+    assert helped.returncode == 0, helped
+    assert "tickets: queued actions (open, note, close)." in helped.stdout, helped
     assert synced.returncode == 0, synced
     assert opened.returncode == 0, opened
     [action] = json_data(opened)
