@@ -44,7 +44,7 @@ def demo_actions(orders: list[StoredOrder]) -> list[tuple[str, str | None, dict]
     """Approve two pending orders (one with a comment), reject one, submit a created one."""
     pending = [o.vendor_id for o in orders if o.vendor_state == "pending"]
     created = [o.vendor_id for o in orders if o.vendor_state == "created"]
-    actions = []
+    actions: list[tuple[str, str | None, dict]] = []
     if len(pending) >= 3:
         actions += [("approve", pending[0], {}),
                     ("approve", pending[1], {"comment": "Approved for the spring campaign"}),

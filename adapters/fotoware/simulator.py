@@ -479,7 +479,7 @@ class FotowareSimulator(SimulatorBase):
 
     async def _descriptor(self, request: web.Request) -> web.Response:
         content_type = self._negotiate(request, CT_DESCRIPTOR)
-        admin = None
+        admin: dict[str, Any] | None = None
         if self.admin:
             admin = {name: _LISTS[name] for name in ("approved", "history", "pending", "rejected")}
             admin["views"] = {"pending": "/fotoweb/views/orders/admin"}
@@ -564,6 +564,7 @@ class FotowareSimulator(SimulatorBase):
         """Replace items, custom data, comment and expiry of a pending or created order."""
         oid = self._lookup(request)
         update = await self._update_body(request, required=True)
+        assert update is not None  # required=True answers 400 instead of returning None
         self._require_state(oid, ("pending", "created"), "updated")
         self._apply_update(oid, update)
         self._changed(oid)

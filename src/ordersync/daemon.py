@@ -280,6 +280,7 @@ class Service:
                            error: str | None = None) -> None:
         """Keep the vendor's health in the ledger (for reports and other processes)."""
         now = self.clock()
+        assert self.ledger is not None  # polls happen only while the service is open
         await self.ledger.call(lambda ledger: ledger.record_poll(
             name, now, error_class=error_class, error=error))
 

@@ -44,7 +44,7 @@ import math
 import random
 import time
 from dataclasses import dataclass
-from typing import Any, Awaitable, Callable, ClassVar
+from typing import Any, Awaitable, Callable, ClassVar, cast
 
 import orjson
 from aiohttp import web
@@ -253,6 +253,8 @@ class SimulatorBase:
 
     #: methods ``apply_then_*`` fire on (a rule or random draw on others does nothing)
     MUTATING: ClassVar[frozenset[str]] = WRITE_METHODS
+    #: the aiohttp application, set by each subclass (``self.app = self._build_app()``)
+    app: web.Application
     #: path prefixes faults leave alone unless an explicit rule's prefix names them
     GUARDED_PREFIXES: ClassVar[tuple[str, ...]] = ()
     #: lower-case header name -> the value recorded in ``.requests`` instead of the real one
@@ -354,14 +356,17 @@ class SimulatorBase:
         if fault is not None:
             record.fault = str(fault.status) if kind == "status" else kind
         if kind == "delay":
+            assert fault is not None  # kind is None exactly when fault is
             await asyncio.sleep(fault.delay_s)
         if kind == "drop":
             return self._drop(request)
         if kind == "status":
+            assert fault is not None
             response = self._fault_answer(fault)
         else:
             try:
-                response = await self._answer(request, handler)
+                # the simulators' handlers all answer with a whole web.Response
+                response = cast(web.Response, await self._answer(request, handler))
             except web.HTTPException as err:      # aiohttp's own 404 and 405
                 record.status = err.status
                 raise
@@ -370,6 +375,7 @@ class SimulatorBase:
             if kind == "apply_then_cut":
                 return await self._cut(request, response)
             if kind == "apply_then_error":
+                assert fault is not None
                 response = web.Response(status=fault.status, content_type="text/html",
                                         text=f"<html><body><h1>{fault.status}</h1>"
                                         "The proxy had a problem.</body></html>")
@@ -408,6 +414,7 @@ class SimulatorBase:
         return False
 
     def _rate_fault(self, at: float) -> _Fault:
+        assert self.rate_limit is not None  # only called when over that limit
         wait_s = max(0.001, self.rate_limit[1] - (at - self._accepted[0]))
         return _Fault("status", status=429, retry_after=str(math.ceil(wait_s)))
 
