@@ -31,7 +31,7 @@ from ordersync import logs
 from ordersync.config import parse_config
 from ordersync.daemon import Service
 
-from ingest_pwinty import free_port, report, summary   # benchmarks/ is the script's folder
+from ingest_pwinty import free_port, report, summary  # benchmarks/ is the script's folder
 
 SECRET_ENV, PASSWORD_ENV = "BENCH_RESELLER_SECRET", "BENCH_RESELLER_PASSWORD"
 

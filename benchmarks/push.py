@@ -38,12 +38,12 @@ import time
 from collections import Counter
 from pathlib import Path
 
+from ordersync import logs
 from ordersync.actions import enqueue
 from ordersync.adapters.fotoware.simulator import FotowareSimulator
 from ordersync.config import parse_config
 from ordersync.daemon import Service
 from ordersync.ledger import Ledger
-from ordersync import logs
 
 VENDOR = "fotoware-main"
 SECRET_ENV = "BENCH_FOTOWARE_SECRET"

@@ -124,7 +124,8 @@ async def arun_cli(*args: str, env: Mapping[str, str] | None = None, cwd: Path |
     except TimeoutError:
         proc.kill()
         await proc.wait()
-        raise AssertionError(f"ordersync {' '.join(args)} did not finish within {timeout}s")
+        raise AssertionError(
+            f"ordersync {' '.join(args)} did not finish within {timeout}s") from None
     return CliResult(tuple(args), proc.returncode, out.decode(), err.decode())
 
 
@@ -145,7 +146,7 @@ def run_many(jobs: list[tuple[list[str], Mapping[str, str] | None]], *, cwd: Pat
                               stderr=subprocess.PIPE) for args, env in jobs]
     results = []
     try:
-        for (args, _), proc in zip(jobs, procs):
+        for (args, _), proc in zip(jobs, procs, strict=True):
             out, err = proc.communicate(timeout=timeout)
             results.append(CliResult(tuple(args), proc.returncode, out, err))
     finally:

@@ -7,10 +7,15 @@ from pathlib import Path
 
 import pytest
 
+from ordersync.adapters.fotoware.simulator import FotowareSimulator
 from ordersync.config import Config, parse_config
 from ordersync.daemon import Service
 from ordersync.ledger import Ledger
-from ordersync.adapters.fotoware.simulator import FotowareSimulator
+
+# Fixtures every test module may ask for by name; imported here, not in each module, so that
+# no module shadows an imported name with a parameter of the same name (ruff F811).
+from tests.cli_support import fotoware_sim, write_config  # noqa: F401
+from tests.http_support import silent  # noqa: F401
 
 SECRET_ENV = "TEST_FOTOWARE_SECRET"
 
@@ -71,7 +76,8 @@ def fotoware_config(sim: FotowareSimulator, ledger_path: Path, name: str = "fw",
     }
     return parse_config(
         {"ledger": {"path": str(ledger_path)}, "vendors": {name: table}},
-        source="test.toml", environ={SECRET_ENV: secret or sim.client_secret}, base_dir=ledger_path.parent,
+        source="test.toml", environ={SECRET_ENV: secret or sim.client_secret},
+        base_dir=ledger_path.parent,
     )
 
 

@@ -20,7 +20,6 @@ from pathlib import Path
 from ordersync.config import Config
 from ordersync.daemon import Service
 from ordersync.model import ActionState
-
 from tests.cli_support import CLI, CliResult, arun_cli, cli_env
 from tests.outbox_support import read_actions
 

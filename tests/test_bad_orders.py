@@ -9,7 +9,6 @@ flag must clear itself once the vendor serves the order readably again.
 from __future__ import annotations
 
 import asyncio
-import json
 import signal
 import time
 
@@ -17,11 +16,17 @@ import orjson
 import pytest
 
 from ordersync.adapters.pwinty.simulator import PwintySimulator
-
 from tests.cli_support import (
-    KEY_ENV, SECRET_ENV, SIM_SECRET, arun_cli, fotoware_sim, fotoware_toml, json_data,
+    KEY_ENV,
+    SECRET_ENV,
+    SIM_SECRET,
+    arun_cli,
+    fotoware_sim,
+    fotoware_toml,
+    json_data,
     pwinty_toml,
-    start_cli, wait_for_log_event,
+    start_cli,
+    wait_for_log_event,
 )
 from tests.outbox_support import open_ledger, read_orders
 

@@ -9,11 +9,11 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
-import time
 from pathlib import Path
 
 import pytest
 
+from ordersync.ledger import Ledger
 from tests.cli_support import (
     BAD_CONFIGS,
     GOOD_ENV,
@@ -32,7 +32,6 @@ from tests.cli_support import (
     wait_for_log_event,
     write_config,  # noqa: F401  (fixture)
 )
-from ordersync.ledger import Ledger
 
 ORDER_KEYS = {"vendor", "id", "state", "vendor_state", "reference", "created", "modified",
               "items"}
@@ -70,7 +69,8 @@ def bad_config_results(tmp_path_factory) -> dict[str, tuple[str, CliResult]]:
         command = ["sync", "--once"] if case.when_used else ["orders", "list"]
         jobs.append((["--config", str(path), *command], environ))
     results = run_many(jobs, cwd=root)
-    return {case.id: (expected[case.id], result) for case, result in zip(CLI_CASES, results)}
+    return {case.id: (expected[case.id], result)
+            for case, result in zip(CLI_CASES, results, strict=True)}
 
 
 @pytest.mark.parametrize("case", CLI_CASES, ids=[c.id for c in CLI_CASES])
@@ -153,7 +153,7 @@ BAD_ARGUMENTS = {
 def bad_argument_results(good_config) -> dict[str, CliResult]:
     jobs = [(["--config", str(good_config), *args], GOOD_ENV)
             for args, _ in BAD_ARGUMENTS.values()]
-    return dict(zip(BAD_ARGUMENTS, run_many(jobs, cwd=good_config.parent)))
+    return dict(zip(BAD_ARGUMENTS, run_many(jobs, cwd=good_config.parent), strict=True))
 
 
 @pytest.mark.parametrize("name", list(BAD_ARGUMENTS))
@@ -323,7 +323,8 @@ async def stop_daemon(proc: asyncio.subprocess.Process, signum: int = signal.SIG
     except TimeoutError:
         proc.kill()
         await proc.wait()
-        raise AssertionError(f"ordersync run did not stop within {timeout}s of {signum!r}")
+        raise AssertionError(
+            f"ordersync run did not stop within {timeout}s of {signum!r}") from None
     return proc.returncode, err.decode()
 
 

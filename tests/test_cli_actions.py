@@ -19,18 +19,15 @@ from pathlib import Path
 import pytest
 
 from ordersync.adapters.fotoware.simulator import MUTATING, FotowareSimulator
-
 from tests.cli_support import (
     SECRET_ENV,
     SIM_SECRET,
     CliResult,
     arun_cli,
-    fotoware_sim,  # noqa: F401  (fixture)
     fotoware_toml,
     json_data,
     start_cli,
     wait_for_log_event,
-    write_config,  # noqa: F401  (fixture)
 )
 
 V = "fotoware-main"
@@ -141,7 +138,8 @@ async def test_each_decision_is_queued_once_and_performed_by_nobody_yet(site):
          "--item-data", "0:Caption=Harbour"),
     ]
     first = {}
-    for args, result in zip(commands, await asyncio.gather(*(site.cli(*a) for a in commands))):
+    results = await asyncio.gather(*(site.cli(*a) for a in commands))
+    for args, result in zip(commands, results, strict=True):
         assert result.returncode == 0, result
         [(verb, number, kind, target, state)] = queued_lines(result)
         assert (verb, kind, target, state) == ("queued", args[0], args[1], "pending"), result
@@ -150,7 +148,7 @@ async def test_each_decision_is_queued_once_and_performed_by_nobody_yet(site):
 
     # The same command again queues nothing new: the key is derived from the action itself.
     again = await asyncio.gather(*(site.cli(*args) for args in commands))
-    for args, result in zip(commands, again):
+    for args, result in zip(commands, again, strict=True):
         assert result.returncode == 0, result
         [(verb, number, kind, target, state)] = queued_lines(result)
         assert (verb, number, kind, target, state) == (
@@ -238,7 +236,7 @@ async def test_refusals_exit_2_with_one_line_and_queue_nothing(site):
 
     results = await asyncio.gather(*(site.cli(*map(fill, args)) for _, args, _ in REFUSALS))
     failures = []
-    for (case, _, fragments), result in zip(REFUSALS, results):
+    for (case, _, fragments), result in zip(REFUSALS, results, strict=True):
         try:
             one_error_line(result, 2, *map(fill, fragments))
             assert result.stdout == "", result

@@ -20,9 +20,18 @@ from pathlib import Path
 import pytest
 
 from ordersync.ledger import Ledger
-from tests.cli_support import SECRET_ENV, SIM_SECRET, CLI, CliResult, arun_cli, cli_env
-from tests.cli_support import fotoware_sim, write_config  # noqa: F401  (fixtures)
-from tests.cli_support import fotoware_toml, run_cli
+from tests.cli_support import (  # noqa: F401  (fixtures)
+    CLI,
+    SECRET_ENV,
+    SIM_SECRET,
+    CliResult,
+    arun_cli,
+    cli_env,
+    fotoware_sim,
+    fotoware_toml,
+    run_cli,
+    write_config,
+)
 from tests.test_cli import assert_one_error_line
 
 ENV = {SECRET_ENV: SIM_SECRET}

@@ -16,7 +16,6 @@ from pathlib import Path
 import pytest
 
 from ordersync.adapters.fotoware.simulator import MUTATING
-
 from tests.cli_support import (
     SECRET_ENV,
     SIM_SECRET,
@@ -28,7 +27,7 @@ from tests.cli_support import (
     one_error_line,
     pwinty_toml,
 )
-from tests.http_support import RewritingFotoware, silent  # noqa: F401  (fixture)
+from tests.http_support import RewritingFotoware
 
 V = "fotoware-main"
 

@@ -9,20 +9,19 @@ import asyncio
 import pytest
 
 from ordersync.cli import build_parser
-
+from tests import test_cli_pwinty
 from tests.cli_support import (
     SECRET_ENV,
     SIM_SECRET,
     arun_cli,
     command_name,
-    fotoware_sim,  # noqa: F401  (fixture)
     fotoware_toml,
     json_data,
     run_many,
-    write_config,  # noqa: F401  (fixture)
 )
 from tests.test_cli import assert_one_error_line
-from tests.test_cli_pwinty import site  # noqa: F401  (fixture)
+
+site = test_cli_pwinty.site  # the Pwinty site fixture, shared (an assignment, not an import)
 
 V = "fotoware-main"
 ENV = {SECRET_ENV: SIM_SECRET}

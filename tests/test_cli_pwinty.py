@@ -25,7 +25,6 @@ import pytest
 
 from ordersync.adapters.pwinty.mapping import STATES
 from ordersync.adapters.pwinty.simulator import PHOTO_STATUSES, PwintySimulator, build_catalogue
-
 from tests.cli_support import (
     KEY_ENV,
     CliResult,
@@ -258,7 +257,7 @@ async def test_photos_add_refusals_exit_2_with_one_line(site, tmp_path):
     ]
     results = await asyncio.gather(*(site.cli(*args) for args, _ in cases))
     failures = []
-    for (args, fragments), result in zip(cases, results):
+    for (args, fragments), result in zip(cases, results, strict=True):
         try:
             one_error_line(result, 2, *fragments)
             assert result.stdout == "", result

@@ -43,12 +43,19 @@ from ordersync.adapters.fotoware import customdata
 from ordersync.adapters.fotoware.simulator import MUTATING
 from ordersync.daemon import Service
 from ordersync.model import ActionState
-
 from tests.cli_support import SECRET_ENV, fotoware_toml
 from tests.conftest import fotoware_config
 from tests.crash_support import (
-    DAEMON_SETTINGS, ROUNDS, SEED, CrashRun, RequestCount, assert_effects_as_asked,
-    fault_counts, read_after_failed, service_running, switch_faults_on,
+    DAEMON_SETTINGS,
+    ROUNDS,
+    SEED,
+    CrashRun,
+    RequestCount,
+    assert_effects_as_asked,
+    fault_counts,
+    read_after_failed,
+    service_running,
+    switch_faults_on,
 )
 from tests.outbox_support import open_ledger, read_actions, read_orders, read_outbox
 

@@ -25,10 +25,21 @@ import random
 from ordersync.adapters.reseller.simulator import ACCOUNTS, PRODUCTS, ResellerSimulator
 from ordersync.model import ActionState
 from ordersync.simkit import WRITE_METHODS
-
-from tests.adapters.reseller.test_cli import PASSWORD, PASSWORD_ENV, SECRET, SECRET_ENV, reseller_toml
+from tests.adapters.reseller.test_cli import (
+    PASSWORD,
+    PASSWORD_ENV,
+    SECRET,
+    SECRET_ENV,
+    reseller_toml,
+)
 from tests.crash_support import (
-    DAEMON_SETTINGS, FAULTS, ROUNDS, SEED, CrashRun, RequestCount, assert_effects_as_asked,
+    DAEMON_SETTINGS,
+    FAULTS,
+    ROUNDS,
+    SEED,
+    CrashRun,
+    RequestCount,
+    assert_effects_as_asked,
 )
 from tests.outbox_support import read_actions
 

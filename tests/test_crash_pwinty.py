@@ -8,8 +8,8 @@ lose a photo (``photos remove``) and are submitted (``submit``). A real ``orders
 drains the queue against the simulator with every fault class of crash_support.FAULTS
 switched on together (answers lost, cut short or a 502 page after the change, garbled
 answers, dropped connections, 503 and 429 with Retry-After, slow writes that land after the
-client gave up, reads after a write that fail for good). The process is killed with SIGKILL at random
-moments (most often a few milliseconds after the simulator saw its n-th write, so that an
+client gave up, reads after a write that fail for good). The process is killed with SIGKILL at
+random moments (most often a few milliseconds after the simulator saw its n-th write, so that an
 action is in flight) and started again, round after round; an undisturbed run then drains
 what is left and stops on SIGTERM, and a ``sync --once`` without faults follows. That
 happens twice: once for the photos and
@@ -52,12 +52,19 @@ from ordersync.adapters.pwinty.simulator import POSTAL_ADDRESS
 from ordersync.daemon import Service
 from ordersync.model import ActionState
 from ordersync.simkit import WRITE_METHODS
-
 from tests.cli_support import KEY_ENV, pwinty_toml
 from tests.conftest import pwinty_config
 from tests.crash_support import (
-    DAEMON_SETTINGS, ROUNDS, SEED, CrashRun, RequestCount, assert_effects_as_asked,
-    fault_counts, read_after_failed, service_running, switch_faults_on,
+    DAEMON_SETTINGS,
+    ROUNDS,
+    SEED,
+    CrashRun,
+    RequestCount,
+    assert_effects_as_asked,
+    fault_counts,
+    read_after_failed,
+    service_running,
+    switch_faults_on,
 )
 from tests.outbox_support import open_ledger, read_actions, read_orders, read_outbox
 

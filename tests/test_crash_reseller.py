@@ -48,11 +48,18 @@ from ordersync.adapters.reseller.simulator import ACCOUNTS, PRODUCTS, ResellerSi
 from ordersync.config import load_config
 from ordersync.model import ActionState
 from ordersync.simkit import WRITE_METHODS
-
 from tests.cli_support import toml_str
 from tests.crash_support import (
-    DAEMON_SETTINGS, FAULTS, ROUNDS, SEED, SLOW_S, CrashRun, RequestCount,
-    assert_effects_as_asked, fault_counts, read_after_failed, switch_faults_on,
+    DAEMON_SETTINGS,
+    FAULTS,
+    ROUNDS,
+    SEED,
+    SLOW_S,
+    CrashRun,
+    RequestCount,
+    assert_effects_as_asked,
+    read_after_failed,
+    switch_faults_on,
 )
 from tests.outbox_support import read_actions, read_orders, read_outbox
 from tests.simulator_support import loopback_simulators
@@ -110,7 +117,8 @@ class Plan:
         return [VERBS[s.kind] for s in self.steps]
 
 
-def fill(plan: Plan, step_names, sim: ResellerSimulator, rng: random.Random, tag: str) -> list[Step]:
+def fill(plan: Plan, step_names, sim: ResellerSimulator, rng: random.Random,
+         tag: str) -> list[Step]:
     """Steps for ``plan``'s order from names (add, delete, fields, chars); the plan learns
     what the order must hold after them."""
     oid = int(plan.oid)
@@ -216,7 +224,6 @@ async def test_kill_9_while_drafts_are_made_filled_and_checked_out_each_exactly_
             plan = Plan(oid, shape, checkout=SHAPES[shape][1])
             plan.items.update((i["productId"], i["quantity"]) for i in sim.items[int(oid)].values())
             plans.append(plan)
-        by_id = {p.oid: p for p in plans}
         ledger = tmp_path / "ledger.db"
         config_path = tmp_path / "ordersync.toml"
         config_path.write_text(reseller_toml(sim, ledger), encoding="utf-8")

@@ -18,9 +18,9 @@ from tests.cli_support import (
     SIM_SECRET,
     arun_cli,
     cli_env,
-    json_data,
     fotoware_sim,  # noqa: F401  (fixture)
     fotoware_toml,
+    json_data,
     run_cli,
     run_many,
     start_cli,

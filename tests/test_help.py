@@ -99,7 +99,7 @@ def help_results(tmp_path_factory) -> dict[tuple[str, ...], CliResult]:
     paths = [(), *COMMANDS]
     results = run_many([([*path, "--help"], {"ORDERSYNC_CONFIG": str(folder / "none.toml")})
                         for path in paths], cwd=folder)
-    return dict(zip(paths, results))
+    return dict(zip(paths, results, strict=True))
 
 
 @pytest.mark.parametrize("path", [(), *COMMANDS], ids=["ordersync", *map(" ".join, COMMANDS)])

@@ -7,8 +7,6 @@ poll must resume or move on, never walk the same endless list again.
 
 from __future__ import annotations
 
-
-
 from ordersync.daemon import Service
 from ordersync.ledger import Ledger
 from tests.cli_support import KEY_ENV, arun_cli, json_data, pwinty_toml

@@ -11,7 +11,6 @@ of the ledger files (with -wal and -shm) for every secret and every token issued
 from __future__ import annotations
 
 import base64
-import json
 import time
 from pathlib import Path
 from urllib.parse import quote_plus
@@ -19,13 +18,21 @@ from urllib.parse import quote_plus
 from ordersync.adapters.pwinty.simulator import PwintySimulator
 from ordersync.adapters.reseller.simulator import ResellerSimulator
 from ordersync.redaction import REDACTED
-
-from tests.cli_support import KEY_ENV, SECRET_ENV, SIM_SECRET, CliResult, arun_cli
-from tests.cli_support import fotoware_sim, write_config  # noqa: F401  (fixtures)
-from tests.cli_support import fotoware_toml, json_data, pwinty_toml
 from tests.adapters.reseller.test_cli import PASSWORD_ENV as RS_PASSWORD_ENV
 from tests.adapters.reseller.test_cli import SECRET_ENV as RS_SECRET_ENV
 from tests.adapters.reseller.test_cli import reseller_toml
+from tests.cli_support import (  # noqa: F401  (fixtures)
+    KEY_ENV,
+    SECRET_ENV,
+    SIM_SECRET,
+    CliResult,
+    arun_cli,
+    fotoware_sim,
+    fotoware_toml,
+    json_data,
+    pwinty_toml,
+    write_config,
+)
 
 API_KEY = "pw-Echoed-Key-91d2c4e7a05b3f86-qqzx"   # long and unusual: finding it means a leak
 ECHO = "refused; you sent"

@@ -25,11 +25,9 @@ from tests.cli_support import (
     SIM_SECRET,
     arun_cli,
     closed_port,
-    fotoware_sim,  # noqa: F401  (fixture)
     fotoware_toml,
     start_cli,
     wait_for_log_event,
-    write_config,  # noqa: F401  (fixture)
 )
 from tests.test_cli import stop_daemon
 

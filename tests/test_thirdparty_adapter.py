@@ -8,7 +8,7 @@ import os
 import sys
 from pathlib import Path
 
-from tests.cli_support import arun_cli, json_data, toml_str, write_config  # noqa: F401 (a fixture)
+from tests.cli_support import arun_cli, json_data, toml_str
 
 THIRD_PARTY = Path(__file__).parent / "thirdparty"
 FW_SECRET_ENV = "ORDERSYNC_TEST_TD_FW_SECRET"
@@ -65,7 +65,8 @@ async def test_a_third_party_adapter_gets_commands_checks_and_chains(write_confi
         listed = await cli("actions", "list", "--vendor", "desk", "--json")
     finally:
         await sim.stop()
-    assert helped.returncode == 0 and "tickets: queued actions (open, note, close)." in helped.stdout, helped
+    assert helped.returncode == 0, helped
+    assert "tickets: queued actions (open, note, close)." in helped.stdout, helped
     assert synced.returncode == 0, synced
     assert opened.returncode == 0, opened
     [action] = json_data(opened)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ordersync.ledger import Ledger
 from tests.cli_support import (  # noqa: F401  (fixtures are found by import)
     SECRET_ENV,
     SIM_SECRET,
@@ -11,8 +12,6 @@ from tests.cli_support import (  # noqa: F401  (fixtures are found by import)
     fotoware_toml,
     write_config,
 )
-
-from ordersync.ledger import Ledger
 
 
 async def test_sync_once_records_each_vendors_health(fotoware_sim, write_config,  # noqa: F811

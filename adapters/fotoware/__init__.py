@@ -10,10 +10,10 @@ import time
 from ordersync.contract import AdapterSpec, Option
 from ordersync.ledger.records import StoredOrder
 
-from .client import HTTP, FotowareApi, client_credentials
 from .actions import ACTIONS
-from .mapping import identify, map_order
 from .adapter import FotowareAdapter
+from .client import HTTP, FotowareApi, client_credentials
+from .mapping import identify, map_order
 
 OPTIONS = {
     "client_id": Option(str, required=True, help="OAuth client id of the API client"),
@@ -44,7 +44,7 @@ def demo_actions(orders: list[StoredOrder]) -> list[tuple[str, str | None, dict]
     """Approve two pending orders (one with a comment), reject one, submit a created one."""
     pending = [o.vendor_id for o in orders if o.vendor_state == "pending"]
     created = [o.vendor_id for o in orders if o.vendor_state == "created"]
-    actions = []
+    actions: list[tuple[str, str | None, dict]] = []
     if len(pending) >= 3:
         actions += [("approve", pending[0], {}),
                     ("approve", pending[1], {"comment": "Approved for the spring campaign"}),

@@ -61,7 +61,7 @@ ALLOWED_FROM = {
 CHANGES = ("comment", "expires", "orderData", "itemData")
 
 
-def check_state(kind: str, vendor_state: str, target: str) -> None:
+def check_state(kind: str, vendor_state: str | None, target: str) -> None:
     allowed = ALLOWED_FROM[kind]
     if vendor_state not in allowed:
         raise ActionRefused(f"{target} is {vendor_state}; {kind} needs an order that is "
@@ -151,10 +151,12 @@ class FotowareActions:
     def __init__(self, api: FotowareApi) -> None:
         self.api = api
 
-    async def prepare(self, kind: str, order: StoredOrder, params: dict) -> dict:
+    async def prepare(self, kind: str, order: StoredOrder | None, params: dict) -> dict:
         """Check an action against the ledger's copy and the site's field configuration."""
         if kind not in KINDS:
             raise ActionRefused(f"fotoware cannot {kind}; it can {', '.join(KINDS)}")
+        if order is None:  # Fotoware creates no orders, so every action needs a stored one
+            raise ActionRefused(f"fotoware can {kind} only an order the ledger holds")
         target = order.target
         check_state(kind, order.vendor_state, target)
         payload: dict[str, Any] = {}

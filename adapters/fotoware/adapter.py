@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import AsyncGenerator, Callable, Mapping
 
 from ordersync.contract import AdapterBase, LedgerReader, Outcome, Page
+from ordersync.ledger import StoredOrder
 from ordersync.model import Action
 
 from .actions import KINDS, FotowareActions
@@ -17,7 +18,7 @@ class FotowareAdapter(AdapterBase):
     """One FotoWeb site."""
 
     stream = "orders"
-    action_kinds = KINDS
+    action_kinds: Mapping[str, str] = KINDS
 
     def __init__(self, api: FotowareApi, *, full_scan_interval_s: float = 86400.0,
                  clock: Callable[[], float] = time.time) -> None:
@@ -29,7 +30,7 @@ class FotowareAdapter(AdapterBase):
              now: float) -> AsyncGenerator[Page, None]:
         return self.puller.pull(cursor, view, now)
 
-    async def prepare(self, kind: str, order: dict, params: dict) -> dict:
+    async def prepare(self, kind: str, order: StoredOrder | None, params: dict) -> dict:
         return await self.actions.prepare(kind, order, params)
 
     async def perform(self, action: Action) -> Outcome:

@@ -14,7 +14,7 @@ from typing import Any
 
 import orjson
 
-from ordersync.errors import AuthError, Rejected
+from ordersync.errors import AuthError
 from ordersync.http import BadResponse, HttpBehaviour, Response, VendorHttp
 from ordersync.oauth import ClientSecret, OAuth2Grant, OAuth2Token
 
@@ -95,7 +95,7 @@ class FotowareApi:
         self, list_name: str, start: str | None = None
     ) -> AsyncIterator[tuple[list[dict], str | None]]:
         """(orders, next URL) per page of a list, from ``start`` or the list's first page."""
-        url = start or (await self.admin_urls())[list_name]
+        url: str | None = start or (await self.admin_urls())[list_name]
         visited: set[str] = set()
         while url:
             if url in visited:

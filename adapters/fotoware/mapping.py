@@ -39,7 +39,9 @@ def identify(raw: dict) -> tuple[str, str] | None:
 
 
 def map_state(vendor_state: Any) -> State:
-    return STATES.get(vendor_state, State.UNKNOWN) if isinstance(vendor_state, str) else State.UNKNOWN
+    if not isinstance(vendor_state, str):
+        return State.UNKNOWN
+    return STATES.get(vendor_state, State.UNKNOWN)
 
 
 def map_order(raw: dict) -> Order:

@@ -20,8 +20,8 @@ cheaply. The ledger can count the same things. So a poll is:
 
 Orders stored flagged (unreadable, over a limit) are read again on every poll until they
 can be read. A list that repeats itself (a ``next`` link already followed, or a page with
-the same orders as one already listed in the same walk) ends the walk there, as if the list had ended, and
-the poll says why: a full scan finishes instead of resuming the same endless walk.
+the same orders as one already listed in the same walk) ends the walk there, as if the list had
+ended, and the poll says why: a full scan finishes instead of resuming the same endless walk.
 
 See docs/fotoware.md for what this costs and where it is blind.
 """
@@ -90,7 +90,7 @@ class FotowarePull:
     async def _pages(self, list_name: str,
                      start: str | None = None) -> AsyncIterator[tuple[list[dict], str | None]]:
         """``api.pages``, ended (with the reason kept) where the list repeats itself."""
-        followed = {start or (await self.api.admin_urls())[list_name]}
+        followed: set[str | None] = {start or (await self.api.admin_urls())[list_name]}
         listed: set[int] = set()      # a fingerprint per page: ids of every order cost MBs
         async for orders, next_url in self.api.pages(list_name, start):
             page = hash(tuple(_ids(orders)))
@@ -152,6 +152,10 @@ class FotowarePull:
         """Fresh copies of stored orders, each its own page stamped with its read time; one
         the site no longer has is logged and skipped."""
         for order in stored:
+            if order.url is None:  # every order read from Fotoware has its href; never asked
+                log.warning("order_without_url", vendor=self.api.http.vendor,
+                            order=order.vendor_id)
+                continue
             try:
                 fresh = await self.api.order(order.url)
             except NotFound:

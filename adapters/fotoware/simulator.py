@@ -47,8 +47,16 @@ import orjson
 from aiohttp import web
 
 from ordersync.simkit import (
-    FAULT_KINDS, Effect, FaultPlan, HttpError as _HttpError, RequestRecord, SeededOrders,
-    SimulatorBase, parse_faults,
+    FAULT_KINDS,
+    Effect,
+    FaultPlan,
+    RequestRecord,
+    SeededOrders,
+    SimulatorBase,
+    parse_faults,
+)
+from ordersync.simkit import (
+    HttpError as _HttpError,
 )
 
 TOKEN_PATH = "/fotoweb/oauth2/token"
@@ -257,7 +265,7 @@ class FotowareSimulator(SimulatorBase):
             self._created[oid] = t
             t -= rng.randint(300, 5400)
         states = rng.choices(list(_SEED_WEIGHTS), list(_SEED_WEIGHTS.values()), k=count)
-        self._states = dict(zip(self._ids, states + ["cart"] * _CARTS))
+        self._states = dict(zip(self._ids, states + ["cart"] * _CARTS, strict=True))
         # Ascending ids per state and for "history" (all but carts), kept sorted with bisect.
         self._lists: dict[str, list[int]] = collections.defaultdict(list)
         for oid, state in self._states.items():
@@ -471,7 +479,7 @@ class FotowareSimulator(SimulatorBase):
 
     async def _descriptor(self, request: web.Request) -> web.Response:
         content_type = self._negotiate(request, CT_DESCRIPTOR)
-        admin = None
+        admin: dict[str, Any] | None = None
         if self.admin:
             admin = {name: _LISTS[name] for name in ("approved", "history", "pending", "rejected")}
             admin["views"] = {"pending": "/fotoweb/views/orders/admin"}
@@ -556,6 +564,7 @@ class FotowareSimulator(SimulatorBase):
         """Replace items, custom data, comment and expiry of a pending or created order."""
         oid = self._lookup(request)
         update = await self._update_body(request, required=True)
+        assert update is not None  # required=True answers 400 instead of returning None
         self._require_state(oid, ("pending", "created"), "updated")
         self._apply_update(oid, update)
         self._changed(oid)

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import AsyncGenerator, Callable, Mapping
 
 from ordersync.contract import AdapterBase, LedgerReader, Outcome, Page
+from ordersync.ledger import StoredOrder
 from ordersync.model import Action
 
 from .actions import KINDS, PwintyActions
@@ -17,7 +18,7 @@ class PwintyAdapter(AdapterBase):
     """One Pwinty merchant account."""
 
     stream = "orders"
-    action_kinds = KINDS
+    action_kinds: Mapping[str, str] = KINDS
 
     def __init__(self, api: PwintyApi, *, page_size: int = 100,
                  readiness_max_age_s: float = 900.0,
@@ -31,7 +32,7 @@ class PwintyAdapter(AdapterBase):
              now: float) -> AsyncGenerator[Page, None]:
         return self.puller.pull(cursor, view, now)
 
-    async def prepare(self, kind: str, order: dict | None, params: dict) -> dict:
+    async def prepare(self, kind: str, order: StoredOrder | None, params: dict) -> dict:
         return await self.actions.prepare(kind, order, params)
 
     async def checkpoint(self, action: Action) -> dict | None:

@@ -47,7 +47,9 @@ def map_order(raw: dict) -> Order:
     photos = raw.get("photos")
     items = tuple(_photo(position, photo) for position, photo in
                   enumerate(photos if isinstance(photos, list) else ()))
-    shipping = raw.get("shippingInfo") if isinstance(raw.get("shippingInfo"), dict) else {}
+    shipping = raw.get("shippingInfo")
+    if not isinstance(shipping, dict):
+        shipping = {}
     data: dict[str, Any] = {
         "price_minor": _int(raw.get("price")),
         "shipping_minor": _int(shipping.get("price")),

@@ -29,6 +29,7 @@ import hashlib
 import json
 import time
 from collections.abc import AsyncGenerator, Callable
+from typing import Any
 
 import orjson
 import structlog
@@ -116,8 +117,9 @@ class PwintyPull:
 
 
 def _int_id(order: dict) -> int:
+    ident: Any = order.get("id")  # None or anything else: the TypeError below
     try:
-        return int(order.get("id"))
+        return int(ident)
     except (TypeError, ValueError):
         return 0
 

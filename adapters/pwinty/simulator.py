@@ -69,14 +69,20 @@ import hashlib
 import math
 import random
 import time
-from typing import Any, Callable
+from typing import Any, Callable, Literal, overload
 from urllib.parse import parse_qsl, urlsplit
 
 import orjson
 from aiohttp import web
 
 from ordersync.simkit import (
-    FAULT_KINDS, Effect, FaultPlan, HttpError, RequestRecord, SeededOrders, SimulatorBase,
+    FAULT_KINDS,
+    Effect,
+    FaultPlan,
+    HttpError,
+    RequestRecord,
+    SeededOrders,
+    SimulatorBase,
     parse_faults,
 )
 
@@ -271,13 +277,13 @@ def _parse_multipart(raw: bytes, content_type: str) -> tuple[dict, tuple[str, by
             name, sep, value = line.partition(":")
             if sep:
                 part[name.strip()] = value.strip()
-        name = part.get_param("name", header="content-disposition")
-        if not isinstance(name, str):
+        field = part.get_param("name", header="content-disposition")
+        if not isinstance(field, str):
             continue
-        if name.lower() == "file":
+        if field.lower() == "file":
             upload = (part.get_filename() or "", body)
         else:
-            fields[name] = body.decode("utf-8", "replace")
+            fields[field] = body.decode("utf-8", "replace")
     return fields, upload
 
 
@@ -291,6 +297,12 @@ def _text(value: Any, name: str, empty: dict) -> str | None:
     raise HttpError(400, f"{name} must be a string", payload=empty)
 
 
+@overload
+def _choice(value: Any, options: dict[str, str], name: str, empty: dict,
+            required: Literal[True]) -> str: ...
+@overload
+def _choice(value: Any, options: dict[str, str], name: str, empty: dict,
+            required: bool = False) -> str | None: ...
 def _choice(value: Any, options: dict[str, str], name: str, empty: dict,
             required: bool = False) -> str | None:
     text = _text(value, name, empty)
@@ -392,8 +404,9 @@ class PwintySimulator(SimulatorBase):
         if status is None:
             weights = _SEED_RECENT if oid >= self._recent_from else _SEED_OLD
             draw, total = rnd() * sum(weights.values()), 0
-            for status, weight in weights.items():
+            for candidate, weight in weights.items():
                 total += weight
+                status = candidate
                 if draw < total:
                     break
         else:
@@ -437,7 +450,7 @@ class PwintySimulator(SimulatorBase):
             else:
                 photo_status = "Ok"
             number = 1 + int(rnd() * 9999)
-            url = f"https://photos.example.com/{user}/IMG_{number:04d}.jpg"
+            url: str | None = f"https://photos.example.com/{user}/IMG_{number:04d}.jpg"
             if photo_status == "FileNotFoundAtUrl" or (photo_status == "NotYetDownloaded"
                                                       and draft and rnd() < 0.2):
                 url = f"https://photos.example.com/{user}/missing/IMG_{number:04d}.jpg"
@@ -455,7 +468,7 @@ class PwintySimulator(SimulatorBase):
             if kind in _ATTRIBUTES:
                 fields["attributes"] = {"frame_colour": pick(("silver", "black", "white"))}
             photo = self._photo(oid * 10 + index, order, fields, photo_status)
-            if photo_status == "NotYetDownloaded":
+            if photo_status == "NotYetDownloaded" and url is not None:  # it always has one
                 ready = ref + self.download_delay_s * (0.2 + 0.8 * rnd())
                 self._pending.setdefault(oid, {})[photo["id"]] = (ready, download_outcome(url))
             elif photo_status == "Ok" and url is not None:
@@ -851,7 +864,7 @@ class PwintySimulator(SimulatorBase):
             _text(fields.get(name), name, e)
         oid = self._last_id + 1
         self._last_id = oid
-        order = {"id": oid, **address, "countryCode": country,
+        order: dict[str, Any] = {"id": oid, **address, "countryCode": country,
                  "destinationCountryCode": destination, "price": 0,
                  "shippingInfo": {"price": 0, "shipments": []}, "status": "NotYetSubmitted",
                  "payment": payment, "paymentUrl": self._payment_url(oid, payment),

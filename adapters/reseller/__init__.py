@@ -51,7 +51,7 @@ def demo_actions(orders: list[StoredOrder]) -> list[tuple[str, str | None, dict]
     return actions
 
 
-DEMO_CHAIN = (("create_draft", {"account_id": "ACC-1002"}),
+DEMO_CHAIN: tuple[tuple[str, dict], ...] = (("create_draft", {"account_id": "ACC-1002"}),
               ("add_item", {"product_id": "MS-365-BB", "quantity": 5}),
               ("add_item", {"product_id": "ACR-BACKUP"}),
               ("checkout", {}))

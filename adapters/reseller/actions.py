@@ -167,7 +167,7 @@ def effect_present(kind: str, order: dict, payload: dict, notes: dict) -> bool:
         have = {str(f.get("id")): f.get("value") for f in order.get("customFields") or []}
         return all(have.get(str(f["id"])) == f["value"] for f in payload["fields"])
     if kind == "set_characteristics":
-        item = next((i for i in order.get("items") or []
+        item: dict = next((i for i in order.get("items") or []
                      if str(i.get("id")) == payload["item_id"]), {})
         have = {str(c.get("code")): c.get("value") for c in item.get("characteristics") or []}
         return all(have.get(v["code"]) == v["value"] for v in payload["values"])

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import AsyncGenerator, Callable, Mapping
 
 from ordersync.contract import AdapterBase, LedgerReader, Page
 
@@ -16,7 +16,7 @@ class ResellerAdapter(ResellerActions, AdapterBase):
     """One organisation's reseller API user: its pull, and the actions it inherits."""
 
     stream = "orders"
-    action_kinds = KINDS
+    action_kinds: Mapping[str, str] = KINDS
 
     def __init__(self, api: ResellerApi, *, page_size: int = 100,
                  clock: Callable[[], float] = time.time) -> None:

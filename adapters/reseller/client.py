@@ -20,8 +20,14 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
 from ordersync.errors import AuthError, RateLimited, Rejected, VendorError
-from ordersync.http import (BadResponse, HttpBehaviour, Response, VendorHttp, path_segment,
-                            vendor_message)
+from ordersync.http import (
+    BadResponse,
+    HttpBehaviour,
+    Response,
+    VendorHttp,
+    path_segment,
+    vendor_message,
+)
 from ordersync.oauth import ClientSecret, OAuth2Grant, OAuth2Token
 
 TOKEN_PATH = "/oauth/token"

@@ -62,7 +62,9 @@ def map_order(raw: dict) -> Order:
     order_id = raw["id"]
     status = raw.get("status")
     vendor_state = status if isinstance(status, str) else orjson.dumps(status).decode()
-    execution = raw.get("executionStatus") if isinstance(raw.get("executionStatus"), dict) else {}
+    execution = raw.get("executionStatus")
+    if not isinstance(execution, dict):
+        execution = {}
     if raw.get("ordersyncExpired"):
         state, vendor_state = State.EXPIRED, EXPIRED_DRAFT
     elif status == "Submitted" and str(execution.get("status")) in EXECUTION_STATES:

@@ -115,13 +115,23 @@ def parse_filter(expression: str) -> Callable[[dict], bool]:
             tests.append(lambda o, f=field, n=needle: n.lower() in str(o.get(f) or "").lower())
             continue
         field, op, value = match["field"], match["op"], match["value"]
+        wanted: Any
+        get: Callable[[dict], Any]
         if value.startswith("datetime'"):
-            wanted: Any = _when(value[9:-1])
-            get = (lambda o, f=field: _when(o[f]) if o.get(f) else None)
+            wanted = _when(value[9:-1])
+
+            def get(o: dict, f: str = field) -> Any:
+                return _when(o[f]) if o.get(f) else None
         elif value.startswith("'"):
-            wanted, get = value[1:-1].replace("''", "'"), (lambda o, f=field: str(o.get(f)))
+            wanted = value[1:-1].replace("''", "'")
+
+            def get(o: dict, f: str = field) -> Any:
+                return str(o.get(f))
         else:
-            wanted, get = float(value), (lambda o, f=field: o.get(f))
+            wanted = float(value)
+
+            def get(o: dict, f: str = field) -> Any:
+                return o.get(f)
         if op == "eq":
             tests.append(lambda o, g=get, w=wanted: g(o) == w)
         else:

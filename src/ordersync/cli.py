@@ -24,11 +24,11 @@ read only by a command that talks to that vendor.
 from __future__ import annotations
 
 import argparse
-import errno
 import asyncio
+import errno
 import os
-import sqlite3
 import shlex
+import sqlite3
 import sys
 from pathlib import Path
 
@@ -119,7 +119,8 @@ def build_parser() -> Parser:
     for name, text in (("show", "show one action and every HTTP attempt it made"),
                        ("retry", "try a dead, failed or uncertain action again"),
                        ("cancel", "withdraw a pending, dead, failed or uncertain action")):
-        sub = action_commands.add_parser(name, help=text, description=text[0].upper() + text[1:] + ".")
+        description = text[0].upper() + text[1:] + "."
+        sub = action_commands.add_parser(name, help=text, description=description)
         sub.add_argument("id", type=whole(), metavar="ID", help="the action's number")
         sub.add_argument("--json", action="store_true", help="print JSON")
         sub.set_defaults(func=cmd_action, verb=name)

@@ -19,16 +19,24 @@ from typing import Any
 
 import orjson
 
+from .cli_common import (
+    Interrupted,
+    UsageError,
+    action_json,
+    group,
+    known_instance,
+    parse_order_ref,
+    print_json,
+    run_interruptible,
+    say,
+    seconds,
+)
 from .config import Config
 from .contract import ActionSpec, Param, ParamType
 from .errors import ParameterError
 from .files import FIELDS_MAX_BYTES, TooLarge, read_text_bounded
 from .model import ActionState
 from .registry import adapters
-from .cli_common import (
-    Interrupted, UsageError, action_json, group, known_instance, parse_order_ref, print_json,
-    run_interruptible, say, seconds,
-)
 
 EXIT_OK, EXIT_VENDOR = 0, 1
 QUEUE_NOTE = (" The action is checked, queued in the ledger's outbox and performed by the"

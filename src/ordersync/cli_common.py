@@ -7,12 +7,13 @@ import argparse
 import asyncio
 import signal
 import sys
+from collections.abc import Sequence
 
 import orjson
 
+from . import ledger as ledgers
 from .config import Config
 from .errors import ConfigError
-from . import ledger as ledgers
 from .ledger import LedgerAPI
 from .model import Action
 from .redaction import redact
@@ -124,7 +125,8 @@ def say(*parts: object, **options) -> None:
     print(*(printable(redact(str(part))) for part in parts), **options)
 
 
-def table(headers: tuple[str, ...], rows: list[tuple[str, ...]], noun: str = "orders") -> None:
+def table(headers: Sequence[object], rows: Sequence[Sequence[object]],
+          noun: str = "orders") -> None:
     for line in columns([headers, *rows]):
         print(line)
     print(f"({len(rows)} {noun})")

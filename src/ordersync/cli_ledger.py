@@ -9,8 +9,15 @@ from dataclasses import asdict
 import orjson
 
 from .cli_common import (
-    UsageError, action_json, known_instance, open_ledger, parse_order_ref, print_json, say,
-    table, waiting,
+    UsageError,
+    action_json,
+    known_instance,
+    open_ledger,
+    parse_order_ref,
+    print_json,
+    say,
+    table,
+    waiting,
 )
 from .model import ActionState, State
 

@@ -24,9 +24,9 @@ from .contract import AdapterSpec, Option
 from .errors import ConfigError
 from .files import CONFIG_MAX_BYTES, SECRET_MAX_BYTES, TooLarge, read_text_bounded
 from .http import RateLimit, RetryPolicy
+from .intake import Limits
 from .ledger import ledger_location
 from .redaction import register
-from .intake import Limits
 from .registry import adapter as find_adapter
 from .registry import adapters
 
@@ -85,6 +85,8 @@ class SecretSource:
                                   f" {self.variable} is not set")
             return value
         file_key = f"{self.where}.{self.key}_file"
+        if self.path is None:  # parse_config gives every secret a variable or a file
+            raise ConfigError(f"{self.where}: no {self.key}_env or {file_key} given")
         try:
             value = read_text_bounded(self.path, SECRET_MAX_BYTES).strip()
         except TooLarge as exc:

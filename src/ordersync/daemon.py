@@ -30,8 +30,14 @@ import structlog
 from .backoff import backoff_s
 from .config import Config
 from .constants import ACTION_CHECK_INTERVAL_S, MAX_FAILURE_BACKOFF_S, STOP_GRACE_S
-from .errors import (AuthError, ConfigError, LedgerBusy, LedgerUnusable,  # LedgerBusy: re-exported
-                     OrderSyncError, VendorError)
+from .errors import (  # LedgerBusy: re-exported
+    AuthError,
+    ConfigError,
+    LedgerBusy,
+    LedgerUnusable,
+    OrderSyncError,
+    VendorError,
+)
 from .executor import Executor
 from .ledger import AsyncLedger, open_ledger, private_folder
 from .sync import PollResult, VendorRunner
@@ -274,6 +280,7 @@ class Service:
                            error: str | None = None) -> None:
         """Keep the vendor's health in the ledger (for reports and other processes)."""
         now = self.clock()
+        assert self.ledger is not None  # polls happen only while the service is open
         await self.ledger.call(lambda ledger: ledger.record_poll(
             name, now, error_class=error_class, error=error))
 

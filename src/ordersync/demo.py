@@ -20,8 +20,8 @@ from pathlib import Path
 
 import orjson
 
-from .config import Config, parse_config
 from .actions import enqueue, enqueue_chain
+from .config import Config, parse_config
 from .daemon import LedgerLock, Service
 from .errors import ConfigError
 from .ledger import open_ledger, private_folder
@@ -161,19 +161,21 @@ async def _sync_act_and_repoll(config: Config):
     async with Service(config, handle_signals=False) as service:
         first = await service.run_once()
         idle = await service.run_once()
+        ledger = service.ledger
+        assert ledger is not None  # open inside the async with
         queued = []
         for name, vendor in config.vendors.items():
             spec = adapters()[vendor.adapter]
             if spec.demo_actions is None:
                 continue
-            orders = await service.ledger.call(lambda ledger, n=name: ledger.orders(instance=n))
+            orders = await ledger.call(lambda ledger, n=name: ledger.orders(instance=n))
             for kind, order_id, params in spec.demo_actions(orders):
                 queued += await enqueue(config, kind, [(name, order_id)], params)
             if spec.demo_chain:
                 queued += await enqueue_chain(config, name, None, list(spec.demo_chain))
         await service.run_once()
         ids = [action.id for action, _ in queued]
-        done = [service.ledger.ledger.outbox.get(i) for i in ids]
+        done = [ledger.ledger.outbox.get(i) for i in ids]
     return first, idle, done
 
 

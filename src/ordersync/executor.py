@@ -25,11 +25,13 @@ from __future__ import annotations
 
 import random
 import time
-from dataclasses import replace
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import replace
+
 import structlog
 
+from .backoff import backoff_s
 from .config import ActionPolicy
 from .constants import AUTH_RETRY_S
 from .contract import Outcome
@@ -41,11 +43,12 @@ from .errors import (
     TransientError,
     VendorError,
 )
-from .backoff import backoff_s
 from .http import answered_writes, request_log
 from .ledger import AsyncLedger, LedgerAPI
 from .model import NEW_ORDER, Action, ActionState
 from .sync import VendorRunner, map_and_apply
+
+DEFAULT_POLICY = ActionPolicy()  # one shared default, as the default argument was
 
 log = structlog.get_logger("ordersync.executor")
 
@@ -74,7 +77,7 @@ class Executor:
         runner: VendorRunner,
         ledger: AsyncLedger,
         *,
-        policy: ActionPolicy = ActionPolicy(),
+        policy: ActionPolicy = DEFAULT_POLICY,
         clock: Callable[[], float] = time.time,
         jitter: Callable[[], float] = random.random,
     ) -> None:

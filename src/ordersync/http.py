@@ -21,20 +21,19 @@ Boundaries:
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 import time
 from collections import Counter
-from contextvars import ContextVar
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from typing import Any, Protocol
 from urllib.parse import quote, urljoin
 
 import aiohttp
-import json
-
 import orjson
 import structlog
 from asyncio_throttle import Throttler
@@ -335,7 +334,8 @@ def error_for(
     if 300 <= response.status < 400:
         message = (f"redirected to {response.headers.get('Location', '(nowhere)')}; ordersync"
                    " follows no redirects")
-    where = dict(vendor=vendor, method=response.method, url=response.url, status=response.status)
+    where: dict[str, Any] = dict(vendor=vendor, method=response.method, url=response.url,
+                                 status=response.status)
     if cls in (RateLimited, VendorUnavailable):
         retry_after = parse_retry_after(response.headers.get("Retry-After"), now)
         return cls(message, retry_after_s=retry_after, **where)
@@ -424,7 +424,7 @@ class VendorHttp:
         with :class:`LinkRefused` before anything is sent.
         """
         base = self._base
-        where = dict(vendor=self.vendor, method=method, url=one_line(path_or_url))
+        where: dict[str, Any] = dict(vendor=self.vendor, method=method, url=one_line(path_or_url))
         try:
             url = URL(urljoin(self.base_url, path_or_url))
         except ValueError as exc:
@@ -573,7 +573,7 @@ class VendorHttp:
         cut to what is left of the call's deadline.
         """
         url = self.url(path_or_url)
-        where = dict(vendor=self.vendor, method=method, url=url)
+        where: dict[str, Any] = dict(vendor=self.vendor, method=method, url=url)
         timeout, timed_out = self._attempt_timeout(where)
         body_kw: dict[str, Any] = {}
         if json is not None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import re
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, MutableMapping
 from typing import Any, TextIO
 
 import structlog
@@ -30,7 +30,8 @@ class Redactor:
         self.secrets = sorted({s for s in secrets if s and len(s) >= MIN_LENGTH}, key=len,
                               reverse=True)
 
-    def __call__(self, logger: Any, method_name: str, event_dict: dict) -> dict:
+    def __call__(self, logger: Any, method_name: str,
+                 event_dict: MutableMapping[str, Any]) -> dict[str, Any]:
         return {key: self._clean(key, value) for key, value in event_dict.items()}
 
     def _clean(self, key: str, value: Any) -> Any:

@@ -9,9 +9,10 @@ which provides what all of them share:
 * fault injection (:class:`FaultPlan`: ``status``, ``delay`` (the request is handled, and
   a write applied, only after the delay, even if the client has gone), ``drop``,
   ``malformed``, ``mislabelled`` (the real answer labelled text/html), and on writes
-  ``apply_then_drop``, ``apply_then_cut`` (the answer stops half-way, its length promised in full) and ``apply_then_error`` (a 5xx page, 502 unless a
-  rule says otherwise, after the change was made); explicit rules or seeded random ones in
-  :func:`parse_faults` syntax),
+  ``apply_then_drop``, ``apply_then_cut`` (the answer stops half-way, its length promised
+  in full) and ``apply_then_error`` (a 5xx page, 502 unless a rule says otherwise, after
+  the change was made); explicit rules or seeded random ones in :func:`parse_faults`
+  syntax),
   a sliding-window rate limit answering 429, and a count of clients that come back before
   the ``Retry-After`` they were given (``.early_retries``);
 * ``echo_credentials``: a careless vendor that repeats the request's credentials (every
@@ -43,7 +44,7 @@ import math
 import random
 import time
 from dataclasses import dataclass
-from typing import Any, Awaitable, Callable, ClassVar
+from typing import Any, Awaitable, Callable, ClassVar, cast
 
 import orjson
 from aiohttp import web
@@ -252,6 +253,8 @@ class SimulatorBase:
 
     #: methods ``apply_then_*`` fire on (a rule or random draw on others does nothing)
     MUTATING: ClassVar[frozenset[str]] = WRITE_METHODS
+    #: the aiohttp application, set by each subclass (``self.app = self._build_app()``)
+    app: web.Application
     #: path prefixes faults leave alone unless an explicit rule's prefix names them
     GUARDED_PREFIXES: ClassVar[tuple[str, ...]] = ()
     #: lower-case header name -> the value recorded in ``.requests`` instead of the real one
@@ -353,14 +356,17 @@ class SimulatorBase:
         if fault is not None:
             record.fault = str(fault.status) if kind == "status" else kind
         if kind == "delay":
+            assert fault is not None  # kind is None exactly when fault is
             await asyncio.sleep(fault.delay_s)
         if kind == "drop":
             return self._drop(request)
         if kind == "status":
+            assert fault is not None
             response = self._fault_answer(fault)
         else:
             try:
-                response = await self._answer(request, handler)
+                # the simulators' handlers all answer with a whole web.Response
+                response = cast(web.Response, await self._answer(request, handler))
             except web.HTTPException as err:      # aiohttp's own 404 and 405
                 record.status = err.status
                 raise
@@ -369,6 +375,7 @@ class SimulatorBase:
             if kind == "apply_then_cut":
                 return await self._cut(request, response)
             if kind == "apply_then_error":
+                assert fault is not None
                 response = web.Response(status=fault.status, content_type="text/html",
                                         text=f"<html><body><h1>{fault.status}</h1>"
                                         "The proxy had a problem.</body></html>")
@@ -407,6 +414,7 @@ class SimulatorBase:
         return False
 
     def _rate_fault(self, at: float) -> _Fault:
+        assert self.rate_limit is not None  # only called when over that limit
         wait_s = max(0.001, self.rate_limit[1] - (at - self._accepted[0]))
         return _Fault("status", status=429, retry_after=str(math.ceil(wait_s)))
 
@@ -515,5 +523,5 @@ def with_python_parser(handler: Any, loop: asyncio.AbstractEventLoop) -> Any:
     return handler
 
 
-__all__ = ["APPLY_THEN", "FAULT_KINDS", "WRITE_METHODS", "Effect", "FaultPlan", "HttpError", "RequestRecord",
-           "SimulatorBase", "parse_faults", "with_python_parser"]
+__all__ = ["APPLY_THEN", "FAULT_KINDS", "WRITE_METHODS", "Effect", "FaultPlan", "HttpError",
+           "RequestRecord", "SimulatorBase", "parse_faults", "with_python_parser"]

@@ -26,6 +26,8 @@ from .intake import Limits, admit, flagged
 from .ledger import AsyncLedger, LedgerAPI, LedgerView, PageResult
 from .registry import adapter as find_adapter
 
+DEFAULT_LIMITS = Limits()  # one shared default, as the default argument was
+
 log = structlog.get_logger("ordersync.sync")
 
 UNSTORABLE = (OverflowError, TypeError, ValueError)
@@ -74,7 +76,7 @@ class PollResult:
 def map_and_apply(
     ledger: LedgerAPI, spec: AdapterSpec, instance: str, stream: str, raw_orders: list[dict],
     cursor: dict | None, now: float, source: str = "poll", read_at: float | None = None,
-    limits: Limits = Limits(),
+    limits: Limits = DEFAULT_LIMITS,
 ) -> PageResult:
     """Map a page with the adapter's pure mapping and write it with its cursor (ledger thread).
 
@@ -93,7 +95,7 @@ def map_and_apply(
     total: Counter = Counter()
     flips: list = []
     with ledger.write():
-        for raw, order in zip(raw_orders, mapped):
+        for raw, order in zip(raw_orders, mapped, strict=True):
             try:
                 part = write([order], None)
             except UNSTORABLE as exc:

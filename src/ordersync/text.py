@@ -29,5 +29,5 @@ def columns(rows: Sequence[Sequence[object]], *, right: Iterable[int] = ()) -> l
     widths = [max(len(row[i]) for row in cells) for i in range(len(cells[0]))]
     right = set(right)
     return ["  ".join(cell.rjust(w) if i in right else cell.ljust(w)
-                      for i, (cell, w) in enumerate(zip(row, widths))).rstrip()
+                      for i, (cell, w) in enumerate(zip(row, widths, strict=False))).rstrip()
             for row in cells]

@@ -11,7 +11,6 @@ from ordersync.adapters.fotoware.client import DESCRIPTOR, DESCRIPTOR_PATH, clie
 from ordersync.adapters.pwinty.client import PwintyApi
 from ordersync.errors import AmbiguousError, CannotConnect, LinkRefused, VendorUnavailable
 from ordersync.http import CONNECT_ATTEMPTS, Response, RetryPolicy, VendorHttp, request_log
-
 from tests.cli_support import closed_port
 from tests.http_support import silent  # noqa: F401  (fixture)
 

@@ -5,8 +5,7 @@ from __future__ import annotations
 import pytest
 
 from ordersync.errors import ConfigError
-from ordersync.ledger import (Ledger, Outbox, OutboxError, StoredOrder, ledger_location,
-                              migrations)
+from ordersync.ledger import Ledger, Outbox, OutboxError, StoredOrder, ledger_location, migrations
 from ordersync.model import ActionState, Item, Order, State
 
 
@@ -22,8 +21,9 @@ def test_migrations_are_recorded_once(tmp_path):
     applied = [r["name"] for r in ledger.db["_sqlite_migrations"].rows]
     assert migrations.pending(ledger.db) == []
     ledger.close()
-    assert applied == ["m001_orders_items_events_sync_state", "m002_outbox", "m003_orders_read_at", "m004_action_notes",
-                       "m005_orders_problem", "m006_action_chains", "m007_vendor_health"]
+    assert applied == ["m001_orders_items_events_sync_state", "m002_outbox",
+                       "m003_orders_read_at", "m004_action_notes", "m005_orders_problem",
+                       "m006_action_chains", "m007_vendor_health"]
 
 
 def test_page_and_cursor_commit_together_and_repeat_writes_nothing():

@@ -37,8 +37,8 @@ def test_a_large_cold_page_keeps_every_order_item_event_and_raw_json():
     stored = rows(ledger, "SELECT vendor_id, raw, digest, data, comment, first_seen, updated_at"
                           " FROM orders ORDER BY rowid")
     assert [r[0] for r in stored] == [str(n) for n in range(1, 128)]
-    for (vendor_id, raw, fingerprint, data, comment, first_seen, updated_at), o in zip(stored,
-                                                                                        page):
+    for (_vendor_id, raw, fingerprint, data, comment, first_seen, updated_at), o in zip(
+            stored, page, strict=True):
         assert raw.encode() == o.raw and fingerprint == digest(o.raw)
         assert data == (orjson.dumps(o.data, option=orjson.OPT_SORT_KEYS).decode()
                         if o.data else "{}")

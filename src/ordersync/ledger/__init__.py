@@ -26,8 +26,16 @@ from .connection import ledger_problem, private_folder, sqlite3_connect
 from .interface import LedgerAPI, OutboxAPI
 from .orders import digest
 from .outbox import Outbox
-from .records import (Attempt, OrderEvent, OrderRef, PageResult, StateCount, StoredOrder,
-                      Totals, VendorHealth)
+from .records import (
+    Attempt,
+    OrderEvent,
+    OrderRef,
+    PageResult,
+    StateCount,
+    StoredOrder,
+    Totals,
+    VendorHealth,
+)
 from .schema import migrations
 from .sqlite import Ledger
 from .threaded import AsyncLedger, LedgerView

@@ -30,6 +30,8 @@ class Connection:
             self.db = Database(memory=True)
             self._configure()
         else:
+            if path is None:
+                raise TypeError("Connection needs a path unless memory=True")
             path = Path(path)
             try:
                 private_folder(path.parent)

@@ -8,13 +8,13 @@ docs/architecture.md, "Adding a ledger backend"). Reads return the typed records
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Iterable, Sequence
 from contextlib import AbstractContextManager
 from typing import Protocol
 
 from ..model import Action, ActionState, Order
-from .records import (Attempt, OrderRef, PageResult, StateCount, StoredOrder, Totals,
-                      VendorHealth)
+from .records import Attempt, OrderRef, PageResult, StateCount, StoredOrder, Totals, VendorHealth
 
 
 class OutboxAPI(Protocol):
@@ -32,7 +32,7 @@ class OutboxAPI(Protocol):
 
     def counts(self, instance: str | None = None) -> dict[str, int]: ...
 
-    def due(self, instance: str, now: float, limit: int = 100) -> list[Action]: ...
+    def due(self, instance: str, now: float, limit: int = 100) -> builtins.list[Action]: ...
 
     def start(self, action_id: int, now: float) -> Action | None: ...
 
@@ -56,7 +56,10 @@ class OutboxAPI(Protocol):
 class LedgerAPI(Protocol):
     """Orders and events, sync state and vendor health, and the outbox, in one ledger."""
 
-    outbox: OutboxAPI
+    @property
+    def outbox(self) -> OutboxAPI:
+        """The actions and their attempts (read-only here, so a subtype may be given)."""
+        ...
 
     def write(self) -> AbstractContextManager[None]:
         """One transaction; calls made inside it (nested too) commit or roll back together."""

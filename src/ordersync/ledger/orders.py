@@ -7,11 +7,9 @@ event; unchanged orders (the same digest) cost one read and write nothing.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from contextlib import AbstractContextManager
-
 import hashlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from contextlib import AbstractContextManager
 from typing import TypeVar
 
 import orjson
@@ -115,8 +113,9 @@ class OrderStore:
                     if problem != old_problem:
                         kind = "flagged" if problem is not None else "cleared"
                         flips.append((vendor_id, problem))
-                    add_event((instance, vendor_id, at, source, kind, old_state, state,
-                               old_vendor_state, vendor_state, problem))
+                    # a stored order means ``known`` was given, so add_event is this very method
+                    event_params.extend((instance, vendor_id, at, source, kind, old_state, state,
+                                         old_vendor_state, vendor_state, problem))
                 data = order.data
                 add_order((
                     instance, vendor_id, adapter, state, vendor_state, order.reference,

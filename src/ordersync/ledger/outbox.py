@@ -8,6 +8,7 @@ repeat a credential in its answer.
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Sequence
 from typing import Any
 
@@ -89,7 +90,7 @@ class Outbox:
             params = (instance,)
         return dict(self.db.conn.execute(sql + " GROUP BY state", params).fetchall())
 
-    def due(self, instance: str, now: float, limit: int = 100) -> list[Action]:
+    def due(self, instance: str, now: float, limit: int = 100) -> builtins.list[Action]:
         """Pending actions whose time has come, oldest first, one order at a time in order.
 
         An action waits while an earlier action on the same order is still open (pending,

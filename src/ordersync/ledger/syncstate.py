@@ -9,10 +9,9 @@ operator paused the instance.
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable
 from contextlib import AbstractContextManager
-
-import sqlite3
 
 import orjson
 from sqlite_utils import Database
@@ -85,5 +84,7 @@ class SyncState:
         if instance is not None:
             sql += " WHERE instance = ?"
             params = (instance,)
-        return [VendorHealth(*row[:6], paused=bool(row[6]))
+        return [VendorHealth(instance=row[0], last_poll_at=row[1], last_success_at=row[2],
+                             last_error_class=row[3], last_error=row[4],
+                             consecutive_failures=row[5], paused=bool(row[6]))
                 for row in self.db.conn.execute(sql + " ORDER BY instance", params)]

@@ -21,7 +21,6 @@ from ordersync.model import Item, Order
 
 from .test_mapping import DOCUMENTED
 
-
 # --------------------------------------------------------------------------- the reference
 
 def reference_map_order(raw: dict) -> Order:

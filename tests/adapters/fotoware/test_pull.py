@@ -8,7 +8,6 @@ from email.utils import formatdate
 import pytest
 
 from ordersync.errors import AuthError, NetworkError, VendorUnavailable
-from ordersync.ledger import Ledger
 
 LIST_PATHS = ("/fotoweb/orders/", "/fotoweb/orders/pending/", "/fotoweb/orders/approved/",
               "/fotoweb/orders/rejected/")

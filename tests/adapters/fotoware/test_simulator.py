@@ -11,8 +11,16 @@ import orjson
 import pytest
 
 from ordersync.adapters.fotoware.simulator import (
-    CT_COUNT, CT_DESCRIPTOR, CT_ORDER, CT_ORDER_CONFIG, CT_ORDER_LIST, CT_ORDER_LIST_ALT,
-    CT_ORDER_UPDATE, FotowareSimulator, parse_faults, serve,
+    CT_COUNT,
+    CT_DESCRIPTOR,
+    CT_ORDER,
+    CT_ORDER_CONFIG,
+    CT_ORDER_LIST,
+    CT_ORDER_LIST_ALT,
+    CT_ORDER_UPDATE,
+    FotowareSimulator,
+    parse_faults,
+    serve,
 )
 from tests.simulator_support import DISCONNECTED, Clock, simulator_clients
 

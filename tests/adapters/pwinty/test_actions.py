@@ -146,7 +146,8 @@ async def test_refused_when_queued_for_the_orders_status(account, clock, status,
 
 
 @pytest.mark.parametrize(("params", "message"), [
-    ({"photos": [photo(type="poster_9x9")]}, "photo type 'poster_9x9' is not in the [A-Z]{2} (Pro|Standard) catalogue; it has 4x6"),
+    ({"photos": [photo(type="poster_9x9")]},
+     "photo type 'poster_9x9' is not in the [A-Z]{2} (Pro|Standard) catalogue; it has 4x6"),
     ({"photos": [photo(copies=0)]}, "copies: must be a whole number of at least 1"),
     ({"photos": [photo(sizing="Stretch")]}, "sizing: must be one of Crop"),
     ({"photos": [photo(url="ftp://x/y.jpg")]}, "url: must be an http"),

@@ -10,6 +10,7 @@ from ordersync.adapters.reseller.client import HTTP, ResellerApi, password_grant
 from ordersync.errors import AuthError, RateLimited, Rejected
 from ordersync.http import RetryPolicy, VendorHttp
 
+
 def connect(sim, clock, **kwargs) -> ResellerApi:
     auth = password_grant(sim.client_key, sim.client_secret, sim.username, sim.password,
                           clock=clock)

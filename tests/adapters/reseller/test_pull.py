@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from urllib.parse import parse_qs
 
-import pytest
-
 from ordersync.adapters.reseller.simulator import DAY
 
 

@@ -16,7 +16,14 @@ import orjson
 from aiohttp import web
 
 from ordersync.contract import (
-    ActionSpec, AdapterBase, AdapterSpec, LedgerReader, Outcome, Page, Param, ParamType,
+    ActionSpec,
+    AdapterBase,
+    AdapterSpec,
+    LedgerReader,
+    Outcome,
+    Page,
+    Param,
+    ParamType,
 )
 from ordersync.errors import ActionRefused, ParameterError
 from ordersync.http import Response
