@@ -94,14 +94,13 @@ class FotowareApi:
     async def pages(
         self, list_name: str, start: str | None = None
     ) -> AsyncIterator[tuple[list[dict], str | None]]:
-        """(orders, next URL) per page of a list, from ``start`` or the list's first page."""
+        """(orders, next URL) per page of a list, from ``start`` or the list's first page.
+
+        Follows ``next`` for as long as the vendor gives one: the pull (``FotowarePull._pages``)
+        is the one place that ends a list repeating itself, and says why.
+        """
         url: str | None = start or (await self.admin_urls())[list_name]
-        visited: set[str] = set()
         while url:
-            if url in visited:
-                raise BadResponse(f"paging of {list_name} loops back to {url}",
-                                  vendor=self.http.vendor, url=self.http.url(url))
-            visited.add(url)
             body = await self._admin_call(
                 self.http.get_json(url, accept=f"{ORDER_LIST}, {ORDER_LIST_ALT};q=0.9")
             )
