@@ -25,6 +25,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import aiohttp
@@ -44,15 +46,30 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-async def wait_until_up(base_url: str) -> None:
-    for _ in range(200):
+async def wait_until_up(probe_url: str, headers: dict | None = None, tries: int = 400) -> None:
+    """Until a GET of ``probe_url`` is answered (any status): the simulator is listening."""
+    for _ in range(tries):
         try:
-            async with aiohttp.ClientSession(headers=HEADERS) as session:
-                async with session.get(f"{base_url}/Country"):
+            async with aiohttp.ClientSession(headers=headers) as session:
+                async with session.get(probe_url):
                     return
         except aiohttp.ClientConnectionError:
             await asyncio.sleep(0.05)
     raise SystemExit("the simulator did not start")
+
+
+@contextmanager
+def simulator_process(code: str, probe_url: str, headers: dict | None = None,
+                      tries: int = 400) -> Iterator[None]:
+    """A simulator in its own process (``python -c code``), up until the block ends: its CPU
+    is not ours, so the figures are ordersync's alone."""
+    sim = subprocess.Popen([sys.executable, "-c", code], stderr=subprocess.DEVNULL)
+    try:
+        asyncio.run(wait_until_up(probe_url, headers, tries))
+        yield
+    finally:
+        sim.terminate()
+        sim.wait(timeout=10)
 
 
 async def warm(base_url: str, page_size: int) -> None:
@@ -118,17 +135,12 @@ def main() -> int:
     code = ("import asyncio; from ordersync.adapters.pwinty.simulator import serve; "
             f"asyncio.run(serve('127.0.0.1', {port}, orders={args.orders}, "
             f"open_share={args.open_share}, download_delay_s=1e9, complete_after_s=1e9))")
-    sim = subprocess.Popen([sys.executable, "-c", code], stderr=subprocess.DEVNULL)
     base_url = f"http://127.0.0.1:{port}/v2.2"
-    try:
-        asyncio.run(wait_until_up(base_url))
+    with simulator_process(code, f"{base_url}/Country", HEADERS, tries=200):
         asyncio.run(warm(base_url, 250))
         with tempfile.TemporaryDirectory() as directory:
             figures = asyncio.run(measure(base_url, args.orders, args.page_size,
                                           Path(directory)))
-    finally:
-        sim.terminate()
-        sim.wait(timeout=10)
     return report(figures, args.json)
 
 

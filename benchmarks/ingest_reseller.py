@@ -19,32 +19,22 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
-
-import aiohttp
 
 from ordersync import logs
 from ordersync.config import parse_config
 from ordersync.daemon import Service
 
-from ingest_pwinty import free_port, report, summary  # benchmarks/ is the script's folder
+from ingest_pwinty import (  # benchmarks/ is the script's folder
+    free_port,
+    report,
+    simulator_process,
+    summary,
+)
 
 SECRET_ENV, PASSWORD_ENV = "BENCH_RESELLER_SECRET", "BENCH_RESELLER_PASSWORD"
-
-
-async def wait_until_up(base_url: str) -> None:
-    for _ in range(400):
-        try:
-            async with aiohttp.ClientSession() as session:
-                async with session.get(f"{base_url}/api/orders"):
-                    return
-        except aiohttp.ClientConnectionError:
-            await asyncio.sleep(0.05)
-    raise SystemExit("the simulator did not start")
 
 
 async def measure(base_url: str, orders: int, page_size: int, directory: Path) -> dict:
@@ -86,16 +76,11 @@ def main() -> int:
     port = free_port()
     code = ("import asyncio; from ordersync.adapters.reseller.simulator import ResellerSimulator;"
             f" asyncio.run(ResellerSimulator.serve('127.0.0.1', {port}, orders={args.orders}))")
-    sim = subprocess.Popen([sys.executable, "-c", code], stderr=subprocess.DEVNULL)
     base_url = f"http://127.0.0.1:{port}"
-    try:
-        asyncio.run(wait_until_up(base_url))
+    with simulator_process(code, f"{base_url}/api/orders"):
         with tempfile.TemporaryDirectory() as directory:
             figures = asyncio.run(measure(base_url, args.orders, args.page_size,
                                           Path(directory)))
-    finally:
-        sim.terminate()
-        sim.wait(timeout=10)
     return report(figures, args.json)
 
 
