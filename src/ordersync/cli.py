@@ -38,6 +38,7 @@ from .cli_common import Interrupted, Parser, UsageError, run_interruptible, whol
 from .cli_common import group as _group
 from .cli_common import print_json as _print_json
 from .cli_common import say as _say
+from .cli_health import add_check_command
 from .cli_ledger import cmd_action, cmd_actions_list, cmd_orders_list, cmd_orders_show
 from .config import Config, load_config
 from .daemon import LedgerBusy, Service
@@ -106,6 +107,7 @@ def build_parser() -> Parser:
 
     add_action_commands(commands)
     add_chain_command(commands)
+    add_check_command(commands)
 
     action_commands = _group(commands, "actions", "list, show, retry or cancel queued actions",
                              "The outbox: every push to a vendor.")
@@ -266,7 +268,17 @@ def cmd_run(args) -> int:
     _require_vendors(args.config_obj)
 
     async def run() -> None:
-        async with Service(args.config_obj) as service:
+        settings = args.config_obj.server
+        if settings is None:
+            async with Service(args.config_obj) as service:
+                await service.run()
+            return
+        from .metrics import Metrics
+        from .server import status_server
+
+        metrics = Metrics()
+        async with (Service(args.config_obj, observer=metrics) as service,
+                    status_server(service, settings, metrics)):
             await service.run()
 
     asyncio.run(run())
