@@ -175,19 +175,30 @@ async def test_metrics_actions_readiness_and_pages(fotoware_sim, write_config,  
         assert (status, again["id"], again["queued"]) == (200, queued["id"], False), again
         await until(lambda: _effects(sim), "the approve performed")
         assert [(e.verb, e.order_id) for e in sim.effects] == [("APPROVE", order)]
+        second = sorted(o for o in sim.order_ids() if sim.get_order(o)["state"] == "pending")[0]
+        status, chain, _ = await post(url, f'{{"vendor": "{V}", "order": "{second}", "steps": ['
+                                      '{"kind": "update", "params": {"comment": "checked"}},'
+                                      ' {"kind": "approve"}]}', token=TOKEN)
+        assert status == 201 and [a["kind"] for a in chain] == ["update", "approve"], chain
+        assert chain[1]["after"] == chain[0]["id"]
+        await until(lambda: _effects(sim, 3), "the chain performed")
+        assert [(e.verb, e.order_id) for e in sim.effects] == [
+            ("APPROVE", order), ("PATCH", second), ("APPROVE", second)]
         for bad, reason in (
                 (f'{{"vendor": "{V}", "kind": "approve", "order": "{order}",'
                  ' "params": {"copies": 2}}', "params.copies: approve takes no such parameter"),
                 ('{"vendor": "nowhere", "kind": "approve", "order": "1"}', "no vendor instance"),
                 (f'{{"vendor": "{V}", "kind": "paint", "order": "{order}"}}', "has no action"),
-                ("{not json", "the body is not JSON")):
+                ("{not json", "the body is not JSON"),
+                (f'{{"vendor": "{V}", "order": "{order}", "steps": [{{"kind": "paint"}}]}}',
+                 "step 1: fotoware-main (fotoware) has no action 'paint'")):
             status, answer, _ = await post(url, bad, token=TOKEN)
             assert status == 400 and reason in answer["error"], (bad, answer)
             assert "\n" not in answer["error"]
         status, answer, _ = await post(url, "x" * 70_000, token=TOKEN)
         assert status == 413, answer
-        await until(lambda: _scraped(url, "ordersync_actions", 'state="succeeded"'),
-                    "the action counted")
+        await until(lambda: _actions_scraped(url, {"succeeded": 3}),
+                    "the actions counted as the ledger counts them")
 
         # the pages: vendors, the queue, orders; vendor text escaped
         status, page = await get(url + "/")
@@ -232,8 +243,14 @@ async def _scraped(url: str, name: str, fragment: str = "") -> bool:
                for line in text.splitlines())
 
 
-async def _effects(sim) -> bool:
-    return bool(sim.effects)
+async def _actions_scraped(url: str, expected: dict[str, float]) -> bool:
+    samples = metrics((await get(url + "/metrics"))[1])
+    return {dict(labels)["state"]: value for (name, labels), value in samples.items()
+            if name == "ordersync_actions"} == expected
+
+
+async def _effects(sim, count: int = 1) -> bool:
+    return len(sim.effects) >= count
 
 
 async def test_default_listen_is_loopback_and_posts_need_a_token(  # noqa: F811

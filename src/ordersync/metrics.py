@@ -4,7 +4,8 @@ Counters and histograms are fed as things happen, through the vendor-agnostic ob
 daemon and :class:`~ordersync.http.VendorHttp` call (:class:`Metrics` implements
 :class:`~ordersync.daemon.Observer`). The gauges of orders and actions by state are read from
 the ledger when scraped (:class:`LedgerCollector`); :meth:`Metrics.render` therefore runs on
-the ledger's thread (the status server submits it there), never on the event loop.
+the thread of the ledger connection it reads (the status server's own), never on the event
+loop.
 
 =============================================== ==========================================
 ``ordersync_polls_total{vendor,outcome}``        polls ended, ``outcome`` ok or error
@@ -85,7 +86,7 @@ class Metrics:
         self.registry.register(LedgerCollector(ledger, instances))
 
     def render(self) -> bytes:
-        """The text exposition format; reads the ledger (call it on the ledger's thread)."""
+        """The text exposition format; reads the ledger (call it on that ledger's thread)."""
         return generate_latest(self.registry)
 
     # the observer (ordersync.daemon.Observer)

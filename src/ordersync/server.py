@@ -16,7 +16,8 @@ Safe by default: loopback unless ``listen`` names another address (logged as a w
 no CORS; request bodies over ``MAX_BODY_BYTES`` refused; every vendor string HTML-escaped;
 POST /actions refused (403) when no token is configured, and without the right bearer
 token (401, compared in constant time). The ledger is read on its own thread
-(:class:`~ordersync.ledger.AsyncLedger`), never on the event loop; an action is queued as the
+(:class:`~ordersync.ledger.AsyncLedger`, a connection of the server's own), never on the
+event loop and never in the daemon's way; an action is queued as the
 CLI queues it (:mod:`ordersync.actions`), on a worker thread.
 """
 
@@ -42,7 +43,7 @@ from .contract import validate
 from .daemon import Service
 from .errors import ActionRefused, ConfigError, LedgerBusy, LedgerLocked, ParameterError
 from .health import timestamp, vendor_problems
-from .ledger import LedgerAPI
+from .ledger import AsyncLedger, LedgerAPI, open_ledger
 from .metrics import CONTENT_TYPE, Metrics
 from .model import Action, ActionState
 from .registry import adapter as adapter_spec
@@ -60,8 +61,12 @@ QUEUE_ROWS = 20
 class StatusServer:
     """The routes, over a running :class:`~ordersync.daemon.Service`."""
 
-    def __init__(self, service: Service, settings: ServerConfig, metrics: Metrics) -> None:
+    def __init__(self, service: Service, settings: ServerConfig, metrics: Metrics,
+                 reads: AsyncLedger) -> None:
         self.service = service
+        self.reads = reads
+        """A connection of the server's own, on its own thread: a page or a scrape never
+        delays the daemon's writes (WAL lets them read while it writes)."""
         self.settings = settings
         self.metrics = metrics
         token = settings.secrets.get("token")  # read now: a missing one stops the start
@@ -78,9 +83,7 @@ class StatusServer:
         return app
 
     async def _read(self, fn) -> Any:
-        ledger = self.service.ledger
-        assert ledger is not None  # the server runs only while the service is open
-        return await ledger.call(fn)
+        return await self.reads.call(fn)
 
     # ------------------------------------------------------------------ health
 
@@ -218,12 +221,12 @@ def _html(text: str, status: int = 200) -> web.Response:
 async def status_server(service: Service, settings: ServerConfig,
                         metrics: Metrics) -> AsyncIterator[web.AppRunner]:
     """Serve while the block runs. An address that cannot be bound is a ConfigError."""
-    assert service.ledger is not None
-    metrics.watch_ledger(service.ledger.ledger, service.runners)
-    runner = web.AppRunner(StatusServer(service, settings, metrics).app(), access_log=None,
-                           shutdown_timeout=SHUTDOWN_S)
-    await runner.setup()
+    reads = AsyncLedger(await asyncio.to_thread(open_ledger, service.config.ledger_url))
+    metrics.watch_ledger(reads.ledger, service.runners)
+    runner = web.AppRunner(StatusServer(service, settings, metrics, reads).app(),
+                           access_log=None, shutdown_timeout=SHUTDOWN_S)
     try:
+        await runner.setup()
         try:
             await web.TCPSite(runner, settings.host, settings.port).start()
         except OSError as exc:
@@ -237,6 +240,7 @@ async def status_server(service: Service, settings: ServerConfig,
         yield runner
     finally:
         await runner.cleanup()
+        await reads.close()
 
 
 # ---------------------------------------------------------------------- the pages
