@@ -29,6 +29,7 @@ from .ledger import ledger_location
 from .redaction import register
 from .registry import adapter as find_adapter
 from .registry import adapters
+from .report.settings import ReportSettings, parse_report_settings
 
 DEFAULT_LIMITS = Limits()
 
@@ -161,6 +162,8 @@ class Config:
     ledger_url: str
     """``ledger.url`` as given (or ``ledger.path``): what :func:`ordersync.ledger.open_ledger`
     opens."""
+    report: ReportSettings = ReportSettings()
+    """The ``[report]`` thresholds (defaults when the section is absent)."""
 
     def vendor(self, name: str) -> VendorConfig:
         if name not in self.vendors:
@@ -194,7 +197,7 @@ def parse_config(
     data: Mapping[str, Any], *, source: str, environ: Mapping[str, str], base_dir: Path
 ) -> Config:
     """Check a parsed configuration; ``base_dir`` resolves relative secret files."""
-    unknown = set(data) - {"ledger", "vendors"}
+    unknown = set(data) - {"ledger", "vendors", "report"}
     if unknown:
         raise ConfigError(f"{source}: unknown section {sorted(unknown)[0]!r}")
     ledger = data.get("ledger", {})
@@ -218,8 +221,9 @@ def parse_config(
         name: _vendor(name, table, source=source, environ=environ, base_dir=base_dir)
         for name, table in vendors_table.items()
     }
+    report = parse_report_settings(data.get("report", {}), source)
     return Config(source=source, ledger_path=ledger_path, vendors=vendors,
-                  ledger_url=ledger_url if key == "url" else str(ledger_path))
+                  ledger_url=ledger_url if key == "url" else str(ledger_path), report=report)
 
 
 def _expect_table(value: Any, key: str, source: str) -> None:
