@@ -208,6 +208,7 @@ class WaitingOrder:
     vendor_id: str
     vendor_state: str
     since: str
+    customer: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -34,7 +34,7 @@ class ReportReads:
             "SELECT o.vendor_id, o.vendor_state, coalesce((SELECT max(e.at) FROM events e"
             " WHERE e.instance = o.instance AND e.vendor_id = o.vendor_id"
             " AND e.to_vendor_state = o.vendor_state"
-            " AND e.from_vendor_state IS NOT e.to_vendor_state), o.first_seen)"
+            " AND e.from_vendor_state IS NOT e.to_vendor_state), o.first_seen), o.customer"
             f" FROM orders o WHERE o.instance = ? AND o.vendor_state IN ({marks})",
             [instance, *vendor_states])]
 
@@ -93,3 +93,11 @@ class ReportReads:
             " json_extract(data, ?) AS v FROM orders WHERE instance = ?)"
             " WHERE v IS NOT NULL GROUP BY 1", params)
         return {cur: (count, total) for cur, count, total in rows}
+
+    def fingerprints(self, instance: str) -> dict[str, tuple[bytes, str, str, str | None]]:
+        """Every order of ``instance``: {vendor id: (digest, state, vendor state, problem)},
+        what a reconcile compares the vendor's copies with."""
+        return {vendor_id: (bytes(fingerprint), state, vendor_state, problem)
+                for vendor_id, fingerprint, state, vendor_state, problem in self.db.conn.execute(
+                    "SELECT vendor_id, digest, state, vendor_state, problem FROM orders"
+                    " WHERE instance = ?", (instance,))}

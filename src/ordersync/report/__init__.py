@@ -15,6 +15,8 @@ Nothing here knows a vendor: adapters declare what waits, what blocks and where 
 from __future__ import annotations
 
 from .build import build_report, refresh
+from .html import render_html
 from .settings import ReportSettings, parse_report_settings, parse_since
 
-__all__ = ["ReportSettings", "build_report", "parse_report_settings", "parse_since", "refresh"]
+__all__ = ["ReportSettings", "build_report", "parse_report_settings", "parse_since", "refresh",
+           "render_html"]

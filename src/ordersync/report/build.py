@@ -87,8 +87,8 @@ def _vendor(ledger: LedgerAPI, name: str, spec: AdapterSpec, now: float,
         status = "failing"
     else:
         status = "ok"
-    return {
-        "vendor": name, "adapter": spec.name, "status": status, "freshness_s": freshness,
+    return {   # freshness first: the first thing every view shows
+        "freshness_s": freshness, "vendor": name, "adapter": spec.name, "status": status,
         "last_poll": health.last_poll_at if health else None, "last_success": success,
         "failures": failures,
         "error": ({"class": health.last_error_class, "message": health.last_error}
@@ -98,7 +98,11 @@ def _vendor(ledger: LedgerAPI, name: str, spec: AdapterSpec, now: float,
 
 
 def _exception(record: ExceptionRecord, now: float, since: float) -> dict:
+    """One exception as the report shows it; ``age_s`` is how long its cause has been there
+    (since the order began to wait, the action was queued; else since first seen)."""
     first_seen = seconds(record.first_seen)
+    began = record.detail.get("since")
+    start = min(first_seen, seconds(began)) if isinstance(began, str) else first_seen
     end = seconds(record.resolved_at) if record.resolved_at else now
     if record.resolved_at is not None:
         status = "resolved"
@@ -109,7 +113,7 @@ def _exception(record: ExceptionRecord, now: float, since: float) -> dict:
     return {
         "kind": record.kind, "key": record.key, "vendor": record.instance,
         "order": record.vendor_id, "action": record.action_id,
-        "age_s": round(end - first_seen, 3), "reason": record.reason,
+        "age_s": round(end - start, 3), "reason": record.reason,
         "first_seen": record.first_seen, "last_seen": record.last_seen,
         "resolved": record.resolved_at, "status": status,
         "needs_person": record.kind == UNCERTAIN, "detail": record.detail,

@@ -108,7 +108,8 @@ def action_findings(ledger: LedgerAPI, instances: set[str], now: float,
             found.append(Finding(f"{ACTION_PENDING}:{action.id}", ACTION_PENDING,
                                  action.instance, f"#{action.id} {action.kind} pending for"
                                  f" {duration(age)}" + _because(action), action.vendor_id,
-                                 action.id, {"kind": action.kind, "attempts": action.attempts}))
+                                 action.id, {"kind": action.kind, "attempts": action.attempts,
+                                             "since": action.created_at}))
     return found
 
 
@@ -122,9 +123,9 @@ def _action_finding(ledger: LedgerAPI, action: Action, kind: str) -> Finding:
              "error": a.error} for a in ledger.outbox.attempts(action.id)]
     what = {UNCERTAIN: "may or may not have taken effect", ACTION_DEAD: "gave up",
             ACTION_FAILED: "refused by the vendor"}[kind]
+    detail["since"] = action.created_at
     return Finding(f"{kind}:{action.id}", kind, action.instance,
-                   f"#{action.id} {action.kind} {what} after {action.attempts} attempt"
-                   f"{'s' * (action.attempts != 1)}" + _because(action),
+                   f"#{action.id} {action.kind} {what}" + _because(action),
                    action.vendor_id, action.id, detail)
 
 
@@ -142,7 +143,8 @@ def order_findings(ledger: LedgerAPI, instance: str, spec: AdapterSpec, now: flo
             found.append(Finding(
                 f"{STUCK}:{instance}:{order.vendor_id}", STUCK, instance,
                 f"{order.vendor_state} ({spec.waiting_states[order.vendor_state]}) for"
-                f" {duration(age)}", order.vendor_id,
+                f" {duration(age)}" + (f", customer {order.customer}" if order.customer else ""),
+                order.vendor_id,
                 detail={"vendor_state": order.vendor_state, "since": order.since}))
     if spec.problems is not None:
         for stored in ledger.orders_in_vendor_states(instance, sorted(spec.problem_states)):
