@@ -22,8 +22,8 @@ CSV_COLUMNS = ("freshness_s", "vendor", "kind", "key", "order", "action", "statu
 
 def render_table(report: dict, width: int = WIDTH) -> str:
     """Every section as aligned text, no line longer than ``width``."""
-    lines: list[str] = [f"ordersync report at {report['generated_at']}"
-                        f" (changes since {report['since']})", ""]
+    lines: list[str] = [f"ordersync report at {report['generated_at']}",
+                        f"new, persisting and resolved since {report['since']}", ""]
     vendors = report["vendors"]
     lines += _section(f"VENDORS ({len(vendors)})", ("FRESH", "VENDOR", "STATUS", "FAILS",
                                                     "LAST ERROR"),
@@ -85,11 +85,11 @@ def _section(title: str, headers: Sequence[str], rows: Sequence[Sequence[str]],
     """A titled block of columns; every column but the last at most its width, the last
     whatever is left of ``width``."""
     if not rows:
-        return [title, "  (none)", ""]
+        return [_cut(title, width), "  (none)", ""]
     cells = [[printable(cell) for cell in row] for row in [headers, *rows]]
     used = [min(max(len(r[i]) for r in cells), w) for i, w in enumerate(widths)]
     last = max(8, width - sum(used) - 2 * len(used))
-    out = [title]
+    out = [_cut(title, width)]
     for row in cells:
         parts = [_cut(cell, w).ljust(w) for cell, w in zip(row, used, strict=False)]
         out.append("  ".join([*parts, _cut(row[-1], last)]).rstrip())
