@@ -40,6 +40,7 @@ from .cli_common import print_json as _print_json
 from .cli_common import say as _say
 from .cli_health import add_check_command
 from .cli_ledger import cmd_action, cmd_actions_list, cmd_orders_list, cmd_orders_show
+from .cli_report import add_report_commands
 from .config import Config, load_config
 from .daemon import LedgerBusy, Service
 from .errors import ActionRefused, ConfigError, LedgerLocked, LedgerUnusable, VendorError
@@ -107,6 +108,7 @@ def build_parser() -> Parser:
 
     add_action_commands(commands)
     add_chain_command(commands)
+    add_report_commands(commands)
     add_check_command(commands)
 
     action_commands = _group(commands, "actions", "list, show, retry or cancel queued actions",

@@ -30,6 +30,7 @@ from .ledger import ledger_location
 from .redaction import register
 from .registry import adapter as find_adapter
 from .registry import adapters
+from .report.settings import ReportSettings, parse_report_settings
 
 DEFAULT_LIMITS = Limits()
 
@@ -199,6 +200,8 @@ class Config:
     ledger_url: str
     """``ledger.url`` as given (or ``ledger.path``): what :func:`ordersync.ledger.open_ledger`
     opens."""
+    report: ReportSettings = ReportSettings()
+    """The ``[report]`` thresholds (defaults when the section is absent)."""
     server: ServerConfig | None = None
     """None: no ``[server]`` section, no status server."""
     heartbeat: HeartbeatConfig = HeartbeatConfig()
@@ -239,7 +242,7 @@ def parse_config(
     data: Mapping[str, Any], *, source: str, environ: Mapping[str, str], base_dir: Path
 ) -> Config:
     """Check a parsed configuration; ``base_dir`` resolves relative secret files."""
-    unknown = set(data) - {"ledger", "vendors", "server", "heartbeat"}
+    unknown = set(data) - {"ledger", "vendors", "report", "server", "heartbeat"}
     if unknown:
         raise ConfigError(f"{source}: unknown section {sorted(unknown)[0]!r}")
     ledger = data.get("ledger", {})
@@ -263,8 +266,9 @@ def parse_config(
         name: _vendor(name, table, source=source, environ=environ, base_dir=base_dir)
         for name, table in vendors_table.items()
     }
+    report = parse_report_settings(data.get("report", {}), source)
     return Config(source=source, ledger_path=ledger_path, vendors=vendors,
-                  ledger_url=ledger_url if key == "url" else str(ledger_path),
+                  ledger_url=ledger_url if key == "url" else str(ledger_path), report=report,
                   server=(_server(data["server"], source, base_dir, environ) if "server" in data
                           else None),
                   heartbeat=_heartbeat(data.get("heartbeat", {}), source, base_dir))
