@@ -133,7 +133,8 @@ async def test_metrics_actions_readiness_and_pages(fotoware_sim, write_config,  
     sim.touch(planted, adminComment=script,
               owner={**sim.get_order(planted)["owner"], "email": script})
     config = write_config(server_toml(
-        sim, tmp_path, f"[server]\nlisten = '127.0.0.1:{port}'\ntoken_env = '{TOKEN_ENV}'\n"))
+        sim, tmp_path, f"[server]\nlisten = '127.0.0.1:{port}'\ntoken_env = '{TOKEN_ENV}'\n\n"
+        "[report]\nstuck_after_s = 0.5\n"))   # pending orders are stuck within a second
     async with daemon(config, tmp_path, url):
         await until(lambda: _is(url + "/readyz", 200), "ready")
         healthy = await check(config, tmp_path)
@@ -206,6 +207,7 @@ async def test_metrics_actions_readiness_and_pages(fotoware_sim, write_config,  
         assert page.index("Vendors") < page.index("Queue") < page.index("Exceptions")
         assert f"<td>{V}</td>" in page and "ready" in page
         assert ESCAPED in page and "<script" not in page
+        await until(lambda: _shows(url + "/", "Exceptions", "<td>stuck"), "stuck orders")
         linked = re.findall(f'href="/orders/{V}/([0-9]+)"', page)
         assert linked and await status_code(f"{url}/orders/{V}/{linked[0]}") == 200
         status, order_page = await get(f"{url}/orders/{V}/{planted}")
@@ -221,6 +223,7 @@ async def test_metrics_actions_readiness_and_pages(fotoware_sim, write_config,  
         await until(lambda: _is(url + "/readyz", 503), "not ready")
         status, text = await get(url + "/readyz")
         assert V in text and "last successful poll" in text, text
+        await until(lambda: _shows(url + "/", "Exceptions", "<td>vendor_down"), "down")
         down = await check(config, tmp_path)
         assert down.returncode == 1, down
         assert f"unhealthy: vendor {V} not ready: last successful poll" in down.stdout, down
@@ -231,6 +234,15 @@ async def test_metrics_actions_readiness_and_pages(fotoware_sim, write_config,  
         assert samples[("ordersync_polls_total", (("outcome", "error"), ("vendor", V)))] >= 1
         assert samples[("ordersync_errors_total", (("error_class", "VendorUnavailable"),
                                                    ("vendor", V)))] >= 2
+
+
+def section(page: str, title: str) -> str:
+    """The part of a page under ``<h2>title</h2>``, up to the next ``<h2>``."""
+    return page.split(f"<h2>{title}</h2>", 1)[1].split("<h2>", 1)[0]
+
+
+async def _shows(url: str, title: str, fragment: str) -> bool:
+    return fragment in section((await get(url))[1], title)
 
 
 async def _is(url: str, status: int) -> bool:

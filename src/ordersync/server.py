@@ -8,6 +8,7 @@ section: an aiohttp application on the daemon's own event loop, stopped with it.
                             each vendor that is not ready and why
 ``GET /metrics``            Prometheus text (:mod:`ordersync.metrics`)
 ``GET /``                   the status page: vendors and freshness, the queue, exceptions
+                            (the morning report's, :func:`ordersync.report.build_report`)
 ``GET /orders/{v}/{id}``    one order with its actions and events (404 when unknown)
 ``POST /actions``           queue a declared action (``Authorization: Bearer TOKEN``)
 =========================== =================================================================
@@ -25,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import sqlite3
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -39,7 +41,7 @@ from aiohttp import web
 from .actions import enqueue_chain, enqueue_requests
 from .cli_common import action_json
 from .config import ServerConfig
-from .contract import validate
+from .contract import AdapterSpec, validate
 from .daemon import Service
 from .errors import ActionRefused, ConfigError, LedgerBusy, LedgerLocked, ParameterError
 from .health import timestamp, vendor_problems
@@ -47,6 +49,7 @@ from .ledger import AsyncLedger, LedgerAPI, open_ledger
 from .metrics import CONTENT_TYPE, Metrics
 from .model import Action, ActionState
 from .registry import adapter as adapter_spec
+from .report import ReportSettings, build_report
 
 log = structlog.get_logger("ordersync.server")
 
@@ -113,8 +116,10 @@ class StatusServer:
     # ------------------------------------------------------------------ pages
 
     async def status_page(self, request: web.Request) -> web.Response:
-        instances = list(self.service.runners)
-        snapshot = await self._read(lambda ledger: _status_snapshot(ledger, instances))
+        specs = {name: runner.spec for name, runner in self.service.runners.items()}
+        now, settings = self.service.clock(), self.service.config.report
+        snapshot = await self._read(lambda ledger: _status_snapshot(ledger, specs, now,
+                                                                    settings))
         problems = vendor_problems([r.config for r in self.service.runners.values()],
                                    snapshot["health"], self.service.clock())
         return _html(render_status(snapshot, problems, self.service.clock()))
@@ -246,10 +251,19 @@ async def status_server(service: Service, settings: ServerConfig,
 # ---------------------------------------------------------------------- the pages
 
 
-def _status_snapshot(ledger: LedgerAPI, instances: list[str]) -> dict:
-    """Everything the status page shows, read in one go on the ledger's thread."""
+def _status_snapshot(ledger: LedgerAPI, specs: dict[str, AdapterSpec], now: float,
+                     settings: ReportSettings) -> dict:
+    """Everything the status page shows, read in one go on the ledger's thread; the
+    exceptions as the morning report finds them now (detection refreshes them: a short
+    write, skipped when the daemon holds the ledger past the busy timeout)."""
+    try:
+        report = build_report(ledger, specs, now, settings)
+    except (LedgerLocked, sqlite3.OperationalError):
+        report = build_report(ledger, specs, now, settings, refresh_first=False)
     outbox = ledger.outbox
+    instances = list(specs)
     return {
+        "report": report,
         "health": ledger.vendor_health(),
         "counts": {name: outbox.counts(name) for name in instances},
         "orders": {(c.instance, c.state.value): c.orders for c in ledger.summary()},
@@ -295,11 +309,15 @@ def _table(headers: list[str], rows: list[list[str]], empty: str) -> str:
 def _age(iso_text: str | None, now: float) -> str:
     if iso_text is None:
         return "never"
-    seconds = max(0.0, now - timestamp(iso_text))
+    return _duration(now - timestamp(iso_text)) + " ago"
+
+
+def _duration(seconds: float) -> str:
+    seconds = max(0.0, seconds)
     for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
         if seconds >= size:
-            return f"{seconds / size:.1f} {unit} ago"
-    return f"{seconds:.0f} s ago"
+            return f"{seconds / size:.1f} {unit}"
+    return f"{seconds:.0f} s"
 
 
 def _order_link(instance: str, vendor_id: str) -> str:
@@ -355,10 +373,20 @@ def render_status(snapshot: dict, problems: dict[str, str], now: float) -> str:
 
 
 def exceptions_section(snapshot: dict) -> str:
-    """Where the report's exceptions plug in (``ordersync.report.build_report``, branch
-    ``report``); until then the page says so."""
-    return ("<p class=\"note\">Exceptions (stuck, expiring, drifted orders) come with"
-            " <code>ordersync report</code>, not part of this build yet.</p>")
+    """The report's open exceptions (those needing a person first), and how many resolved
+    lately (``ordersync report`` has the whole digest)."""
+    exceptions = snapshot["report"]["exceptions"]
+    rows = [[escape(e["kind"]) + (" <span class=\"bad\">needs a person</span>"
+                                  if e["needs_person"] else ""),
+             _order_link(e["vendor"], e["order"]) if e["order"] else escape(e["vendor"]),
+             _duration(e["age_s"]), escape(e["reason"]), escape(e["first_seen"]),
+             escape(e["status"])]
+            for e in exceptions if e["resolved"] is None]
+    resolved = len(exceptions) - len(rows)
+    return (_table(["kind", "order", "age", "reason", "first seen", "status"], rows,
+                   "No open exceptions.")
+            + (f"<p class=\"note\">{resolved} resolved since {escape(snapshot['report']['since'])}"
+               " (<code>ordersync report</code> lists them).</p>" if resolved else ""))
 
 
 def render_order(order, actions: list[Action]) -> str:
