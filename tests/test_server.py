@@ -29,6 +29,7 @@ from tests.cli_support import (  # noqa: F401  (fixtures are found by import)
     closed_port,
     fotoware_sim,
     fotoware_toml,
+    json_data,
     one_error_line,
     start_cli,
     write_config,
@@ -330,6 +331,11 @@ async def test_check_follows_the_daemon_stopped_and_wedged(fotoware_sim, write_c
     async with daemon(config, tmp_path, None) as proc:
         await until(healthy, "healthy")
         assert heartbeat.stat().st_mode & 0o777 == 0o600
+        report = await arun_cli("--config", str(config), "check", "--json", env=ENV,
+                                cwd=tmp_path)
+        data = json_data(report)
+        assert (data["healthy"], data["problems"], data["pid"], data["vendors"]) == (
+            True, [], proc.pid, {V: None}), report
         proc.send_signal(signal.SIGSTOP)   # wedged: no loop makes progress
         try:
             async def wedged() -> bool:

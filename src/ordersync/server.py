@@ -178,6 +178,8 @@ class StatusServer:
             raise ActionRefused("vendor: required (a configured vendor instance)")
         vendor = config.vendor(instance)
         if "steps" in body:
+            if "kind" in body or "params" in body:
+                raise ActionRefused("give either kind and params or steps, not both")
             return await enqueue_chain(config, instance, order, _steps(body["steps"]), key=key)
         kind, params = body.get("kind"), body.get("params") or {}
         if not isinstance(params, dict):
