@@ -12,6 +12,11 @@ to finish their step (a page, an action), then every wait and request is cancell
 is committed with its cursor or not at all; an action cancelled mid-request is left
 ``pending`` and marked for verification (``close``), so the next run reads the vendor before
 it sends anything again.
+
+While ``run()`` runs, each loop marks its progress and a watchdog task writes the heartbeat
+file, and pings systemd (``READY=1`` at the start, ``WATCHDOG=1``, ``STOPPING=1``), only while
+no loop is stuck (:mod:`ordersync.health`, :mod:`ordersync.sdnotify`). An optional
+:class:`Observer` (the status server's metrics) is told of every poll and HTTP attempt.
 """
 
 from __future__ import annotations
@@ -253,6 +258,7 @@ class Service:
         """Write the heartbeat (and ping systemd's watchdog) only while no loop is stuck."""
         settings, path = self.config.heartbeat, self.config.heartbeat_path
         stuck_before: list[str] = []
+        failing = False
         while not self._stopping.is_set():
             stuck = self.progress.stuck(time.monotonic())
             if stuck != stuck_before:
@@ -269,9 +275,12 @@ class Service:
                     write_heartbeat(path, os.getpid(), now,
                                     self.progress.snapshot(time.monotonic()))
                 except OSError as exc:
-                    log.error("heartbeat_not_written", path=str(path),
-                              error=exc.strerror or str(exc))
+                    if not failing:  # logged when it begins to fail, not every time
+                        log.error("heartbeat_not_written", path=str(path),
+                                  error=exc.strerror or str(exc))
+                    failing = True
                 else:
+                    failing = False
                     self.heartbeat_at = now
                     self.notifier.notify("WATCHDOG=1")
                     if self.observer is not None:
