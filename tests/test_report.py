@@ -48,6 +48,7 @@ async def test_every_planted_exception_is_reported_then_resolves_when_its_cause_
         problem = found[keys["problem"]]["reason"]
         assert "FileNotFoundAtUrl" in problem and "photo " in problem
         assert "gave up" in found[keys["action_dead"]]["reason"]
+        assert "64 bits" in found[keys["unreadable"]]["reason"]
         down = found[keys["vendor_down"]]
         assert down["vendor"] == "gone" and "polls failed in a row" in down["reason"]
 
@@ -78,6 +79,7 @@ async def test_every_planted_exception_is_reported_then_resolves_when_its_cause_
         site.fw.set_state(site.planted["stuck_order"], "approved")
         site.resell.set_status(site.planted["draft"], "Canceled")
         site.prints.set_status(site.planted["photo_order"], "Cancelled")
+        site.prints.plant(site.planted["unreadable_order"], None)  # the vendor fixes it
         ledger = site.ledger()
         try:
             for key in ("uncertain", "action_dead"):   # a person decides about both
