@@ -8,6 +8,7 @@ report all read it, so "two days later" costs nothing.
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -130,6 +131,7 @@ async def plant_everything(site: Site) -> dict[str, str]:
     Problem: a Pwinty draft given a photo whose URL is missing at the vendor.
     Uncertain and dead: two Fotoware approvals whose requests fail once each.
     Down: the fourth vendor's server stops answering for three polls.
+    Unreadable: a Pwinty order served with a price beyond 64 bits (stored flagged).
     """
     clock = site.clock
     pending = [i for i in site.fw.order_ids() if site.fw.get_order(i)["state"] == "pending"]
@@ -143,6 +145,9 @@ async def plant_everything(site: Site) -> dict[str, str]:
     site.fw.faults.add("status", method="GET", path_prefix=f"/fotoweb/orders/{pending[1]}",
                        status=503, retry_after=None)
     dead = await site.queue("fw", "approve", pending[1], comment="ok")
+    unreadable = site.prints.order_ids()[1]            # on the first page every poll reads
+    site.prints.plant(unreadable, json.dumps({**site.prints.get_order(unreadable),
+                                              "price": 2**64}).encode())
     await site.gone_down()
     await site.sync()            # actions pushed (uncertain, dead, the photo added)
     clock.advance(10)            # the photo's download fails at the vendor
@@ -155,7 +160,8 @@ async def plant_everything(site: Site) -> dict[str, str]:
         "uncertain": f"uncertain:{uncertain}",
         "action_dead": f"action_dead:{dead}",
         "vendor_down": "vendor_down:gone",
+        "unreadable": f"unreadable:prints:{unreadable}",
     }
     site.planted.update(keys, stuck_order=pending[2], draft=draft, photo_order=photo_order,
-                        photo_action=str(photo))
+                        photo_action=str(photo), unreadable_order=unreadable)
     return keys

@@ -72,9 +72,12 @@ async def test_drift_is_counted_recorded_reported_and_cleared_by_a_sync(tmp_path
         assert all(e["status"] == "resolved" for e in cleared.values())
 
 
-async def test_reconcile_of_a_vendor_that_is_down_fails_with_one_line(tmp_path, clock):
+async def test_reconcile_fails_with_one_line_and_report_runs_beside_the_daemon(
+        tmp_path, clock):
     async with report_site(tmp_path, clock) as site:
         await site.gone_down()
+        for _ in range(3):
+            await site.sync()           # gone is down: three failed polls in a row
         result = await arun_cli("--config", str(site.config_path), "reconcile", "--vendor",
                                 "gone", env=ENV)
         one_error_line(result, 1, "gone: ", "cannot connect")
@@ -85,6 +88,9 @@ async def test_reconcile_of_a_vendor_that_is_down_fails_with_one_line(tmp_path, 
         lock.acquire()
         try:
             busy = await arun_cli("--config", str(site.config_path), "reconcile", env=ENV)
+            beside = await arun_cli("--config", str(site.config_path), "report", "--format",
+                                    "csv", env=ENV)
         finally:
             lock.release()
         one_error_line(busy, 3, "another ordersync process")
+        assert beside.returncode == 0 and "vendor_down:gone" in beside.stdout, beside

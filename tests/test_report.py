@@ -40,12 +40,15 @@ async def test_every_planted_exception_is_reported_then_resolves_when_its_cause_
 
         stuck = found[keys["stuck"]]
         assert stuck["order"] == site.planted["stuck_order"]
-        assert stuck["reason"].startswith("pending (approval) for 2d 0h")
+        assert stuck["reason"].startswith("pending (waits for approval), customer ")
         assert stuck["age_s"] >= 2 * DAY                  # how long the order has waited
-        assert found[keys["expiring"]]["reason"] == "order expires in 23h 59m"  # 3 d - 2 d - 10 s
+        expires = site.resell.orders[int(site.planted["draft"])]["expirationDate"]
+        assert found[keys["expiring"]]["reason"] == f"order expires {expires}"
+        assert found[keys["expiring"]]["detail"]["expires"] == expires
         problem = found[keys["problem"]]["reason"]
         assert "FileNotFoundAtUrl" in problem and "photo " in problem
         assert "gave up" in found[keys["action_dead"]]["reason"]
+        assert "64 bits" in found[keys["unreadable"]]["reason"]
         down = found[keys["vendor_down"]]
         assert down["vendor"] == "gone" and "polls failed in a row" in down["reason"]
 
@@ -76,6 +79,7 @@ async def test_every_planted_exception_is_reported_then_resolves_when_its_cause_
         site.fw.set_state(site.planted["stuck_order"], "approved")
         site.resell.set_status(site.planted["draft"], "Canceled")
         site.prints.set_status(site.planted["photo_order"], "Cancelled")
+        site.prints.plant(site.planted["unreadable_order"], None)  # the vendor fixes it
         ledger = site.ledger()
         try:
             for key in ("uncertain", "action_dead"):   # a person decides about both

@@ -138,7 +138,7 @@ def _text(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
-WAITING_STATES = {"NotYetSubmitted": "not submitted", "AwaitingPayment": "awaiting payment"}
+WAITING_STATES = {"NotYetSubmitted": "submission", "AwaitingPayment": "the recipient's payment"}
 """Where a Pwinty order waits for someone (the report's stuck orders)."""
 
 PHOTO_PROBLEMS = frozenset({"FileNotFoundAtUrl", "Invalid"})

@@ -124,7 +124,7 @@ def _text(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
-WAITING_STATES = {"Reseller Pending Approval": "reseller approval"}
+WAITING_STATES = {"Reseller Pending Approval": "the reseller's approval"}
 """Where a reseller order waits for someone (the report's stuck orders)."""
 
 

@@ -13,6 +13,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import orjson
+
 from .cli_common import (
     UsageError,
     known_instance,
@@ -24,6 +26,7 @@ from .cli_common import (
 from .config import Config
 from .daemon import LedgerLock
 from .errors import LedgerUnusable, VendorError
+from .redaction import redact
 from .registry import adapter as find_adapter
 from .report import build_report, parse_since, render_html
 from .report.reconcile import Reconciled, reconcile
@@ -106,17 +109,18 @@ def cmd_report(args) -> int:
 
 
 def render(report: dict, fmt: str) -> str:
+    """The report in ``fmt``, every secret ordersync knows redacted (as all its output).
+
+    ``--format json`` is one compact line, for scripts (``--json`` prints it indented)."""
     if fmt == "json":
-        import orjson
-
-        from .redaction import redact
-
-        return redact(orjson.dumps(report, option=orjson.OPT_INDENT_2).decode()) + "\n"
-    if fmt == "csv":
-        return render_csv(report)
-    if fmt == "html":
-        return render_html(report)
-    return render_table(report)
+        text = orjson.dumps(report).decode() + "\n"
+    elif fmt == "csv":
+        text = render_csv(report)
+    elif fmt == "html":
+        text = render_html(report)
+    else:
+        text = render_table(report)
+    return redact(text)
 
 
 def write_atomically(path: Path, text: str) -> None:

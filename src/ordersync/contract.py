@@ -386,7 +386,7 @@ class AdapterSpec:
     """A sample chain for the demo, starting with a create: (kind, declared values) each."""
     waiting_states: Mapping[str, str] = field(default_factory=dict)
     """Vendor states in which an order waits for someone, each with what it waits for
-    ("pending approval"): past the report's ``stuck_after_s`` it is reported stuck."""
+    (``{"pending": "approval"}``): past the report's ``stuck_after_s`` it is stuck."""
     problem_states: frozenset[str] = frozenset()
     """The vendor states whose orders :attr:`problems` is asked about (and only those)."""
     problems: Callable[[StoredOrder], list[str]] | None = None

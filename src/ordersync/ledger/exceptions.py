@@ -24,6 +24,7 @@ DRIFT = "drift"
 RECONCILE_STREAM = "ordersync:reconcile"
 """Where the last reconcile's counts are kept: a sync_state row, beside the cursors."""
 
+_COMPARED = "key, kind, instance, vendor_id, action_id, reason, detail, resolved_at"
 _COLUMNS = ("key, kind, instance, vendor_id, action_id, reason, detail, first_seen, last_seen,"
             " resolved_at")
 
@@ -39,18 +40,28 @@ class ExceptionStore:
         """Record ``findings`` as the whole truth for ``kinds`` x ``instances`` at ``now``.
 
         Open exceptions of that scope that were not found again are resolved; findings
-        outside the scope are recorded all the same.
+        outside the scope are recorded all the same. Only new, reopened or changed rows are
+        written; the others get their ``last_seen`` in one statement.
         """
         at = iso(now)
         found = {f.key: f for f in findings}
         conn = self.db.conn
+        scope = (f"resolved_at IS NULL AND kind IN ({_marks(kinds)})"
+                 f" AND instance IN ({_marks(instances)})")
         with self.write():
-            open_keys = {key for (key,) in conn.execute(
-                f"SELECT key FROM exceptions WHERE resolved_at IS NULL"
-                f" AND kind IN ({_marks(kinds)}) AND instance IN ({_marks(instances)})",
-                [*kinds, *instances])} if kinds and instances else set()
-            known_open = {key for (key,) in _select_in(
-                conn, "SELECT key FROM exceptions WHERE resolved_at IS NULL AND key IN", found)}
+            stored = {row[0]: row[1:] for row in conn.execute(
+                f"SELECT {_COMPARED} FROM exceptions WHERE {scope}", [*kinds, *instances])}
+            open_in_scope = set(stored)
+            stored.update((row[0], row[1:]) for row in _select_in(
+                conn, f"SELECT {_COMPARED} FROM exceptions WHERE key IN",
+                [key for key in found if key not in stored]))
+            known_open = {key for key, row in stored.items() if row[-1] is None}
+            changed = []
+            for key, f in found.items():
+                row = (f.kind, f.instance, f.vendor_id, f.action_id, f.reason,
+                       orjson.dumps(f.detail, option=orjson.OPT_SORT_KEYS).decode(), None)
+                if stored.get(key) != row:
+                    changed.append((key, *row[:-1], at, at))
             conn.executemany(
                 "INSERT INTO exceptions (key, kind, instance, vendor_id, action_id, reason,"
                 " detail, first_seen, last_seen) VALUES (?,?,?,?,?,?,?,?,?)"
@@ -59,14 +70,12 @@ class ExceptionStore:
                 " action_id = excluded.action_id, reason = excluded.reason,"
                 " detail = excluded.detail, last_seen = excluded.last_seen,"
                 " first_seen = CASE WHEN resolved_at IS NULL THEN first_seen"
-                " ELSE excluded.first_seen END, resolved_at = NULL",
-                [(f.key, f.kind, f.instance, f.vendor_id, f.action_id, f.reason,
-                  orjson.dumps(f.detail, option=orjson.OPT_SORT_KEYS).decode(), at, at)
-                 for f in found.values()],
-            )
-            cleared = sorted(open_keys - found.keys())
+                " ELSE excluded.first_seen END, resolved_at = NULL", changed)
+            cleared = sorted(open_in_scope - found.keys())
             conn.executemany("UPDATE exceptions SET resolved_at = ? WHERE key = ?",
                              [(at, key) for key in cleared])
+            conn.execute(f"UPDATE exceptions SET last_seen = ? WHERE {scope}",
+                         [at, *kinds, *instances])
         return Refreshed(new=tuple(sorted(found.keys() - known_open)),
                          persisting=tuple(sorted(found.keys() & known_open)),
                          resolved=tuple(cleared))

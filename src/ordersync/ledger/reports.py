@@ -39,22 +39,32 @@ class ReportReads:
             [instance, *vendor_states])]
 
     def expiring(self, after: str, before: str) -> list[Expiring]:
-        """Orders not ended whose expiry, or an item's, falls in [after, before] (ISO)."""
+        """Orders not ended whose expiry, or an item's, falls in [after, before] (ISO).
+
+        Both reads are of indexes (orders_by_expiry covers its query); an order's state is
+        looked up only for an expiring item whose order does not expire itself."""
+        conn = self.db.conn
         found: dict[tuple[str, str], dict] = {}
         ended = ",".join("?" * len(ENDED))
-        for inst, vendor_id, state, expires in self.db.conn.execute(
+        for inst, vendor_id, state, expires in conn.execute(
                 "SELECT instance, vendor_id, state, expires FROM orders"
                 " WHERE expires IS NOT NULL AND expires BETWEEN ? AND ?"
                 f" AND state NOT IN ({ended})", [after, before, *ENDED]):
             found[inst, vendor_id] = {"state": state, "expires": expires, "items": []}
-        for inst, vendor_id, title, expires, state in self.db.conn.execute(
-                "SELECT i.instance, i.vendor_id, i.title, i.expires, o.state FROM items i"
-                " JOIN orders o ON o.instance = i.instance AND o.vendor_id = i.vendor_id"
-                " WHERE i.expires IS NOT NULL AND i.expires BETWEEN ? AND ?"
-                f" AND o.state NOT IN ({ended})", [after, before, *ENDED]):
-            entry = found.setdefault((inst, vendor_id),
-                                     {"state": state, "expires": None, "items": []})
-            entry["items"].append((title, expires))
+        items: dict[tuple[str, str], list[tuple[str, str]]] = {}
+        for inst, vendor_id, title, expires in conn.execute(
+                "SELECT instance, vendor_id, title, expires FROM items"
+                " WHERE expires IS NOT NULL AND expires BETWEEN ? AND ?", (after, before)):
+            items.setdefault((inst, vendor_id), []).append((title, expires))
+        for (inst, vendor_id), expiring in items.items():
+            entry = found.get((inst, vendor_id))
+            if entry is None:
+                row = conn.execute("SELECT state FROM orders WHERE instance = ? AND vendor_id = ?",
+                                   (inst, vendor_id)).fetchone()
+                if row is None or row[0] in ENDED:
+                    continue
+                entry = found[inst, vendor_id] = {"state": row[0], "expires": None, "items": []}
+            entry["items"] += expiring
         return [Expiring(inst, vendor_id, State(e["state"]), e["expires"], tuple(e["items"]))
                 for (inst, vendor_id), e in sorted(found.items())]
 
@@ -73,25 +83,48 @@ class ReportReads:
         return [_stored_order(r, items.get((r["instance"], r["vendor_id"]), ())) for r in rows]
 
     def changes_since(self, since: str) -> dict[str, dict[str, int]]:
-        """Events at or after ``since`` (ISO): {instance: {event kind: count}}."""
+        """Events at or after ``since`` (ISO): {instance: {event kind: count}}.
+
+        Events are appended as they happen, so their ids follow their times: the first id at
+        or after ``since`` is found by a binary search over ids (a few point reads) and only
+        the events from there are counted. (An event written while the clock stood earlier
+        than an older one, after a clock step back, may be left out.)"""
         out: dict[str, dict[str, int]] = {}
         for instance, kind, count in self.db.conn.execute(
-                "SELECT instance, kind, count(*) FROM events WHERE at >= ?"
-                " GROUP BY instance, kind", (since,)):
+                "SELECT instance, kind, count(*) FROM events WHERE id >= ? AND at >= ?"
+                " GROUP BY instance, kind", (self._first_event_at(since), since)):
             out.setdefault(instance, {})[kind] = count
         return out
 
+    def _first_event_at(self, since: str) -> int:
+        conn = self.db.conn
+        low, high = conn.execute("SELECT coalesce(min(id), 0), coalesce(max(id), 0) + 1"
+                                 " FROM events").fetchone()
+        while low < high:       # the first id whose event is at or after ``since``
+            middle = (low + high) // 2
+            row = conn.execute("SELECT id, at FROM events WHERE id >= ? ORDER BY id LIMIT 1",
+                               (middle,)).fetchone()
+            if row is None or row[1] >= since:
+                high = middle
+            else:
+                low = row[0] + 1
+        return low
+
     def values(self, instance: str, amount: str, currency: str | None
                ) -> dict[str | None, tuple[int, float]]:
-        """{currency: (orders, total)} of the number at ``amount`` in each order's ``data``
-        (and the text at ``currency``, when named), orders without an amount left out."""
+        """{currency: (orders, total)} of the open orders (not ended) of ``instance``: the
+        number at ``amount`` in each one's ``data`` (and the text at ``currency``, when
+        named); orders without an amount are left out. Found through orders_by_state."""
         currency_sql = "json_extract(data, ?)" if currency else "NULL"
-        params = [f"$.{amount}", instance] if not currency else [
-            f"$.{currency}", f"$.{amount}", instance]
+        open_states = [s.value for s in State if s.value not in ENDED]
+        marks = ",".join("?" * len(open_states))
+        params = [f"$.{amount}", *open_states, instance]
+        if currency:
+            params.insert(0, f"$.{currency}")
         rows = self.db.conn.execute(
             f"SELECT {currency_sql}, count(v), total(v) FROM (SELECT data,"
-            " json_extract(data, ?) AS v FROM orders WHERE instance = ?)"
-            " WHERE v IS NOT NULL GROUP BY 1", params)
+            f" json_extract(data, ?) AS v FROM orders WHERE state IN ({marks})"
+            " AND instance = ?) WHERE v IS NOT NULL GROUP BY 1", params)
         return {cur: (count, total) for cur, count, total in rows}
 
     def fingerprints(self, instance: str) -> dict[str, tuple[bytes, str, str, str | None]]:

@@ -184,8 +184,9 @@ def m008_exceptions(db: Database) -> None:
     was first and last seen and when it cleared (NULL while open).
 
     The partial index keeps the open ones at hand (every refresh reads them); the two
-    expiry indexes let the report find what expires soon without reading every order (see
-    docs/performance.md, "The report", for what they cost an ingest).
+    expiry indexes let the report find what expires soon without reading every order, and
+    ``orders_by_state`` gains the instance so that counting orders per instance and state
+    reads only that index (docs/performance.md, "The report": what they cost an ingest).
     """
     db.execute(
         """CREATE TABLE exceptions (
@@ -203,5 +204,10 @@ def m008_exceptions(db: Database) -> None:
     )
     db.execute("CREATE INDEX exceptions_open ON exceptions (instance, kind)"
                " WHERE resolved_at IS NULL")
-    db.execute("CREATE INDEX orders_by_expiry ON orders (expires) WHERE expires IS NOT NULL")
+    # (state, instance) instead of (state): as many index writes per order as before, and
+    # the report's orders per instance and state is read from the index, not the table.
+    db.execute("DROP INDEX orders_by_state")
+    db.execute("CREATE INDEX orders_by_state ON orders (state, instance)")
+    db.execute("CREATE INDEX orders_by_expiry ON orders (expires, state, instance, vendor_id)"
+               " WHERE expires IS NOT NULL")
     db.execute("CREATE INDEX items_by_expiry ON items (expires) WHERE expires IS NOT NULL")

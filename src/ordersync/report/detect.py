@@ -18,7 +18,9 @@ The kinds, in the order the report shows them (a person first):
     drift            the vendor and the ledger disagree (found by ``ordersync reconcile``)
 
 Keys are ``KIND:INSTANCE`` (vendor kinds), ``KIND:INSTANCE:ORDER`` (order kinds) and
-``KIND:ACTION ID`` (action kinds): the same cause found again has the same key.
+``KIND:ACTION ID`` (action kinds): the same cause found again has the same key. Reasons
+name no age (the report computes ``age_s`` from ``detail["since"]``), so a cause that stays
+the same is not rewritten by every refresh.
 """
 
 from __future__ import annotations
@@ -59,7 +61,7 @@ def detect(ledger: LedgerAPI, specs_by_instance: Mapping[str, AdapterSpec], now:
     findings += action_findings(ledger, instances, now, settings)
     for instance, spec in sorted(specs_by_instance.items()):
         findings += order_findings(ledger, instance, spec, now, settings)
-    findings += [_expiring(e.instance, e.vendor_id, e.expires, e.items, now)
+    findings += [_expiring(e.instance, e.vendor_id, e.expires, e.items)
                  for e in ledger.expiring(iso(now), iso(now + settings.expiring_within_s))
                  if e.instance in instances]
     return findings
@@ -89,7 +91,8 @@ def vendor_findings(instance: str, health: VendorHealth | None, now: float,
         age = now - seconds(health.last_success_at)
         if age > settings.stale_after_s:
             found.append(Finding(f"{VENDOR_STALE}:{instance}", VENDOR_STALE, instance,
-                                 f"last successful poll {duration(age)} ago"))
+                                 f"no successful poll since {health.last_success_at}",
+                                 detail={"since": health.last_success_at}))
     return found
 
 
@@ -104,10 +107,9 @@ def action_findings(ledger: LedgerAPI, instances: set[str], now: float,
     oldest = iso(now - settings.action_pending_after_s)
     for action in ledger.outbox.list(state=ActionState.PENDING.value):
         if action.instance in instances and (action.created_at or oldest) < oldest:
-            age = now - seconds(action.created_at or oldest)
             found.append(Finding(f"{ACTION_PENDING}:{action.id}", ACTION_PENDING,
-                                 action.instance, f"#{action.id} {action.kind} pending for"
-                                 f" {duration(age)}" + _because(action), action.vendor_id,
+                                 action.instance, f"#{action.id} {action.kind} still pending"
+                                 + _because(action), action.vendor_id,
                                  action.id, {"kind": action.kind, "attempts": action.attempts,
                                              "since": action.created_at}))
     return found
@@ -142,9 +144,8 @@ def order_findings(ledger: LedgerAPI, instance: str, spec: AdapterSpec, now: flo
         if age > settings.stuck_after_s:
             found.append(Finding(
                 f"{STUCK}:{instance}:{order.vendor_id}", STUCK, instance,
-                f"{order.vendor_state} ({spec.waiting_states[order.vendor_state]}) for"
-                f" {duration(age)}" + (f", customer {order.customer}" if order.customer else ""),
-                order.vendor_id,
+                f"{order.vendor_state} (waits for {spec.waiting_states[order.vendor_state]})"
+                + (f", customer {order.customer}" if order.customer else ""), order.vendor_id,
                 detail={"vendor_state": order.vendor_state, "since": order.since}))
     if spec.problems is not None:
         for stored in ledger.orders_in_vendor_states(instance, sorted(spec.problem_states)):
@@ -160,12 +161,12 @@ def order_findings(ledger: LedgerAPI, instance: str, spec: AdapterSpec, now: flo
 
 
 def _expiring(instance: str, vendor_id: str, expires: str | None,
-              items: tuple[tuple[str, str], ...], now: float) -> Finding:
-    parts = [f"order expires in {duration(seconds(expires) - now)}"] if expires else []
+              items: tuple[tuple[str, str], ...]) -> Finding:
+    parts = [f"order expires {expires}"] if expires else []
     if items:
         soonest = min(when for _, when in items)
         parts.append(f"{len(items)} item{'s' * (len(items) != 1)} expire"
-                     f"{'s' * (len(items) == 1)} in {duration(seconds(soonest) - now)}")
+                     f"{'s' * (len(items) == 1)} from {soonest}")
     return Finding(f"{EXPIRING}:{instance}:{vendor_id}", EXPIRING, instance, "; ".join(parts),
                    vendor_id, detail={"expires": expires,
                                       "items": [{"title": t, "expires": e} for t, e in items]})
