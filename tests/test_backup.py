@@ -208,7 +208,12 @@ async def test_an_unusable_target_exits_4_and_leaves_nothing(synced, tmp_path):
 async def test_restore_puts_a_backup_back_and_keeps_the_ledger_it_replaced(
         synced, fotoware_sim, tmp_path):  # noqa: F811
     config, ledger = await synced()
-    backup = tmp_path / "before.db"
+    order = sorted(o for o in fotoware_sim.order_ids()
+                   if fotoware_sim.get_order(o)["state"] == "pending")[0]
+    queued = await arun_cli("--config", config, "approve", f"{V}:{order}", env=ENV,
+                            cwd=tmp_path)
+    assert queued.returncode == 0, queued
+    backup = tmp_path / "before.db"   # holds the approval as queued
     made = await arun_cli("--config", config, "backup", str(backup), env=ENV, cwd=tmp_path)
     assert made.returncode == 0, made
     backup_bytes = backup.read_bytes()
@@ -224,7 +229,8 @@ async def test_restore_puts_a_backup_back_and_keeps_the_ledger_it_replaced(
     later = await arun_cli("--config", config, "sync", "--once", env=ENV, cwd=tmp_path)
     holder.kill()
     await holder.wait()
-    assert later.returncode == 0, later
+    assert later.returncode == 0, later   # and performed the approval
+    assert [e.order_id for e in fotoware_sim.effects] == [order]
     assert Path(f"{ledger}-wal").stat().st_size > 0
     latest = committed(ledger)["orders"]
     assert len(latest) == 45
@@ -235,7 +241,7 @@ async def test_restore_puts_a_backup_back_and_keeps_the_ledger_it_replaced(
     data = json_data(restored)
     kept = Path(data["kept"])
     assert data == {"ledger": str(ledger), "from": str(backup), "bytes": ledger.stat().st_size,
-                    "orders": 40, "kept": str(kept)}
+                    "orders": 40, "kept": str(kept), "actions_to_verify": 1}
     assert kept.name.startswith("ledger.db.before-restore-")
     assert committed(ledger)["orders"] == committed(backup)["orders"]
     assert committed(kept)["orders"] == latest   # nothing of the replaced ledger is lost
@@ -247,6 +253,9 @@ async def test_restore_puts_a_backup_back_and_keeps_the_ledger_it_replaced(
                            cwd=tmp_path)   # the restored ledger works, and catches up
     assert again.returncode == 0, again
     assert committed(ledger)["orders"] == latest
+    # The approval, queued in the backup but performed since, is verified, not sent again.
+    assert json_data(again)[0]["actions"] == {"succeeded": 1}
+    assert [e.order_id for e in fotoware_sim.effects] == [order]
 
 
 async def test_restore_is_refused_while_the_daemon_runs(synced, tmp_path):

@@ -58,8 +58,12 @@ def cmd_restore(args) -> int:
     if args.json:
         print_json(args, {"ledger": str(ledger), "from": args.backup, "bytes": done.ledger.bytes,
                           "orders": done.ledger.orders,
-                          "kept": str(done.kept) if done.kept else None})
+                          "kept": str(done.kept) if done.kept else None,
+                          "actions_to_verify": done.to_verify})
     else:
         say(f"restored {ledger} from {args.backup}: {done.ledger.orders} orders"
             + (f"; the ledger it replaced is kept as {done.kept}" if done.kept else ""))
+        if done.to_verify:
+            say(f"{done.to_verify} queued actions may have been performed since the backup:"
+                " each is verified with its vendor before it is sent")
     return EXIT_OK

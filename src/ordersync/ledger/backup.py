@@ -22,7 +22,9 @@ ledger lock is taken; a ledger that is briefly busy is retried within
 
 :func:`restore` checks a backup the same way, copies it beside the ledger, keeps the current
 ledger as ``<ledger>.before-restore-<UTC time>`` and renames the copy into place: at every
-moment the ledger file is either the old ledger or the restored one. The caller holds the
+moment the ledger file is either the old ledger or the restored one. Actions the backup holds
+as queued may have been performed after it was taken: each is marked for verification, so
+the vendor is asked before anything is sent again (nothing doubled). The caller holds the
 ledger lock (no daemon, no ``sync --once`` may run meanwhile).
 """
 
@@ -67,6 +69,8 @@ class Restored:
 
     ledger: Copy
     kept: Path | None
+    to_verify: int
+    """Queued actions of the backup, each verified with its vendor before it is sent."""
 
 
 def stamp(now: float) -> str:
@@ -105,6 +109,7 @@ def restore(ledger: Path, source: Path, *, now: float) -> Restored:
             raise LedgerUnusable(f"backup {source} was made by a newer ordersync (migrations"
                                  f" unknown here: {', '.join(unknown)}): restore it with that"
                                  " version")
+        to_verify = _verify_before_sending(tmp)
         kept = _keep(ledger, ledger.with_name(f"{ledger.name}.before-restore-{stamp(now)}"))
         for suffix in SIDE_FILES:  # the old ledger's; SQLite would apply a -wal to the new one
             Path(f"{ledger}{suffix}").unlink(missing_ok=True)
@@ -113,7 +118,7 @@ def restore(ledger: Path, source: Path, *, now: float) -> Restored:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    return Restored(Copy(ledger, copy.bytes, copy.orders), kept)
+    return Restored(Copy(ledger, copy.bytes, copy.orders), kept, to_verify)
 
 
 def _must_exist(path: Path, role: str) -> None:
@@ -235,6 +240,18 @@ def _newer_migrations(path: Path) -> list[str]:
         conn.close()
     known = {m.name for m in migrations._migrations}
     return [name for name in applied if name not in known]
+
+
+def _verify_before_sending(path: Path) -> int:
+    """An action queued when the backup was taken may have been performed since: like one
+    cut off mid-request, it is verified with the vendor before anything is sent again."""
+    conn = sqlite3.connect(path)
+    try:
+        with conn:
+            return conn.execute("UPDATE actions SET needs_verification = 1"
+                                " WHERE state IN ('pending', 'in_flight')").rowcount
+    finally:
+        conn.close()
 
 
 def _keep(ledger: Path, kept: Path) -> Path | None:
