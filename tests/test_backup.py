@@ -276,7 +276,8 @@ async def test_restore_is_refused_while_the_daemon_runs(synced, tmp_path):
     assert list(ledger.parent.glob("*before-restore*")) == []
 
 
-@pytest.mark.parametrize("kind", ["not-sqlite", "someone-elses", "truncated", "missing"])
+@pytest.mark.parametrize("kind", ["not-sqlite", "someone-elses", "truncated", "newer",
+                                  "missing"])
 async def test_restore_refuses_what_is_not_a_sound_ledger(synced, tmp_path, kind):
     config, ledger = await synced()
     bad = tmp_path / "bad.db"
@@ -294,6 +295,16 @@ async def test_restore_refuses_what_is_not_a_sound_ledger(synced, tmp_path, kind
         assert made.returncode == 0, made
         bad.write_bytes(bad.read_bytes()[: bad.stat().st_size // 3])
         expected = (4, f"backup {bad}")
+    elif kind == "newer":   # a backup of a ledger a later ordersync migrated
+        made = await arun_cli("--config", config, "backup", str(bad), env=ENV, cwd=tmp_path)
+        assert made.returncode == 0, made
+        newer = sqlite3.connect(bad)
+        newer.execute("INSERT INTO _sqlite_migrations (migration_set, name, applied_at)"
+                      " VALUES ('ordersync', 'm999_from_the_future', '2030-01-01')")
+        newer.commit()
+        newer.close()
+        expected = (4, f"backup {bad} was made by a newer ordersync (migrations unknown here:"
+                       " m999_from_the_future)")
     else:
         expected = (2, f"backup {bad} does not exist")
     before = committed(ledger)
