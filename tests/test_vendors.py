@@ -107,8 +107,8 @@ async def test_a_paused_vendor_is_left_alone_by_the_daemon_until_resumed(two_sit
 async def test_sync_once_skips_a_paused_vendor_and_vendors_list_shows_freshness_first(
         two_sites, tmp_path):
     config, sims = two_sites
-    paused = await cli(config, "vendors", "pause", B, cwd=tmp_path)
-    assert paused.returncode == 0, paused
+    paused = json_data(await cli(config, "vendors", "pause", B, "--json", cwd=tmp_path))
+    assert (paused["vendor"], paused["adapter"], paused["paused"]) == (B, "fotoware", True)
     before = len(sims[B].requests)
 
     synced = await cli(config, "sync", "--once", cwd=tmp_path)
