@@ -6,6 +6,8 @@ Lifecycle: ``Service(config)`` -> ``await run()`` (until SIGTERM/SIGINT or ``sto
 lock beside the ledger file and a second refuses with :class:`LedgerBusy`.
 ``Service(config, vendors=[...])`` serves only the instances named: a command needs only the
 secrets of the vendors it talks to.
+An instance an operator paused (``ordersync vendors pause``) is neither polled nor sent its
+actions; the flag is read from the ledger every cycle, so a resume needs no restart.
 
 Stopping takes at most ``STOP_GRACE_S`` plus the ledger's own commit: the loops get that long
 to finish their step (a page, an action), then every wait and request is cancelled. A page

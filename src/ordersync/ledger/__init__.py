@@ -10,7 +10,8 @@ and every SQL statement it runs, behind one typed interface.
     │   ├── orders.py      orders, items, events: pages in, orders out
     │   ├── syncstate.py   cursors and vendor health
     │   └── outbox.py      actions and their attempts
-    └── threaded.py    AsyncLedger (one thread, submission order) and LedgerView
+    ├── threaded.py    AsyncLedger (one thread, submission order) and LedgerView
+    └── backup.py      copies of a live SQLite ledger (online backup API), and restoring one
 
 :func:`open_ledger` picks the backend from ``ledger.url`` (:func:`ledger_location`): SQLite
 (``sqlite:///PATH`` or a plain path) is the only one today.

@@ -95,12 +95,11 @@ def backup(ledger: Path, target: Path, *, now: float, force: bool = False) -> Co
 def restore(ledger: Path, source: Path, *, now: float) -> Restored:
     """Put the backup ``source`` in place of the ledger, keeping the current one.
 
-    The caller holds the ledger lock. ``source`` is left as it was.
+    The caller holds the ledger lock (which also made the ledger's folder). ``source`` is
+    left as it was.
     """
     _must_exist(source, "backup")
     _not_the_ledger(ledger, source, "the backup to restore")
-    if not ledger.parent.is_dir():
-        raise LedgerUnusable(f"ledger {ledger}: its folder {ledger.parent} does not exist")
     tmp = ledger.with_name(f".{ledger.name}.restore-{stamp(now)}.tmp")
     copy = _copy(source, tmp, source_role="backup")
     try:
