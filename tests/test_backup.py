@@ -26,6 +26,7 @@ from pathlib import Path
 import pytest
 
 from ordersync.adapters.fotoware.simulator import FotowareSimulator
+from ordersync.constants import BUSY_TIMEOUT_S
 from tests.cli_support import (  # noqa: F401  (fixtures)
     CLI,
     SECRET_ENV,
@@ -201,6 +202,28 @@ async def test_an_unusable_target_exits_4_and_leaves_nothing(synced, tmp_path):
     one_error_line(full, 4, f"{folder / 'x.db'}: cannot write it: the disk is full or a file"
                    " size limit was reached")
     assert list(folder.iterdir()) == []
+
+
+async def test_a_ledger_locked_past_the_busy_timeout_is_waited_for_not_refused(
+        synced, tmp_path):
+    """Where other commands give up after the busy timeout (exit 3), a backup waits on."""
+    config, ledger = await synced()
+    holder = sqlite3.connect(ledger, isolation_level=None)
+    holder.execute("PRAGMA locking_mode = EXCLUSIVE")   # no reader gets in until it closes
+    holder.execute("BEGIN EXCLUSIVE")
+    holder.execute("UPDATE vendor_health SET paused = 0")
+    holder.execute("COMMIT")
+    try:
+        backup = await start_cli("--config", config, "backup", str(tmp_path / "b.db"),
+                                 env=ENV, cwd=tmp_path)
+        await asyncio.sleep(BUSY_TIMEOUT_S + 1)
+        assert backup.returncode is None   # still waiting for the ledger
+    finally:
+        holder.close()
+    out, err = await asyncio.wait_for(backup.communicate(), BOUND_S)
+    assert backup.returncode == 0, err
+    assert out.decode().startswith(f"wrote {tmp_path / 'b.db'}: ")
+    assert committed(tmp_path / "b.db")["orders"] == committed(ledger)["orders"]
 
 
 # ------------------------------------------------------------------ restore
