@@ -6,10 +6,18 @@ holds are refused with one line and left byte for byte as they were.
 
 from __future__ import annotations
 
+import asyncio
+import re
 import shlex
 import signal
+import socket
 import subprocess
+import tomllib
 from pathlib import Path
+
+import aiohttp
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from ordersync.ledger import Ledger
 from ordersync.registry import adapters
@@ -37,36 +45,73 @@ def snapshot(folder: Path) -> dict[str, bytes]:
 
 
 def block(stdout: str, title: str) -> list[str]:
-    """The lines of the summary's table called ``title``."""
+    """The lines of the story's table whose title starts with ``title``."""
     lines = stdout.splitlines()
-    start = lines.index(f"  {title}:") + 1
+    start = next(i for i, line in enumerate(lines) if line.strip().startswith(title)) + 1
     end = lines.index("", start)
     return lines[start:end]
 
 
-def test_demo_runs_twice_in_its_folder_and_prints_commands_that_run(tmp_path):
+STORY = ("1. simulators started", "2. backfill into", "3. idle re-poll",
+         "sample actions pushed through the outbox", "4. planted", "5. the morning report",
+         "The same report as one page: open file://", "Explore the ledger:")
+
+
+def test_demo_tells_the_whole_story_and_prints_commands_that_run(tmp_path):
     for _ in range(2):   # the second run replaces the ledger the first one made
         result = run_cli("demo", "--orders", "5", "--dir", "var/demo", cwd=tmp_path, timeout=60)
         assert result.returncode == 0, result
+    out = result.stdout
+    assert [out.index(section) for section in STORY] == sorted(
+        out.index(section) for section in STORY), out
     assert (tmp_path / "var/demo/ordersync.db.demo").is_file()
     for made in ("var", "var/demo", "var/demo/ordersync.db"):   # customer data: owner only
         assert (tmp_path / made).stat().st_mode & 0o077 == 0, made
-    syncs = block(result.stdout, "syncs")
-    assert syncs[0].split() == ["SYNC", "VENDOR", "NEW", "CHANGED", "PAGES", "REQUESTS",
-                                "SECONDS"]
-    # a header, then a first sync and an idle re-poll of every installed adapter, aligned
-    assert len(syncs) == 1 + 2 * len(adapters()) and len({len(line) for line in syncs}) == 1, syncs
-    states = block(result.stdout, "orders by state")
-    assert len({len(line) for line in states}) == 1, states
-    commands = result.stdout.split("Explore the ledger:\n")[1].splitlines()
-    assert len(commands) == 3, result
-    for command in commands:
+    sims = block(out, "1. simulators started")
+    assert [line.split()[0] for line in sims[1:]] == sorted(adapters()), sims
+    for title in ("2. backfill", "3. idle re-poll"):
+        syncs = block(out, title)
+        assert syncs[0].split() == ["VENDOR", "NEW", "CHANGED", "PAGES", "REQUESTS", "SECONDS"]
+        # a header, then every installed adapter, aligned
+        assert len(syncs) == 1 + len(adapters()) and len({len(x) for x in syncs}) == 1, syncs
+    assert sum(int(line.split()[1]) for line in block(out, "2. backfill")[1:]) >= 15
+    assert {line.split()[1] for line in block(out, "3. idle re-poll")[1:]} == {"0"}
+    # the planted outage, in the printed report: the vendor down, and its exception
+    planted = block(out, "4. planted")
+    down = planted[1].split("- ")[1].split()[0]
+    assert planted[1].endswith("for 3 polls in a row: down"), planted
+    vendors = block(out, "VENDORS")
+    assert [line.split()[1:4] for line in vendors if line.split()[1] == down] == [
+        [down, "down", "3"]], vendors
+    exceptions = block(out, "EXCEPTIONS")
+    assert [line.split()[:3] for line in exceptions if line.split()[0] == "vendor_down"] == [
+        ["vendor_down", down, "new"]], exceptions
+    assert len({line.split()[0] for line in exceptions[1:]}) > 1   # and what the orders hold
+    # the HTML report: where the demo said, private, self-contained
+    html = tmp_path / "var/demo/report.html"
+    assert f"open {html.resolve().as_uri()}" in out
+    assert html.stat().st_mode & 0o777 == 0o600
+    page = html.read_text(encoding="utf-8")
+    assert page.startswith("<!DOCTYPE html>") and "vendor_down" in page
+    assert not re.search(r"""(?:src|href)\s*=\s*["']?(?:https?:)?//|<link|@import|url\(""", page)
+    # the configuration it wrote names each secret's variable, never a value
+    written = tomllib.loads((tmp_path / "var/demo/ordersync.toml").read_text(encoding="utf-8"))
+    for table in written["vendors"].values():
+        options = adapters()[table["adapter"]].options
+        assert not [key for key in table if key in options and options[key].secret], table
+        assert all(table[k].startswith("ORDERSYNC_DEMO_") for k in table if k.endswith("_env"))
+    commands = out.split("Explore the ledger:\n")[1].splitlines()
+    assert commands[-1] == "" and len(commands) == 5, out
+    for command in commands[:-1]:
         argv = shlex.split(command)
         assert Path(argv[0]).name == "ordersync" or argv[1:3] == ["-m", "ordersync"], command
         done = subprocess.run(argv, cwd=tmp_path, env=cli_env(), capture_output=True,
                               text=True, timeout=30)
         assert done.returncode == 0, (command, done.stderr)
         assert done.stdout, command
+    # a report against the demo's ledger does not make it someone else's
+    again = run_cli("demo", "--orders", "5", "--dir", "var/demo", cwd=tmp_path, timeout=60)
+    assert again.returncode == 0, again
 
 
 def test_demo_refuses_a_ledger_it_did_not_make_and_a_configuration_it_did_not_write(tmp_path):
@@ -189,3 +234,65 @@ def test_the_demo_configuration_reads_back_whatever_the_folder_is_called(tmp_pat
                      cwd=elsewhere)
     assert listed.returncode == 0, listed
     assert {o["vendor"] for o in json_data(listed)} == set(adapters())   # the demo's ledger
+
+
+async def _line_starting(proc, prefix: str, seen: list[str]) -> str:
+    """Read the demo's output up to the line that starts with ``prefix`` (stripped)."""
+    async with asyncio.timeout(90):
+        while True:
+            raw = await proc.stdout.readline()
+            assert raw, f"the demo ended before {prefix!r}: {''.join(seen)}"
+            seen.append(raw.decode())
+            if raw.decode().strip().startswith(prefix):
+                return raw.decode().strip()
+
+
+async def test_demo_keep_running_serves_the_status_page_until_ctrl_c(tmp_path):
+    folder = tmp_path / "demo"
+    demo = await start_cli("demo", "--orders", "5", "--dir", str(folder), "--keep-running",
+                           cwd=tmp_path)
+    seen: list[str] = []
+    try:
+        url = (await _line_starting(demo, "status page: ", seen)).split(": ", 1)[1]
+        post = shlex.split(await _line_starting(demo, "curl -s -H 'Authorization: Bearer",
+                                                seen))
+        await _line_starting(demo, "", seen)   # the blank line that ends the block
+        sims = [line.split()[1] for line in block("".join(seen), "1. simulators started")[1:]]
+        assert url.startswith("http://127.0.0.1:") and len(sims) == len(adapters()), seen
+        async with aiohttp.ClientSession() as http:
+            for _ in range(200):   # the first heartbeat is written as the daemon starts
+                async with http.get(url + "healthz") as healthz:
+                    if healthz.status == 200:
+                        break
+                await asyncio.sleep(0.05)
+            assert healthz.status == 200, await healthz.text()
+            async with http.get(url) as page:
+                assert page.status == 200
+                text = await page.text()
+                assert all(name in text for name in adapters()), text
+            async with http.get(url + "metrics") as scraped:
+                families = {f.name for f in text_string_to_metric_families(await scraped.text())}
+                assert {"ordersync_polls", "ordersync_orders"} <= families, families
+            token = post[post.index("-H") + 1]
+            body = post[post.index("-d") + 1]
+            async with http.post(url + "actions", data=body) as refused:
+                assert refused.status == 401
+            async with http.post(url + "actions", data=body,
+                                 headers={"Authorization": token.split(": ", 1)[1]}) as queued:
+                assert queued.status == 201, await queued.text()
+        # the configuration the demo wrote reads its ledger while the daemon runs
+        config = str(folder / "ordersync.toml")
+        report, listed = await asyncio.gather(
+            arun_cli("--config", config, "report", "--json", cwd=tmp_path),
+            arun_cli("--config", config, "orders", "list", "--json", cwd=tmp_path))
+        assert {v["vendor"] for v in json_data(report)["vendors"]} == set(adapters())
+        assert {o["vendor"] for o in json_data(listed)} == set(adapters())
+    finally:
+        code, err = await stop_daemon(demo, signal.SIGINT, timeout=10)
+    assert code == 0, err   # Ctrl-C stops the daemon as it stops `ordersync run`
+    for address in (*sims, url):   # the simulators and the status server are gone
+        host, port = address.split("//")[1].split("/")[0].split(":")
+        with pytest.raises(OSError):
+            socket.create_connection((host, int(port)), timeout=2).close()
+    after = run_cli("--config", config, "report", cwd=tmp_path)
+    assert after.returncode == 0 and "VENDORS" in after.stdout, after

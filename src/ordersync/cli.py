@@ -134,15 +134,20 @@ def build_parser() -> Parser:
     add_vendor_commands(commands)
     add_backup_commands(commands)
 
-    demo = commands.add_parser("demo", help="run every simulator, sync them, print a summary",
+    demo = commands.add_parser("demo", help="run every simulator, sync them, print the report",
                                description="Start the built-in vendor simulators on loopback"
-                               " with seeded data, sync them into a fresh ledger and report."
-                               " Needs no configuration and no accounts.")
+                               " with seeded data, backfill them into a fresh ledger, push"
+                               " sample actions, make one vendor fail, print the morning report"
+                               " and write it as HTML. Needs no configuration and no accounts.")
     demo.add_argument("--orders", type=whole(1, 100_000), default=120, metavar="N",
                       help="orders per simulator (default: 120, at most 100000)")
     demo.add_argument("--dir", default="var/demo", metavar="PATH",
                       help="where the demo ledger and config go (default: var/demo)")
     demo.add_argument("--json", action="store_true", help="print the summary as JSON")
+    demo.add_argument("--keep-running", action="store_true", help="then keep the simulators,"
+                      " the daemon and its status server running until Ctrl-C (exit 0)")
+    demo.add_argument("--port", type=whole(0, 65535), default=0, help="the status server's"
+                      " port with --keep-running (default: 0, any free port; on 127.0.0.1)")
     demo.set_defaults(func=cmd_demo)
 
     simulate = commands.add_parser("simulate", help="run one vendor simulator on loopback",
@@ -292,14 +297,18 @@ def cmd_run(args) -> int:
     return EXIT_OK
 
 
-def cmd_sync(args) -> int:
-    # Progress only for a person watching: not with --json or JSON logs, not when stderr is
-    # a file or a pipe.
-    progress = None
-    if not args.json and args.log_format != "json" and sys.stderr.isatty():
-        from .progress import TerminalProgress
+def _terminal_progress(args):
+    """Progress only for a person watching: not with --json or JSON logs, not when stderr
+    is a file or a pipe."""
+    if args.json or args.log_format == "json" or not sys.stderr.isatty():
+        return None
+    from .progress import TerminalProgress
 
-        progress = TerminalProgress(sys.stderr)
+    return TerminalProgress(sys.stderr)
+
+
+def cmd_sync(args) -> int:
+    progress = _terminal_progress(args)
 
     async def once():
         vendors = [args.vendor] if args.vendor else None  # only the secrets it needs
@@ -349,13 +358,23 @@ def cmd_demo(args) -> int:
 
     if args.orders < 1:
         raise UsageError("--orders: must be at least 1")
-    summary = run_interruptible(run_demo(Path(args.dir), orders=args.orders))
+    if args.port and not args.keep_running:
+        raise UsageError("--port: the status server runs only with --keep-running")
     if args.json:
-        _print_json(args, summary)
+        say, ready = None, lambda summary: _print_json(args, summary)
     else:
-        from .demo import print_summary
+        from .demo import print_ready
 
-        print_summary(summary, program=_program())
+        def say(line: str) -> None:
+            _say(line, flush=True)
+
+        def ready(summary: dict) -> None:
+            print_ready(summary, program=_program())
+
+    # Ctrl-C while the daemon runs stops it as it stops `run` (exit 0); before, exit 130
+    run_interruptible(run_demo(Path(args.dir), orders=args.orders, ready=ready,
+                               progress=_terminal_progress(args),
+                               keep_running=args.keep_running, port=args.port, say=say))
     return EXIT_OK
 
 

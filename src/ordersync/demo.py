@@ -1,12 +1,26 @@
-"""``ordersync demo``: every adapter's simulator, synced into a fresh ledger, summarised.
+"""``ordersync demo``: the whole story on loopback, for a new operator, in this order.
+
+1. every adapter's simulator started (where each listens);
+2. a backfill into a fresh ledger (a progress bar on a terminal);
+3. an idle re-poll (cheap: count its requests) and sample actions pushed through the outbox;
+4. a vendor failing, planted through its simulator's own controls (every request answered
+   503 for as many polls as make it down), with a sample action queued into the outage, so
+   the report has something to say besides what the seeded data holds;
+5. the morning report printed (the table) and written as one HTML file beside the ledger;
+6. with ``--keep-running``: the daemon (:meth:`Service.run`) and its status server on
+   loopback until Ctrl-C or SIGTERM, then the simulators stopped.
 
 The demo configures itself through the same checks as a real configuration file: each
-simulator's settings become a ``[vendors.NAME]`` table whose secrets come from an
-environment mapping, never from a file.
+simulator's settings become a ``[vendors.NAME]`` table whose secrets (and the status
+server's write token, new each run) come from an environment mapping, never from a file.
+It writes that configuration, secrets named by variable only, to ``ordersync.toml``, so
+``report``, ``orders list`` and ``check`` work against the demo's ledger during and after it.
 
 The demo replaces only what it made: its ledger is marked by a file beside it
-(``ordersync.db.demo``, which also records the ledger file as the demo left it: a ledger
-synced or acted on since is no longer the demo's) and its configuration by its first line.
+(``ordersync.db.demo``, which also records what the ledger held as the demo left it: its
+events, its actions by state and each instance's polls; a ledger synced or acted on since
+is no longer the demo's, while a ``report``, whose only write is its exceptions, leaves it
+the demo's) and its configuration by its first line.
 Anything else in the way
 (a real ledger, its WAL, a configuration someone wrote) is refused with one line, and a
 ledger another process holds is never touched (its lock is taken first).
@@ -14,22 +28,41 @@ ledger another process holds is never touched (its lock is taken first).
 
 from __future__ import annotations
 
+import secrets
 import shlex
-from dataclasses import asdict
+import time
+from collections.abc import Callable
+from dataclasses import asdict, replace
 from pathlib import Path
+from typing import Any
 
 import orjson
 
 from .actions import enqueue, enqueue_chain
+from .cli_report import render, write_atomically
 from .config import Config, parse_config
 from .daemon import LedgerLock, Service
 from .errors import ConfigError
 from .ledger import open_ledger, private_folder
+from .progress import TerminalProgress
 from .registry import adapters
+from .report import build_report
+from .sync import PollResult
 from .text import columns, printable
 
 CONFIG_HEADER = "# Written by `ordersync demo`: reads the demo ledger (the simulators are gone).\n"
 MARKER_TEXT = "Made by `ordersync demo`: the next demo run may replace this ledger.\n"
+DEMO_LIMITS = {"rate_limit": {"requests": 1000, "per_s": 1.0}, "backoff_base_s": 0.05}
+"""The simulators run on this machine: no need to pace the backfill, or to wait long
+before retrying the vendor the demo makes fail."""
+TOKEN_VARIABLE = "ORDERSYNC_DEMO_SERVER_TOKEN"
+"""Where the status server's write token is, in the demo's environment mapping."""
+
+Say = Callable[[str], None]
+
+
+def _silent(line: str) -> None:
+    """What the demo says goes nowhere (``--json`` prints only the summary)."""
 
 
 def _clear_previous_demo(directory: Path, ledger_path: Path, config_path: Path) -> None:
@@ -57,15 +90,18 @@ def _clear_previous_demo(directory: Path, ledger_path: Path, config_path: Path) 
 
 
 def _fingerprint(ledger_path: Path) -> dict:
-    """What the ledger file looked like when the demo left it: any later write (a sync, an
-    action queued through another configuration) changes it or leaves a WAL beside it."""
-    try:
-        stat = ledger_path.stat()
-    except FileNotFoundError:
+    """What the ledger held when the demo left it: a sync records a poll (and events), an
+    action queued or pushed changes the outbox; the report's exceptions are left out."""
+    if not ledger_path.exists():
         return {"note": MARKER_TEXT.strip()}
-    wal = Path(f"{ledger_path}-wal")
-    return {"note": MARKER_TEXT.strip(), "bytes": stat.st_size, "mtime_ns": stat.st_mtime_ns,
-            "wal_bytes": wal.stat().st_size if wal.exists() else 0}
+    ledger = open_ledger(ledger_path)
+    try:
+        return {"note": MARKER_TEXT.strip(), "events": ledger.count_events(),
+                "actions": ledger.outbox.counts(),
+                "polls": [[h.instance, h.last_poll_at, h.consecutive_failures, h.paused]
+                          for h in ledger.vendor_health()]}
+    finally:
+        ledger.close()
 
 
 def _read_marker(marker: Path) -> dict | None:
@@ -84,8 +120,13 @@ def _written_by_demo(path: Path) -> bool:
         return False
 
 
-async def run_demo(directory: Path, *, orders: int) -> dict:
-    """Run the demo and return its summary (see print_summary)."""
+async def run_demo(directory: Path, *, orders: int, say: Say | None = None,
+                   ready: Callable[[dict], None] = lambda summary: None,
+                   progress: TerminalProgress | None = None, keep_running: bool = False,
+                   port: int = 0) -> dict:
+    """Run the demo, telling its story through ``say`` a line at a time; ``ready`` gets the
+    summary at the end (with ``keep_running``, once the status server is up). Returns it."""
+    say = say or _silent
     ledger_path = directory / "ordersync.db"
     config_path = directory / "ordersync.toml"
     if directory.exists() and not directory.is_dir():
@@ -96,7 +137,9 @@ async def run_demo(directory: Path, *, orders: int) -> dict:
     except OSError as exc:
         raise ConfigError(f"--dir {directory}: cannot use it as the demo's folder"
                           f" ({exc.strerror})") from None
-    simulators, tables, environ = {}, {}, {}
+    simulators: dict[str, Any] = {}
+    tables: dict[str, dict] = {}
+    environ: dict[str, str] = {}
     try:
         for name, spec in sorted(adapters().items()):
             if spec.simulator is None or spec.demo_settings is None:
@@ -104,8 +147,7 @@ async def run_demo(directory: Path, *, orders: int) -> dict:
             sim = spec.simulator(orders=orders, seed=1)
             base_url = await sim.start("127.0.0.1", 0)
             simulators[name] = sim
-            table = {"adapter": name, "base_url": base_url + spec.base_path,
-                     "rate_limit": {"requests": 50, "per_s": 1.0}}
+            table = {"adapter": name, "base_url": base_url + spec.base_path, **DEMO_LIMITS}
             for key, value in spec.demo_settings(sim, base_url).items():
                 if spec.options[key].secret:
                     variable = f"ORDERSYNC_DEMO_{name.upper()}_{key.upper()}"
@@ -114,109 +156,241 @@ async def run_demo(directory: Path, *, orders: int) -> dict:
                 else:
                     table[key] = value
             tables[name] = table
-        config = parse_config(
-            {"ledger": {"path": str(ledger_path)}, "vendors": tables},
-            source="demo", environ=environ, base_dir=directory,
-        )
-        first, idle, actions = await _sync_act_and_repoll(config)
+        _table(say, f"1. simulators started, {orders} orders each, on loopback",
+               [("VENDOR", "LISTENS ON"), *((n, t["base_url"]) for n, t in tables.items())])
+        data: dict[str, Any] = {"ledger": {"path": str(ledger_path)}, "vendors": tables}
+        if keep_running:
+            environ[TOKEN_VARIABLE] = secrets.token_urlsafe(24)
+            data["server"] = {"token_env": TOKEN_VARIABLE}
+        config = parse_config(data, source="demo", environ=environ, base_dir=directory)
+        if config.server is not None:   # loopback, on --port (0: any free one)
+            config = replace(config, server=replace(config.server, port=port))
+        summary = {"ledger": str(ledger_path), "config": str(config_path),
+                   "simulators": {n: t["base_url"] for n, t in tables.items()}}
+        await _story(config, simulators, summary, say, ready, progress, keep_running)
     finally:
         for sim in simulators.values():
             await sim.stop()
-    # an absolute path, as a TOML string (JSON's escapes are TOML's): the configuration
-    # works from any folder, whatever characters the folder's name holds
-    config_path.write_text(f"{CONFIG_HEADER}[ledger]\npath = "
-                           f"{orjson.dumps(str(ledger_path.resolve())).decode()}\n",
-                           encoding="utf-8")
-    ledger = open_ledger(ledger_path)
-    try:
-        states = ledger.summary()
-        sample = [o for name in tables for o in ledger.orders(instance=name, limit=3)]
-        events = ledger.count_events()
-    finally:
-        ledger.close()
+    if keep_running:
+        say("Stopped: the daemon, its status server and the simulators. The ledger and its"
+            " configuration stay for the commands above.")
     marker = Path(f"{ledger_path}.demo")
     marker.write_text(orjson.dumps(_fingerprint(ledger_path)).decode(), encoding="utf-8")
-    return {
-        "ledger": str(ledger_path),
-        "config": str(config_path),
-        "first_sync": [r.as_dict() for r in first],
-        "idle_sync": [r.as_dict() for r in idle],
-        "actions": [{"id": a.id, "kind": a.kind, "order": a.target, "state": a.state.value,
-                     "error": a.last_error,
-                     "created_order": (a.result or {}).get("order_id")} for a in actions],
-        "errors": [e for r in (*first, *idle) for e in r.errors],
-        "states": [asdict(count) for count in states],
-        "events": events,
-        "sample": [
-            {k: o.as_json()[k] for k in ("vendor", "id", "state", "vendor_state", "reference",
-                                         "created")}
-            for o in sample
-        ],
-    }
+    return summary
 
 
-async def _sync_act_and_repoll(config: Config):
-    """Sync, check that an idle re-poll is cheap, queue each adapter's sample actions,
-    then let a further sync push them."""
-    async with Service(config, handle_signals=False) as service:
-        first = await service.run_once()
-        idle = await service.run_once()
+async def _story(config: Config, simulators: dict, summary: dict, say: Say,
+                 ready: Callable[[dict], None], progress: TerminalProgress | None,
+                 keep_running: bool) -> None:
+    """Steps 2 to 6 (see the module docstring), on one service; ``summary`` filled in."""
+    metrics = None
+    if keep_running:
+        from .metrics import Metrics
+
+        metrics = Metrics()
+    async with Service(config, handle_signals=keep_running, observer=metrics) as service:
         ledger = service.ledger
         assert ledger is not None  # open inside the async with
-        queued = []
-        for name, vendor in config.vendors.items():
-            spec = adapters()[vendor.adapter]
-            if spec.demo_actions is None:
-                continue
-            orders = await ledger.call(lambda ledger, n=name: ledger.orders(instance=n))
-            for kind, order_id, params in spec.demo_actions(orders):
-                queued += await enqueue(config, kind, [(name, order_id)], params)
-            if spec.demo_chain:
-                queued += await enqueue_chain(config, name, None, list(spec.demo_chain))
-        await service.run_once()
-        ids = [action.id for action, _ in queued]
-        done = [ledger.ledger.outbox.get(i) for i in ids]
-    return first, idle, done
+        try:
+            first = await service.run_once(progress=progress)
+        finally:
+            if progress is not None:
+                progress.close()
+        _syncs(say, f"2. backfill into {summary['ledger']}", first)
+        idle = await service.run_once()
+        _syncs(say, "3. idle re-poll: only what changed is read", idle)
+        actions = await _sample_actions(config, service)
+        _table(say, "   sample actions pushed through the outbox",
+               [("ACTION", "KIND", "ORDER", "STATE", "DETAIL"),
+                *((f"#{a['id']}", a["kind"], a["order"], a["state"], _detail(a))
+                   for a in actions)])
+        planted = await _plant_outage(config, service, simulators)
+        say("  4. planted through the simulators' own controls (the seeded orders hold more:")
+        say("     drafts that expire, photos the lab cannot fetch, failed executions):")
+        for line in planted:
+            say(f"     - {printable(line)}")
+        say("")
+        config_path = Path(summary["config"])
+        config_path.write_text(_config_text(config), encoding="utf-8")
+        specs = {name: adapters()[v.adapter] for name, v in config.vendors.items()}
+        now = time.time()
+        report = await ledger.call(lambda led: build_report(led, specs, now, config.report))
+        html_path = config_path.parent / "report.html"
+        write_atomically(html_path, render(report, "html"))
+        say("  5. the morning report (`ordersync report`; thresholds in [report]):")
+        say("")
+        for line in render(report, "table").splitlines():
+            say(f"     {line}" if line else "")
+        say("")
+        say(f"     The same report as one page: open {html_path.resolve().as_uri()}")
+        say("")
+        states = await ledger.call(lambda led: led.summary())
+        sample = await ledger.call(lambda led: [o for name in config.vendors
+                                                for o in led.orders(instance=name, limit=3)])
+        summary.update(
+            first_sync=[r.as_dict() for r in first], idle_sync=[r.as_dict() for r in idle],
+            actions=actions, planted=planted,
+            errors=[e for r in (*first, *idle) for e in r.errors],
+            states=[asdict(count) for count in states],
+            events=await ledger.call(lambda led: led.count_events()),
+            report=report["counts"], html=str(html_path),
+            sample=[{k: o.as_json()[k] for k in ("vendor", "id", "state", "vendor_state",
+                                                 "reference", "created")} for o in sample])
+        if not keep_running:
+            ready(summary)
+            return
+        from .server import status_server
+
+        assert config.server is not None and metrics is not None
+        async with status_server(service, config.server, metrics) as runner:
+            host, bound = runner.addresses[0][:2]
+            summary["status_url"] = f"http://{host}:{bound}/"
+            summary["try_action"] = await _sample_request(config)
+            summary["write_token"] = config.server.secrets["token"]
+            ready(summary)
+            await service.run()
 
 
-def print_summary(summary: dict, program: str = "ordersync") -> None:
-    """The summary for a person; ``program`` is how to run ordersync again from here."""
+async def _sample_actions(config: Config, service: Service) -> list[dict]:
+    """Queue each adapter's sample actions and chain, push them, return how each ended."""
+    ledger = service.ledger
+    assert ledger is not None
+    queued = []
+    for name, vendor in config.vendors.items():
+        spec = adapters()[vendor.adapter]
+        if spec.demo_actions is None:
+            continue
+        orders = await ledger.call(lambda led, n=name: led.orders(instance=n))
+        for kind, order_id, params in spec.demo_actions(orders):
+            queued += await enqueue(config, kind, [(name, order_id)], params)
+        if spec.demo_chain:
+            queued += await enqueue_chain(config, name, None, list(spec.demo_chain))
+    await service.run_once()
+    done = [ledger.ledger.outbox.get(action.id) for action, _ in queued]
+    return [{"id": a.id, "kind": a.kind, "order": a.target, "state": a.state.value,
+             "error": a.last_error, "created_order": (a.result or {}).get("order_id")}
+            for a in done]
 
-    def table(title: str, rows: list[tuple], right: tuple[int, ...] = ()) -> None:
-        print(f"  {title}:")
-        for line in columns(rows, right=right):
-            print(f"    {line}")
-        print()
 
-    print("ordersync demo: simulators on loopback, synced into", printable(summary["ledger"]))
-    print()
-    table("syncs", [("SYNC", "VENDOR", "NEW", "CHANGED", "PAGES", "REQUESTS", "SECONDS"),
-                    *((label, r["vendor"], r["new"], r["changed"], r["pages"], r["requests"],
-                       f"{r['duration_s']:.2f}")
-                      for label, results in (("first", summary["first_sync"]),
-                                             ("idle re-poll", summary["idle_sync"]))
-                      for r in results)], right=(2, 3, 4, 5, 6))
-    table("sample actions pushed through the outbox",
-          [("ACTION", "KIND", "ORDER", "STATE", "DETAIL"),
-           *((f"#{a['id']}", a["kind"], a["order"], a["state"],
-              f"made order {a['created_order']}" if a["created_order"]
-              else (a["error"] or "") if a["state"] != "succeeded" else "")
-             for a in summary["actions"])])
-    table("orders by state", [("VENDOR", "STATE", "ORDERS"),
-                              *((r["instance"], r["state"], r["orders"])
-                                for r in summary["states"])], right=(2,))
-    print(f"  events recorded: {summary['events']}")
-    print()
-    table("newest orders of each vendor",
-          [("ORDER", "STATE", "VENDOR STATE", "REFERENCE"),
-           *((f"{o['vendor']}:{o['id']}", o["state"], o["vendor_state"], o["reference"])
-             for o in summary["sample"])])
-    for error in summary["errors"]:
-        print(f"  ERROR: {printable(error)}")
-    print("Explore the ledger:")
+async def _plant_outage(config: Config, service: Service, simulators: dict) -> list[str]:
+    """The first vendor answers every request 503 for as many polls as make it down (the
+    report's ``down_after_failures``), with a sample action queued into the outage; then
+    it answers again (the daemon, with ``--keep-running``, sees it recover)."""
+    ledger = service.ledger
+    assert ledger is not None
+    name = next((n for n, v in sorted(config.vendors.items())
+                 if adapters()[v.adapter].demo_actions is not None), None)
+    if name is None:
+        return []
+    spec, sim = adapters()[config.vendors[name].adapter], simulators[name]
+    orders = await ledger.call(lambda led: led.orders(instance=name))
+    sample = spec.demo_actions(orders)[:1] if spec.demo_actions else []
+    sim.faults.add("status", times=1_000_000, status=503, retry_after=None)
+    try:
+        queued = [action for kind, order_id, params in sample
+                  for action, _ in await enqueue(config, kind, [(name, order_id)], params)]
+        polls = config.report.down_after_failures
+        for _ in range(polls):
+            await service.run_once(name)
+    finally:
+        sim.faults.clear()
+    lines = [f"{name} answered every request with 503 for {polls} polls in a row: down"]
+    for action in queued:
+        now = ledger.ledger.outbox.get(action.id)
+        lines.append(f"action #{now.id} ({now.kind} {now.target}) queued during the outage:"
+                     f" {now.state.value} after {now.attempts} attempt(s), pushed once it answers")
+    return lines
+
+
+async def _sample_request(config: Config) -> dict | None:
+    """A body for POST /actions: the first step of an adapter's sample chain (a create,
+    in its declared values), under a key of its own: sent twice, it is queued once."""
+    for name, vendor in sorted(config.vendors.items()):
+        chain = adapters()[vendor.adapter].demo_chain
+        if chain:
+            kind, params = chain[0]
+            return {"vendor": name, "kind": kind, "order": None, "params": params,
+                    "key": "tried-from-the-demo"}
+    return None
+
+
+def _config_text(config: Config) -> str:
+    """The demo's configuration as TOML: the ledger (an absolute path: it works from any
+    folder) and each vendor table with its secrets named by variable, never their values."""
+    lines = [CONFIG_HEADER.rstrip("\n"), "[ledger]",
+             f"path = {_toml(str(config.ledger_path.resolve()))}"]
+    for name, vendor in config.vendors.items():
+        lines += ["", f"[vendors.{name}]"]
+        lines += [f"{key} = {_toml(value)}" for key, value in _vendor_table(vendor).items()]
+    return "\n".join(lines) + "\n"
+
+
+def _vendor_table(vendor) -> dict:
+    spec = adapters()[vendor.adapter]
+    table: dict[str, Any] = {"adapter": vendor.adapter, "base_url": vendor.base_url, **DEMO_LIMITS}
+    for key, value in vendor.settings.items():
+        if not spec.options[key].secret:
+            table[key] = value
+    for key in vendor.secrets:
+        table[f"{key}_env"] = f"ORDERSYNC_DEMO_{vendor.name.upper()}_{key.upper()}"
+    return table
+
+
+def _toml(value: object) -> str:
+    """A TOML value: a string as a JSON string (JSON's escapes are TOML's), a table inline."""
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{k} = {_toml(v)}" for k, v in value.items()) + " }"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    return orjson.dumps(str(value)).decode()
+
+
+def _detail(action: dict) -> str:
+    if action["created_order"]:
+        return f"made order {action['created_order']}"
+    return (action["error"] or "") if action["state"] != "succeeded" else ""
+
+
+def _table(say: Say, title: str, rows: list[tuple], right: tuple[int, ...] = ()) -> None:
+    say(f"  {title}:")
+    for line in columns(rows, right=right):
+        say(f"    {line}")
+    say("")
+
+
+def _syncs(say: Say, title: str, results: list[PollResult]) -> None:
+    _table(say, title, [("VENDOR", "NEW", "CHANGED", "PAGES", "REQUESTS", "SECONDS"),
+                        *((r.vendor, r.new, r.changed, r.pages, r.requests,
+                           f"{r.duration_s:.2f}") for r in results)], right=(1, 2, 3, 4, 5))
+    for r in results:
+        for error in r.errors:
+            say(f"  ERROR: {printable(error)}")
+
+
+def print_ready(summary: dict, program: str = "ordersync") -> None:
+    """The commands to try (and, with --keep-running, the status page); ``program`` is how
+    to run ordersync again from here."""
     config = f"{program} --config {shlex.quote(summary['config'])}"
+    print("Explore the ledger:")
+    print(f"  {config} report")
     print(f"  {config} orders list")
     print(f"  {config} actions list")
     if summary["sample"]:
         first = summary["sample"][0]
         print(f"  {config} orders show {printable(first['vendor'])}:{printable(first['id'])}")
+    url = summary.get("status_url")
+    if url:
+        print()
+        print("6. the daemon runs, with its status server, until Ctrl-C:")
+        print(f"  status page: {url}")
+        print(f"  curl -s {url}healthz")
+        print(f"  curl -s {url}metrics")
+        print(f"  {config} check")
+        if summary["try_action"]:
+            body = orjson.dumps(summary["try_action"]).decode()
+            token = summary["write_token"]
+            print(f"  curl -s -H {shlex.quote('Authorization: Bearer ' + token)}"
+                  f" -d {shlex.quote(body)} {url}actions")
+    print(flush=True)
