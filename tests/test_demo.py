@@ -35,6 +35,7 @@ from tests.cli_support import (
     wait_for_log_event,
     write_config,  # noqa: F401  (fixture)
 )
+from tests.core.test_logs import run_on_a_terminal
 from tests.test_cli import assert_one_error_line, stop_daemon
 
 ENV = {SECRET_ENV: SIM_SECRET}
@@ -62,6 +63,7 @@ def test_demo_tells_the_whole_story_and_prints_commands_that_run(tmp_path):
         result = run_cli("demo", "--orders", "5", "--dir", "var/demo", cwd=tmp_path, timeout=60)
         assert result.returncode == 0, result
     out = result.stdout
+    assert "\r" not in result.stderr and "orders in" not in result.stderr   # no progress: a pipe
     assert [out.index(section) for section in STORY] == sorted(
         out.index(section) for section in STORY), out
     assert (tmp_path / "var/demo/ordersync.db.demo").is_file()
@@ -112,6 +114,18 @@ def test_demo_tells_the_whole_story_and_prints_commands_that_run(tmp_path):
     # a report against the demo's ledger does not make it someone else's
     again = run_cli("demo", "--orders", "5", "--dir", "var/demo", cwd=tmp_path, timeout=60)
     assert again.returncode == 0, again
+
+
+async def test_the_backfill_shows_its_progress_on_a_terminal_and_never_in_json(tmp_path):
+    code, terminal = await run_on_a_terminal("demo", "--orders", "30", "--dir",
+                                             str(tmp_path / "tty"), env={})
+    assert code == 0, terminal
+    assert re.search(r"\r\w+: [\d,]+ orders in [\d,]+ pages, [\d,]+/s", terminal), repr(terminal)
+    code, terminal = await run_on_a_terminal("demo", "--orders", "5", "--json", "--dir",
+                                             str(tmp_path / "json"), env={})
+    assert code == 0, terminal
+    # nothing rewritten in place (the terminal ends its lines with \r\n)
+    assert not re.search("\r(?!\n)", terminal) and "orders in" not in terminal, repr(terminal)
 
 
 def test_demo_refuses_a_ledger_it_did_not_make_and_a_configuration_it_did_not_write(tmp_path):
