@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import re
 import signal
@@ -140,6 +141,10 @@ async def test_metrics_actions_readiness_and_pages(fotoware_sim, write_config,  
         await until(lambda: _is(url + "/readyz", 200), "ready")
         healthy = await check(config, tmp_path)
         assert healthy.returncode == 0 and healthy.stdout.startswith("healthy: "), healthy
+        status, text = await get(url + "/healthz")
+        alive = json.loads(text)
+        assert (status, alive["ok"], alive["stuck"]) == (200, True, []), text
+        assert 0 <= alive["heartbeat_age_s"] <= alive["stale_after_s"] == 1.5
 
         # /metrics: Prometheus text, orders by state as in the ledger, polls counted
         sim.faults.add("status", status=429, retry_after="0", path_prefix="/fotoweb/orders")

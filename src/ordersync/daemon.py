@@ -228,7 +228,7 @@ class Service:
                 loop.add_signal_handler(signum, self._on_signal, signum)
         log.info("started", vendors=list(self.runners), ledger=str(self.config.ledger_path))
         self._watch_loops()
-        self.notifier.notify("READY=1", f"STATUS=polling {len(self.runners)} vendor instances")
+        self.notifier.notify("READY=1", self._status())
         work = asyncio.gather(*(self._loop(name) for name in self.runners),
                               *(self._action_loop(name) for name in self.runners),
                               self._watchdog())
@@ -256,6 +256,9 @@ class Service:
                               + 2 * BUSY_TIMEOUT_S, now)
             self.executors[name].progress = self._marker(f"{name}/actions")
 
+    def _status(self) -> str:
+        return f"STATUS=polling {len(self.runners)} vendor instances"
+
     def _marker(self, loop: str, *, busy: bool = True) -> Callable[..., None]:
         return lambda *_: self.progress.mark(loop, time.monotonic(), busy=busy)
 
@@ -273,6 +276,7 @@ class Service:
                     self.notifier.notify(f"STATUS=stuck: {', '.join(stuck)}")
                 else:
                     log.info("loops_progressing")
+                    self.notifier.notify(self._status())
                 stuck_before = stuck
             if not stuck:
                 now = self.clock()

@@ -43,7 +43,15 @@ from .cli_common import action_json
 from .config import ServerConfig
 from .contract import AdapterSpec, validate
 from .daemon import Service
-from .errors import ActionRefused, ConfigError, LedgerBusy, LedgerLocked, ParameterError
+from .errors import (
+    ActionRefused,
+    ConfigError,
+    LedgerBusy,
+    LedgerLocked,
+    LedgerUnusable,
+    ParameterError,
+    VendorError,
+)
 from .health import timestamp, vendor_problems
 from .ledger import AsyncLedger, LedgerAPI, open_ledger
 from .metrics import CONTENT_TYPE, Metrics
@@ -153,8 +161,10 @@ class StatusServer:
             queued = await asyncio.to_thread(asyncio.run, self._enqueue(body))
         except (ActionRefused, ConfigError) as exc:
             return _error(400, _one_line(exc))
-        except (LedgerBusy, LedgerLocked) as exc:
+        except (LedgerBusy, LedgerLocked, LedgerUnusable) as exc:
             return _error(503, _one_line(exc))
+        except VendorError as exc:   # an adapter asked its vendor while checking the action
+            return _error(502, _one_line(exc))
         created = any(new for _, new in queued)
         actions = [{**action_json(action), "queued": new} for action, new in queued]
         log.info("actions_queued_over_http", actions=[a["id"] for a in actions], new=created)
