@@ -310,3 +310,17 @@ async def test_demo_keep_running_serves_the_status_page_until_ctrl_c(tmp_path):
             socket.create_connection((host, int(port)), timeout=2).close()
     after = run_cli("--config", config, "report", cwd=tmp_path)
     assert after.returncode == 0 and "VENDORS" in after.stdout, after
+
+
+def test_demo_keep_running_on_a_port_in_use_exits_2_and_leaves_a_ledger_it_may_replace(
+    tmp_path
+):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = run_cli("demo", "--orders", "5", "--dir", "d", "--keep-running", "--port",
+                         str(port), cwd=tmp_path, timeout=60)
+    assert_one_error_line(result, 2, contains=f"127.0.0.1:{port}: cannot listen there")
+    again = run_cli("demo", "--orders", "5", "--dir", "d", cwd=tmp_path, timeout=60)
+    assert again.returncode == 0, again

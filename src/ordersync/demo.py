@@ -32,6 +32,7 @@ import secrets
 import shlex
 import time
 from collections.abc import Callable
+from contextlib import AsyncExitStack
 from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
@@ -44,6 +45,7 @@ from .config import Config, parse_config
 from .daemon import LedgerLock, Service
 from .errors import ConfigError
 from .ledger import open_ledger, private_folder
+from .metrics import Metrics
 from .progress import TerminalProgress
 from .registry import adapters
 from .report import build_report
@@ -171,24 +173,30 @@ async def run_demo(directory: Path, *, orders: int, say: Say | None = None,
     finally:
         for sim in simulators.values():
             await sim.stop()
+        # the ledger as this run left it, even cut short: the next run may replace it
+        Path(f"{ledger_path}.demo").write_text(orjson.dumps(_fingerprint(ledger_path)).decode(),
+                                               encoding="utf-8")
     if keep_running:
         say("Stopped: the daemon, its status server and the simulators. The ledger and its"
             " configuration stay for the commands above.")
-    marker = Path(f"{ledger_path}.demo")
-    marker.write_text(orjson.dumps(_fingerprint(ledger_path)).decode(), encoding="utf-8")
     return summary
 
 
 async def _story(config: Config, simulators: dict, summary: dict, say: Say,
                  ready: Callable[[dict], None], progress: TerminalProgress | None,
                  keep_running: bool) -> None:
-    """Steps 2 to 6 (see the module docstring), on one service; ``summary`` filled in."""
-    metrics = None
-    if keep_running:
-        from .metrics import Metrics
+    """Steps 2 to 6 (see the module docstring), on one service; ``summary`` filled in.
+    With ``keep_running`` the status server starts first (a port in use stops the demo
+    before it begins) and shows the story as it happens."""
+    async with AsyncExitStack() as stack:
+        service = await stack.enter_async_context(_service(config, keep_running))
+        runner = None
+        if keep_running:
+            from .server import status_server
 
-        metrics = Metrics()
-    async with Service(config, handle_signals=keep_running, observer=metrics) as service:
+            assert config.server is not None and isinstance(service.observer, Metrics)
+            runner = await stack.enter_async_context(
+                status_server(service, config.server, service.observer))
         ledger = service.ledger
         assert ledger is not None  # open inside the async with
         try:
@@ -236,19 +244,23 @@ async def _story(config: Config, simulators: dict, summary: dict, say: Say,
             report=report["counts"], html=str(html_path),
             sample=[{k: o.as_json()[k] for k in ("vendor", "id", "state", "vendor_state",
                                                  "reference", "created")} for o in sample])
-        if not keep_running:
+        if runner is None:
             ready(summary)
             return
-        from .server import status_server
+        assert config.server is not None
+        host, bound = runner.addresses[0][:2]
+        summary.update(status_url=f"http://{host}:{bound}/", try_action=_sample_request(config),
+                       write_token=config.server.secrets["token"])
+        ready(summary)
+        await service.run()
 
-        assert config.server is not None and metrics is not None
-        async with status_server(service, config.server, metrics) as runner:
-            host, bound = runner.addresses[0][:2]
-            summary["status_url"] = f"http://{host}:{bound}/"
-            summary["try_action"] = await _sample_request(config)
-            summary["write_token"] = config.server.secrets["token"]
-            ready(summary)
-            await service.run()
+
+def _service(config: Config, keep_running: bool) -> Service:
+    """The demo's service: observed for the status server's metrics when it keeps running
+    (its run() then stops on SIGINT/SIGTERM as ``ordersync run`` does)."""
+    if not keep_running:
+        return Service(config, handle_signals=False)
+    return Service(config, observer=Metrics())
 
 
 async def _sample_actions(config: Config, service: Service) -> list[dict]:
@@ -302,7 +314,7 @@ async def _plant_outage(config: Config, service: Service, simulators: dict) -> l
     return lines
 
 
-async def _sample_request(config: Config) -> dict | None:
+def _sample_request(config: Config) -> dict | None:
     """A body for POST /actions: the first step of an adapter's sample chain (a create,
     in its declared values), under a key of its own: sent twice, it is queued once."""
     for name, vendor in sorted(config.vendors.items()):
