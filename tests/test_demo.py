@@ -156,6 +156,14 @@ def test_demo_refuses_a_ledger_it_did_not_make_and_a_configuration_it_did_not_wr
     assert (config / "ordersync.toml").read_text() == "[ledger]\npath = 'x.db'\n"
     assert not (config / "ordersync.db").exists()
 
+    report = tmp_path / "report"
+    report.mkdir()
+    (report / "report.html").write_text("someone's own report")
+    result = run_cli("demo", "--orders", "5", "--dir", str(report), cwd=tmp_path)
+    assert_one_error_line(result, 2, contains=f"{report}/report.html is not a report the demo"
+                          " wrote")
+    assert (report / "report.html").read_text() == "someone's own report"
+
 
 async def test_demo_never_touches_a_ledger_a_daemon_holds(
     fotoware_sim, write_config, tmp_path  # noqa: F811

@@ -57,6 +57,8 @@ MARKER_TEXT = "Made by `ordersync demo`: the next demo run may replace this ledg
 DEMO_LIMITS = {"rate_limit": {"requests": 1000, "per_s": 1.0}, "backoff_base_s": 0.05}
 """The simulators run on this machine: no need to pace the backfill, or to wait long
 before retrying the vendor the demo makes fail."""
+REPORT_NAME = "report.html"
+"""The HTML report, beside the demo's ledger."""
 TOKEN_VARIABLE = "ORDERSYNC_DEMO_SERVER_TOKEN"
 """Where the status server's write token is, in the demo's environment mapping."""
 
@@ -84,6 +86,10 @@ def _clear_previous_demo(directory: Path, ledger_path: Path, config_path: Path) 
         if config_path.exists() and not _written_by_demo(config_path):
             raise ConfigError(f"--dir {directory}: {config_path} is not a configuration the"
                               " demo wrote; the demo never replaces it (choose another --dir)")
+        html = directory / REPORT_NAME
+        if html.exists() and not marker.is_file():
+            raise ConfigError(f"--dir {directory}: {html} is not a report the demo wrote;"
+                              " the demo never replaces it (choose another --dir)")
         marker.write_text(orjson.dumps({"note": MARKER_TEXT.strip()}).decode(), encoding="utf-8")
         for f in files:
             f.unlink(missing_ok=True)
@@ -167,6 +173,7 @@ async def run_demo(directory: Path, *, orders: int, say: Say | None = None,
         config = parse_config(data, source="demo", environ=environ, base_dir=directory)
         if config.server is not None:   # loopback, on --port (0: any free one)
             config = replace(config, server=replace(config.server, port=port))
+        config_path.write_text(_config_text(ledger_path, tables), encoding="utf-8")
         summary = {"ledger": str(ledger_path), "config": str(config_path),
                    "simulators": {n: t["base_url"] for n, t in tables.items()}}
         await _story(config, simulators, summary, say, ready, progress, keep_running)
@@ -218,12 +225,10 @@ async def _story(config: Config, simulators: dict, summary: dict, say: Say,
         for line in planted:
             say(f"     - {printable(line)}")
         say("")
-        config_path = Path(summary["config"])
-        config_path.write_text(_config_text(config), encoding="utf-8")
         specs = {name: adapters()[v.adapter] for name, v in config.vendors.items()}
         now = time.time()
         report = await ledger.call(lambda led: build_report(led, specs, now, config.report))
-        html_path = config_path.parent / "report.html"
+        html_path = config.ledger_path.parent / REPORT_NAME
         write_atomically(html_path, render(report, "html"))
         say("  5. the morning report (`ordersync report`; thresholds in [report]):")
         say("")
@@ -326,26 +331,13 @@ def _sample_request(config: Config) -> dict | None:
     return None
 
 
-def _config_text(config: Config) -> str:
+def _config_text(ledger_path: Path, tables: dict[str, dict]) -> str:
     """The demo's configuration as TOML: the ledger (an absolute path: it works from any
-    folder) and each vendor table with its secrets named by variable, never their values."""
-    lines = [CONFIG_HEADER.rstrip("\n"), "[ledger]",
-             f"path = {_toml(str(config.ledger_path.resolve()))}"]
-    for name, vendor in config.vendors.items():
-        lines += ["", f"[vendors.{name}]"]
-        lines += [f"{key} = {_toml(value)}" for key, value in _vendor_table(vendor).items()]
+    folder) and each vendor table, whose secrets it names by variable, never by value."""
+    lines = [CONFIG_HEADER.rstrip("\n"), "[ledger]", f"path = {_toml(str(ledger_path.resolve()))}"]
+    for name, table in tables.items():
+        lines += ["", f"[vendors.{name}]", *(f"{k} = {_toml(v)}" for k, v in table.items())]
     return "\n".join(lines) + "\n"
-
-
-def _vendor_table(vendor) -> dict:
-    spec = adapters()[vendor.adapter]
-    table: dict[str, Any] = {"adapter": vendor.adapter, "base_url": vendor.base_url, **DEMO_LIMITS}
-    for key, value in vendor.settings.items():
-        if not spec.options[key].secret:
-            table[key] = value
-    for key in vendor.secrets:
-        table[f"{key}_env"] = f"ORDERSYNC_DEMO_{vendor.name.upper()}_{key.upper()}"
-    return table
 
 
 def _toml(value: object) -> str:
