@@ -312,10 +312,10 @@ async def _plant_outage(config: Config, service: Service, simulators: dict) -> l
     finally:
         sim.faults.clear()
     lines = [f"{name} answered every request with 503 for {polls} polls in a row: down"]
-    for action in queued:
-        now = ledger.ledger.outbox.get(action.id)
-        lines.append(f"action #{now.id} ({now.kind} {now.target}) queued during the outage:"
-                     f" {now.state.value} after {now.attempts} attempt(s), pushed once it answers")
+    for queued_action in queued:
+        action = ledger.ledger.outbox.get(queued_action.id)
+        lines.append(f"action #{action.id} ({action.kind} {action.target}) queued into it:"
+                     f" {action.state.value}, {action.attempts} attempt(s); the outbox keeps it")
     return lines
 
 
