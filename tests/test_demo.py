@@ -208,7 +208,10 @@ def test_the_demo_pushes_a_reseller_and_a_pwinty_chain(tmp_path):
     [result] = run_many([(["demo", "--orders", "8", "--json", "--dir", str(tmp_path / "d")],
                           None)], cwd=tmp_path)
     assert result.returncode == 0, result
-    actions = json.loads(result.stdout)["data"]["actions"]
+    data = json.loads(result.stdout)["data"]
+    actions = data["actions"]
+    assert data["report"]["by_kind"]["vendor_down"] == 1 and Path(data["html"]).is_file(), data
+    assert result.stderr.count("\n") <= 1   # the planted outage's one log line: no story
     assert {a["state"] for a in actions} == {"succeeded"}, actions
     for create, rest in (("create_draft", ["add_item", "add_item", "checkout"]),
                          ("create", ["add_photos"])):
