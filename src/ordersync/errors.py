@@ -4,6 +4,7 @@
     ├── ConfigError            bad configuration, arguments or ids: the operator must fix something
     │   ├── OutboxError        an outbox request that cannot be honoured (unknown id, wrong
     │   │                      state, idempotency key reused for another action)
+    │   ├── UsageError         a command-line argument is wrong
     │   └── FileUnreadable     a file ordersync was given cannot be read, or not as its kind
     ├── ActionRefused          an action that cannot be done as asked, found out before (or
     │                          instead of) asking the vendor: wrong state, invalid custom data
@@ -55,6 +56,10 @@ class ConfigError(OrderSyncError):
 
 class OutboxError(ConfigError):
     """An outbox request that cannot be honoured (unknown id, wrong state, key reused)."""
+
+
+class UsageError(ConfigError):
+    """A command-line argument is wrong."""
 
 
 class FileUnreadable(ConfigError):
