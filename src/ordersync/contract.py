@@ -349,8 +349,18 @@ def identify_by(key: str, url: str) -> Callable[[dict], tuple[str, str] | None]:
     return identify
 
 
+class Faults(Protocol):
+    """What ``ordersync simulate --faults`` asks of a simulator's fault plan
+    (:class:`ordersync.simfaults.FaultPlan` is one)."""
+
+    def random(self, spec: str, seed: int = 0) -> None: ...
+
+
 class Simulator(Protocol):
     """A vendor simulator: a real HTTP server on loopback."""
+
+    faults: Faults | None
+    """Its fault plan, or None when it takes no faults (every ``SimulatorBase`` has one)."""
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> str: ...
 
