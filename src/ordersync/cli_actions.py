@@ -32,9 +32,10 @@ from .cli_common import (
     seconds,
 )
 from .config import Config
+from .constants import FIELDS_MAX_BYTES
 from .contract import ActionSpec, Param, ParamType
 from .errors import FileUnreadable, ParameterError
-from .files import FIELDS_MAX_BYTES, read_text
+from .files import read_text
 from .model import ActionState
 from .registry import adapters
 

@@ -19,10 +19,10 @@ from urllib.parse import urlsplit
 
 from yarl import URL
 
-from .constants import DEFAULT_LEDGER_PATH
+from .constants import CONFIG_MAX_BYTES, DEFAULT_LEDGER_PATH, SECRET_MAX_BYTES
 from .contract import AdapterSpec, Option
 from .errors import ConfigError, FileUnreadable
-from .files import CONFIG_MAX_BYTES, SECRET_MAX_BYTES, read_text
+from .files import read_text
 from .http import RateLimit, RetryPolicy
 from .intake import Limits
 from .ledger import ledger_location

@@ -9,13 +9,6 @@ from pathlib import Path
 
 from .errors import FileUnreadable
 
-CONFIG_MAX_BYTES = 1 << 20
-"""A configuration file: a few kilobytes in practice."""
-SECRET_MAX_BYTES = 64 << 10
-"""A secret file: one value."""
-FIELDS_MAX_BYTES = 16 << 20
-"""A file of an action's fields (``--from``)."""
-
 
 def read_bytes(path: Path, limit: int, kind: str) -> bytes:
     """The file's bytes, at most ``limit`` of them; ``kind`` names what the file should be

@@ -49,6 +49,7 @@ from yarl import URL
 from . import __version__
 from .backoff import backoff_s
 from .clock import iso
+from .constants import CONNECT_ATTEMPTS, THROTTLE_MARGIN
 from .errors import (  # BadResponse: re-exported, adapters import it from here
     AmbiguousError,
     AuthError,
@@ -83,9 +84,6 @@ expected is appended to it ("METHOD url"): the outbox knows from it that a write
 even when a later request of the same action fails."""
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-CONNECT_ATTEMPTS = 3
-"""Attempts of a call when nothing answers at the vendor's address (refused, DNS failure)."""
-THROTTLE_MARGIN = 1.02
 USER_AGENT = f"ordersync/{__version__}"
 
 
