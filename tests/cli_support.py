@@ -319,8 +319,16 @@ BAD_CONFIGS: list[BadConfig] = [
     BadConfig("missing-file", None, "cannot read it (No such file or directory)"),
     BadConfig("invalid-toml", LEDGER + "[vendors.fw\nadapter = 'fotoware'\n",
               "not valid TOML: ", exact=False),
-    BadConfig("unknown-section", LEDGER + "[server]\nport = 8080\n" + GOOD_VENDOR,
-              "unknown section 'server'"),
+    BadConfig("unknown-section", LEDGER + "[servers]\nport = 8080\n" + GOOD_VENDOR,
+              "unknown section 'servers'"),
+    BadConfig("server-unknown-key", LEDGER + "[server]\nport = 8080\n" + GOOD_VENDOR,
+              "server.port: unknown key (expected listen, token_env, token_file)"),
+    BadConfig("server-listen-no-port", LEDGER + "[server]\nlisten = 'localhost'\n"
+              + GOOD_VENDOR, "server.listen: expected HOST:PORT (127.0.0.1:8787, [::1]:8787),"
+              " got 'localhost'", cli=False),
+    BadConfig("heartbeat-stale-before-interval", LEDGER + "[heartbeat]\ninterval_s = 5\n"
+              "stale_after_s = 5\n" + GOOD_VENDOR,
+              "heartbeat.stale_after_s: must be longer than interval_s (5)", cli=False),
     BadConfig("ledger-not-a-table", "ledger = 'x.db'\n" + GOOD_VENDOR,
               "ledger: expected a table", cli=False),
     BadConfig("unknown-ledger-key", "[ledger]\npath = 'x.db'\nsize = 10\n\n" + GOOD_VENDOR,

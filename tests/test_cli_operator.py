@@ -115,10 +115,12 @@ RESELLER_JSON = {"draft create", "items add", "items remove", "checkout", "field
 """Run with --json, and their shape checked, in tests/adapters/reseller/test_cli.py."""
 SERVICE_JSON = {"vendors list", "vendors pause", "vendors resume", "backup", "restore"}
 """Run with --json, and their shape checked, in tests/test_vendors.py and tests/test_backup.py."""
+HEALTH_JSON = {"report", "reconcile", "check"}
+"""Checked with json_data in tests/test_report_cli.py, test_reconcile.py, test_server.py."""
 
 
 def test_the_json_tests_cover_every_json_command():
-    assert FOTOWARE_JSON | PWINTY_JSON | RESELLER_JSON | SERVICE_JSON == json_commands()
+    assert FOTOWARE_JSON | PWINTY_JSON | RESELLER_JSON | SERVICE_JSON | HEALTH_JSON == json_commands()
 
 
 async def test_every_fotoware_json_command_prints_one_document_of_one_shape(

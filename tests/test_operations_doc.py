@@ -8,6 +8,7 @@ import re
 from pathlib import Path
 
 from ordersync import cli
+from ordersync.config import HeartbeatConfig
 from ordersync.daemon import STOP_GRACE_S
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -42,3 +43,9 @@ def test_the_unit_stops_after_the_daemon_would_and_never_loops_on_a_persons_prob
     assert {int(c) for c in service["RestartPreventExitStatus"].split()} == {2, 4}
     limits = unit()["Unit"]
     assert int(limits["StartLimitBurst"]) >= 1 and int(limits["StartLimitIntervalSec"]) > 0
+
+
+def test_the_unit_waits_for_ready_and_watches_the_heartbeat():
+    service = unit()["Service"]
+    assert (service["Type"], service["NotifyAccess"]) == ("notify", "main")
+    assert float(service["WatchdogSec"]) >= 3 * HeartbeatConfig().interval_s

@@ -13,7 +13,7 @@ from ordersync.ledger.records import StoredOrder
 from .actions import ACTIONS
 from .adapter import FotowareAdapter
 from .client import HTTP, FotowareApi, client_credentials
-from .mapping import identify, map_order
+from .mapping import WAITING_STATES, identify, map_order
 
 OPTIONS = {
     "client_id": Option(str, required=True, help="OAuth client id of the API client"),
@@ -65,6 +65,7 @@ ADAPTER = AdapterSpec(
     demo_actions=demo_actions,
     http=HTTP,
     actions=ACTIONS,
+    waiting_states=WAITING_STATES,
 )
 
 __all__ = ["ADAPTER", "FotowareAdapter", "FotowareApi", "client_credentials", "map_order"]

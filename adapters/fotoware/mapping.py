@@ -171,3 +171,8 @@ def _custom_data_general(entries: Any) -> dict[str, Any]:
         else:
             out.setdefault("?", []).append(entry)
     return out
+
+
+WAITING_STATES = {"pending": "approval"}
+"""Where a Fotoware order waits for an administrator (the report's stuck orders); expiry
+comes from the order's and its items' ``expires``."""

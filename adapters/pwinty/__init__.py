@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import time
 
-from ordersync.contract import AdapterSpec, Option
+from ordersync.contract import AdapterSpec, Option, Prices
 from ordersync.ledger.records import StoredOrder
 
 from .actions import ACTIONS
 from .adapter import PwintyAdapter
 from .client import HTTP, PwintyApi
-from .mapping import identify, map_order
+from .mapping import WAITING_STATES, identify, map_order, problems
 
 OPTIONS = {
     "merchant_id": Option(str, required=True, help="Pwinty merchant id"),
@@ -66,6 +66,10 @@ ADAPTER = AdapterSpec(
     http=HTTP,
     base_path="/v2.2",
     actions=ACTIONS,
+    waiting_states=WAITING_STATES,
+    problem_states=frozenset(WAITING_STATES) | {"PaidAwaitingImageUpload"},
+    problems=problems,
+    prices=Prices("price_minor", minor_units=True),
     demo_chain=(  # create a print order, add three photos in one batch
         ("create", {"recipient": "Chain Customer", "address1": "2 Example Street",
                     "town": "Leeds", "postcode": "LS1 1AA", "country": "GB",

@@ -11,6 +11,7 @@ from typing import Any
 import orjson
 
 from ordersync.contract import identify_by
+from ordersync.ledger.records import StoredOrder
 from ordersync.model import Item, Order, State
 
 STATES: dict[str, State] = {
@@ -132,3 +133,23 @@ _INT64 = 1 << 63
 
 def _text(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
+
+
+WAITING_STATES = {"NotYetSubmitted": "submission", "AwaitingPayment": "the recipient's payment"}
+"""Where a Pwinty order waits for someone (the report's stuck orders)."""
+
+PHOTO_PROBLEMS = frozenset({"FileNotFoundAtUrl", "Invalid"})
+"""Photo statuses the lab cannot print from."""
+
+
+def problems(order: StoredOrder) -> list[str]:
+    """What blocks an order not yet in production: photos the lab cannot use, and what the
+    stored SubmissionStatus says (``data.submission``). Pure."""
+    found = [f"photo {item.key} ({item.title}): {item.status}" for item in order.items
+             if item.status in PHOTO_PROBLEMS]
+    submission = order.data.get("submission")
+    if isinstance(submission, dict):
+        found += [str(error) for error in submission.get("generalErrors") or []]
+        for photo_id, errors in (submission.get("photoErrors") or {}).items():
+            found += [f"photo {photo_id}: {error}" for error in errors or []]
+    return list(dict.fromkeys(found))

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import time
 
-from ordersync.contract import AdapterSpec, Option
+from ordersync.contract import AdapterSpec, Option, Prices
 from ordersync.ledger.records import StoredOrder
 
 from .actions import ACTIONS
 from .adapter import ResellerAdapter
 from .client import HTTP, ResellerApi, password_grant
-from .mapping import DRAFT, identify, map_order
+from .mapping import DRAFT, WAITING_STATES, identify, map_order, problems
 
 OPTIONS = {
     "client_key": Option(str, required=True, help="OAuth client key of the API application"),
@@ -68,6 +68,10 @@ ADAPTER = AdapterSpec(
     demo_actions=demo_actions,
     http=HTTP,
     actions=ACTIONS,
+    waiting_states=WAITING_STATES,
+    problem_states=frozenset({"Submitted"}),
+    problems=problems,
+    prices=Prices("totalAmount", "currency"),
     demo_chain=DEMO_CHAIN,
 )
 

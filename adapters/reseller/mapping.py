@@ -12,6 +12,7 @@ from typing import Any
 import orjson
 
 from ordersync.contract import identify_by
+from ordersync.ledger.records import StoredOrder
 from ordersync.model import Item, Order, State
 
 STATES: dict[str, State] = {
@@ -118,3 +119,15 @@ def _item(position: int, item: Any) -> Item:
 
 def _text(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
+
+
+WAITING_STATES = {"Reseller Pending Approval": "the reseller's approval"}
+"""Where a reseller order waits for someone (the report's stuck orders)."""
+
+
+def problems(order: StoredOrder) -> list[str]:
+    """A submitted order whose execution failed, with the vendor's message. Pure."""
+    execution = order.data.get("execution")
+    if isinstance(execution, dict) and execution.get("status") == "Failed":
+        return [f"execution failed: {execution.get('message') or 'no message'}"]
+    return []

@@ -39,8 +39,10 @@ from .cli_common import Interrupted, Parser, UsageError, run_interruptible, whol
 from .cli_common import group as _group
 from .cli_common import print_json as _print_json
 from .cli_common import say as _say
+from .cli_health import add_check_command
 from .cli_ledger import cmd_action, cmd_actions_list, cmd_orders_list, cmd_orders_show
 from .cli_vendors import add_vendor_commands
+from .cli_report import add_report_commands
 from .config import Config, load_config
 from .daemon import LedgerBusy, Service
 from .errors import ActionRefused, ConfigError, LedgerLocked, LedgerUnusable, VendorError
@@ -108,6 +110,8 @@ def build_parser() -> Parser:
 
     add_action_commands(commands)
     add_chain_command(commands)
+    add_report_commands(commands)
+    add_check_command(commands)
 
     action_commands = _group(commands, "actions", "list, show, retry or cancel queued actions",
                              "The outbox: every push to a vendor.")
@@ -271,7 +275,17 @@ def cmd_run(args) -> int:
     _require_vendors(args.config_obj)
 
     async def run() -> None:
-        async with Service(args.config_obj) as service:
+        settings = args.config_obj.server
+        if settings is None:
+            async with Service(args.config_obj) as service:
+                await service.run()
+            return
+        from .metrics import Metrics
+        from .server import status_server
+
+        metrics = Metrics()
+        async with (Service(args.config_obj, observer=metrics) as service,
+                    status_server(service, settings, metrics)):
             await service.run()
 
     asyncio.run(run())

@@ -9,6 +9,7 @@ read, it is registered for redaction (:mod:`ordersync.redaction`).
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import tomllib
 from collections.abc import Iterator, Mapping
@@ -29,6 +30,7 @@ from .ledger import ledger_location
 from .redaction import register
 from .registry import adapter as find_adapter
 from .registry import adapters
+from .report.settings import ReportSettings, parse_report_settings
 
 DEFAULT_LIMITS = Limits()
 
@@ -147,6 +149,43 @@ class VendorConfig:
 
 
 @dataclass(frozen=True)
+class ServerConfig:
+    """``[server]``: the status server ``ordersync run`` starts (docs/operations.md)."""
+
+    host: str = "127.0.0.1"
+    port: int = 8787
+    secrets: Secrets = field(default_factory=lambda: Secrets({}, {}), repr=False, compare=False)
+    """``token``, if configured: the bearer token POST /actions needs (without one, POST
+    /actions is refused)."""
+
+    @property
+    def listen(self) -> str:
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+
+    @property
+    def loopback(self) -> bool:
+        if self.host == "localhost":
+            return True
+        try:
+            return ipaddress.ip_address(self.host).is_loopback
+        except ValueError:  # a host name: it may resolve to anything
+            return False
+
+
+@dataclass(frozen=True)
+class HeartbeatConfig:
+    """``[heartbeat]``: the file ``ordersync run`` keeps fresh while its loops make progress,
+    and ``ordersync check`` reads."""
+
+    path: Path | None = None
+    """None: ``<ledger>.heartbeat``, beside the ledger."""
+    interval_s: float = 10.0
+    """How often the heartbeat is written (and systemd's watchdog pinged)."""
+    stale_after_s: float = 60.0
+    """An older heartbeat means the daemon is stopped or wedged."""
+
+
+@dataclass(frozen=True)
 class Config:
     """The whole configuration."""
 
@@ -157,6 +196,15 @@ class Config:
     ledger_url: str
     """``ledger.url`` as given (or ``ledger.path``): what :func:`ordersync.ledger.open_ledger`
     opens."""
+    report: ReportSettings = ReportSettings()
+    """The ``[report]`` thresholds (defaults when the section is absent)."""
+    server: ServerConfig | None = None
+    """None: no ``[server]`` section, no status server."""
+    heartbeat: HeartbeatConfig = HeartbeatConfig()
+
+    @property
+    def heartbeat_path(self) -> Path:
+        return self.heartbeat.path or Path(f"{self.ledger_path}.heartbeat")
 
     def vendor(self, name: str) -> VendorConfig:
         if name not in self.vendors:
@@ -180,7 +228,7 @@ def parse_config(
     data: Mapping[str, Any], *, source: str, environ: Mapping[str, str], base_dir: Path
 ) -> Config:
     """Check a parsed configuration; ``base_dir`` resolves relative secret files."""
-    unknown = set(data) - {"ledger", "vendors"}
+    unknown = set(data) - {"ledger", "vendors", "report", "server", "heartbeat"}
     if unknown:
         raise ConfigError(f"{source}: unknown section {sorted(unknown)[0]!r}")
     ledger = data.get("ledger", {})
@@ -204,8 +252,54 @@ def parse_config(
         name: _vendor(name, table, source=source, environ=environ, base_dir=base_dir)
         for name, table in vendors_table.items()
     }
+    report = parse_report_settings(data.get("report", {}), source)
     return Config(source=source, ledger_path=ledger_path, vendors=vendors,
-                  ledger_url=ledger_url if key == "url" else str(ledger_path))
+                  ledger_url=ledger_url if key == "url" else str(ledger_path), report=report,
+                  server=(_server(data["server"], source, base_dir, environ) if "server" in data
+                          else None),
+                  heartbeat=_heartbeat(data.get("heartbeat", {}), source, base_dir))
+
+
+def _section(table: Any, name: str, source: str, keys: tuple[str, ...]) -> str:
+    """Check a small section's keys; returns the ``where`` of its error messages."""
+    _expect_table(table, name, source)
+    extra = set(table) - set(keys)
+    if extra:
+        raise ConfigError(f"{source}: {name}.{sorted(extra)[0]}: unknown key (expected"
+                          f" {', '.join(keys)})")
+    return f"{source}: {name}"
+
+
+def _server(table: Any, source: str, base_dir: Path, environ) -> ServerConfig:
+    where = _section(table, "server", source, ("listen", "token_env", "token_file"))
+    listen = _typed(table.get("listen", ServerConfig().listen), str, f"{where}.listen")
+    host, sep, port = listen.rpartition(":")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ConfigError(f"{where}.listen: expected HOST:PORT (127.0.0.1:8787, [::1]:8787),"
+                          f" got {listen!r}")
+    token = _secret(table, "token", Option(str), where, base_dir)
+    return ServerConfig(host=host, port=int(port),
+                        secrets=Secrets({"token": token} if token else {}, environ))
+
+
+def _heartbeat(table: Any, source: str, base_dir: Path) -> HeartbeatConfig:
+    where = _section(table, "heartbeat", source, ("path", "interval_s", "stale_after_s"))
+    default = HeartbeatConfig()
+    values = {key: _typed(table.get(key, getattr(default, key)), float, f"{where}.{key}")
+              for key in ("interval_s", "stale_after_s")}
+    for key, value in values.items():
+        if value <= 0:
+            raise ConfigError(f"{where}.{key}: must be greater than 0")
+    if values["stale_after_s"] <= values["interval_s"]:
+        raise ConfigError(f"{where}.stale_after_s: must be longer than interval_s"
+                          f" ({values['interval_s']:g})")
+    path = None
+    if "path" in table:
+        name = _typed(table["path"], str, f"{where}.path")
+        path = Path(name) if Path(name).is_absolute() else base_dir / name
+    return HeartbeatConfig(path=path, **values)
 
 
 def _expect_table(value: Any, key: str, source: str) -> None:

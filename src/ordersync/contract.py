@@ -354,6 +354,16 @@ class Faults(Protocol):
     (:class:`ordersync.simfaults.FaultPlan` is one)."""
 
     def random(self, spec: str, seed: int = 0) -> None: ...
+@dataclass(frozen=True, slots=True)
+class Prices:
+    """Where an adapter's mapping keeps an order's value (keys of ``Order.data``), so that
+    the report can total it per currency without knowing the vendor."""
+
+    amount: str
+    currency: str | None = None
+    """The key holding the currency code; None: the vendor's orders state none."""
+    minor_units: bool = False
+    """The amount is in minor units (pence, cents): the report divides it by 100."""
 
 
 class Simulator(Protocol):
@@ -396,6 +406,16 @@ class AdapterSpec:
     """Every action kind the adapter performs (its ``action_kinds``), declared."""
     demo_chain: tuple[tuple[str, dict], ...] = ()
     """A sample chain for the demo, starting with a create: (kind, declared values) each."""
+    waiting_states: Mapping[str, str] = field(default_factory=dict)
+    """Vendor states in which an order waits for someone, each with what it waits for
+    (``{"pending": "approval"}``): past the report's ``stuck_after_s`` it is stuck."""
+    problem_states: frozenset[str] = frozenset()
+    """The vendor states whose orders :attr:`problems` is asked about (and only those)."""
+    problems: Callable[[StoredOrder], list[str]] | None = None
+    """Pure: what blocks an order (a photo the vendor cannot use, a submission error), one
+    line each; [] for none. The report shows each order with problems as an exception."""
+    prices: Prices | None = None
+    """Where the order's value is, for the report's totals per currency; None: no prices."""
 
     def action(self, kind: str) -> ActionSpec | None:
         return next((a for a in self.actions if a.kind == kind), None)

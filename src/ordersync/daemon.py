@@ -14,6 +14,11 @@ to finish their step (a page, an action), then every wait and request is cancell
 is committed with its cursor or not at all; an action cancelled mid-request is left
 ``pending`` and marked for verification (``close``), so the next run reads the vendor before
 it sends anything again.
+
+While ``run()`` runs, each loop marks its progress and a watchdog task writes the heartbeat
+file, and pings systemd (``READY=1`` at the start, ``WATCHDOG=1``, ``STOPPING=1``), only while
+no loop is stuck (:mod:`ordersync.health`, :mod:`ordersync.sdnotify`). An optional
+:class:`Observer` (the status server's metrics) is told of every poll and HTTP attempt.
 """
 
 from __future__ import annotations
@@ -26,12 +31,18 @@ import signal
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Protocol
 
 import structlog
 
 from .backoff import backoff_s
 from .config import Config
-from .constants import ACTION_CHECK_INTERVAL_S, MAX_FAILURE_BACKOFF_S, STOP_GRACE_S
+from .constants import (
+    ACTION_CHECK_INTERVAL_S,
+    BUSY_TIMEOUT_S,
+    MAX_FAILURE_BACKOFF_S,
+    STOP_GRACE_S,
+)
 from .errors import (  # LedgerBusy: re-exported
     AuthError,
     ConfigError,
@@ -41,11 +52,23 @@ from .errors import (  # LedgerBusy: re-exported
     VendorError,
 )
 from .executor import Executor
+from .health import LoopProgress, remove_heartbeat, write_heartbeat
+from .http import HttpObserver
 from .ledger import AsyncLedger, open_ledger, private_folder
+from .sdnotify import Notifier
 from .sync import PollResult, VendorRunner
 
 log = structlog.get_logger("ordersync.daemon")
 
+
+class Observer(HttpObserver, Protocol):
+    """Told what the daemon did (the status server's metrics), besides every HTTP attempt."""
+
+    def poll_done(self, vendor: str, now: float, error_class: str | None) -> None:
+        """A poll ended: successfully (``error_class`` None) or failed with that error."""
+
+    def heartbeat_written(self, now: float) -> None:
+        """The loops made progress and the heartbeat was written."""
 
 
 class LedgerLock:
@@ -92,6 +115,7 @@ class Service:
         clock: Callable[[], float] = time.time,
         handle_signals: bool = True,
         vendors: list[str] | None = None,
+        observer: Observer | None = None,
     ) -> None:
         self.config = config
         self.vendor_names = list(config.vendors) if vendors is None else vendors
@@ -105,6 +129,11 @@ class Service:
         self.healthy: dict[str, bool] = {}
         self.paused: dict[str, bool] = {}
         self._stopping = asyncio.Event()
+        self.observer = observer
+        self.progress = LoopProgress()
+        self.heartbeat_at: float | None = None
+        """When run() last wrote the heartbeat (``clock`` time); None before the first."""
+        self.notifier = Notifier()
 
     async def open(self) -> None:
         """Take the ledger lock, open the ledger, build a runner per vendor instance."""
@@ -129,6 +158,7 @@ class Service:
             self.executors[name] = Executor(runner, self.ledger, policy=vendor.actions,
                                             clock=self.clock)
             self.healthy[name] = True
+            runner.http.observe = self.observer
 
     async def close(self) -> None:
         for runner in self.runners.values():
@@ -155,6 +185,8 @@ class Service:
 
     def stop(self) -> None:
         """Ask every loop to finish its current step (a page, an action) and return."""
+        if not self._stopping.is_set():
+            self.notifier.notify("STOPPING=1", "STATUS=stopping")
         self._stopping.set()
         for runner in self.runners.values():
             runner.stopping = True
@@ -195,8 +227,11 @@ class Service:
             for signum in (signal.SIGTERM, signal.SIGINT):
                 loop.add_signal_handler(signum, self._on_signal, signum)
         log.info("started", vendors=list(self.runners), ledger=str(self.config.ledger_path))
+        self._watch_loops()
+        self.notifier.notify("READY=1", self._status())
         work = asyncio.gather(*(self._loop(name) for name in self.runners),
-                              *(self._action_loop(name) for name in self.runners))
+                              *(self._action_loop(name) for name in self.runners),
+                              self._watchdog())
         try:
             await self._until_stopped(work)
         finally:
@@ -205,7 +240,61 @@ class Service:
             if self.handle_signals:
                 for signum in (signal.SIGTERM, signal.SIGINT):
                     loop.remove_signal_handler(signum)
+            remove_heartbeat(self.config.heartbeat_path, os.getpid())
             log.info("stopped")
+
+    def _watch_loops(self) -> None:
+        """Each loop's allowance: how long a step may go without progress before it is stuck.
+        A poll is bounded by poll_deadline_s (then its last page is written), an action by
+        two calls (verify, perform); both may wait for the ledger's busy timeout."""
+        now = time.monotonic()
+        for name, runner in self.runners.items():
+            retry = runner.config.retry
+            self.progress.add(f"{name}/poll", runner.config.poll_deadline_s
+                              + retry.call_deadline_s + 2 * BUSY_TIMEOUT_S, now)
+            self.progress.add(f"{name}/actions", 2 * retry.call_deadline_s
+                              + 2 * BUSY_TIMEOUT_S, now)
+            self.executors[name].progress = self._marker(f"{name}/actions")
+
+    def _status(self) -> str:
+        return f"STATUS=polling {len(self.runners)} vendor instances"
+
+    def _marker(self, loop: str, *, busy: bool = True) -> Callable[..., None]:
+        return lambda *_: self.progress.mark(loop, time.monotonic(), busy=busy)
+
+    async def _watchdog(self) -> None:
+        """Write the heartbeat (and ping systemd's watchdog) only while no loop is stuck."""
+        settings, path = self.config.heartbeat, self.config.heartbeat_path
+        stuck_before: list[str] = []
+        failing = False
+        while not self._stopping.is_set():
+            stuck = self.progress.stuck(time.monotonic())
+            if stuck != stuck_before:
+                if stuck:
+                    log.error("loops_stuck", loops=stuck, note="heartbeat and watchdog"
+                              " pings withheld until they make progress")
+                    self.notifier.notify(f"STATUS=stuck: {', '.join(stuck)}")
+                else:
+                    log.info("loops_progressing")
+                    self.notifier.notify(self._status())
+                stuck_before = stuck
+            if not stuck:
+                now = self.clock()
+                try:
+                    write_heartbeat(path, os.getpid(), now,
+                                    self.progress.snapshot(time.monotonic()))
+                except OSError as exc:
+                    if not failing:  # logged when it begins to fail, not every time
+                        log.error("heartbeat_not_written", path=str(path),
+                                  error=exc.strerror or str(exc))
+                    failing = True
+                else:
+                    failing = False
+                    self.heartbeat_at = now
+                    self.notifier.notify("WATCHDOG=1")
+                    if self.observer is not None:
+                        self.observer.heartbeat_written(now)
+            await self._wait(settings.interval_s)
 
     async def _until_stopped(self, work: asyncio.Future) -> None:
         """Wait for the loops; once a stop is asked for, give them STOP_GRACE_S, then cancel."""
@@ -233,11 +322,14 @@ class Service:
     async def _loop(self, name: str) -> None:
         runner = self.runners[name]
         failures = 0
+        marked = self._marker(f"{name}/poll")
         while not self._stopping.is_set():
+            marked()
             if await self._paused(name):
+                self._marker(f"{name}/poll", busy=False)()
                 await self._wait(runner.config.poll_interval_s)
                 continue
-            result = await self._poll(name)
+            result = await self._poll(name, marked)
             if result.errors:
                 failures += 1
                 delay = backoff_s(failures + 1, runner.config.poll_interval_s,
@@ -245,17 +337,20 @@ class Service:
             else:
                 failures = 0
                 delay = runner.config.poll_interval_s
+            self._marker(f"{name}/poll", busy=False)()
             await self._wait(delay)
 
     async def _action_loop(self, name: str) -> None:
         recover = True
         while not self._stopping.is_set():
+            self._marker(f"{name}/actions")()
             try:
                 if not await self._paused(name):
                     await self.drain_actions(name, recover=recover)
                     recover = False
             except OrderSyncError as exc:  # the ledger or an adapter bug: say so, keep going
                 log.error("action_loop_failed", vendor=name, error=_describe(exc))
+            self._marker(f"{name}/actions", busy=False)()
             await self._wait(ACTION_CHECK_INTERVAL_S)
 
     async def _wait(self, delay_s: float) -> None:
@@ -273,12 +368,16 @@ class Service:
             result = PollResult(name, errors=[_describe(exc)],
                                 retry_after_s=getattr(exc, "retry_after_s", None))
             await self._record_poll(name, type(exc).__name__, result.errors[0])
+            if self.observer is not None:
+                self.observer.poll_done(name, self.clock(), type(exc).__name__)
             self._mark(name, healthy=False, error=result.errors[0],
                        config_problem=isinstance(exc, AuthError))
             return result
         finally:
             structlog.contextvars.unbind_contextvars("vendor")
         await self._record_poll(name)
+        if self.observer is not None:
+            self.observer.poll_done(name, self.clock(), None)
         self._mark(name, healthy=True)
         if result.new or result.changed:
             log.info("synced", vendor=name, **{k: v for k, v in result.as_dict().items()

@@ -91,6 +91,8 @@ class Executor:
         self.unreachable = False
         """Set when nothing answered at the vendor's address: the drain stops there, so the
         other due actions wait for the next drain instead of each paying its own attempts."""
+        self.progress: Callable[[], None] | None = None
+        """Called after each action a drain runs (the daemon's watchdog counts it progress)."""
 
     async def recover(self) -> int:
         """Actions left in flight by a process that died: verify them before anything else."""
@@ -114,6 +116,8 @@ class Executor:
                 if self.stopping or self.unreachable:
                     break
                 state = await self.execute(action)
+                if self.progress is not None:
+                    self.progress()
                 if state is not None:
                     ended[state.value] += 1
         return ended

@@ -346,6 +346,17 @@ class _stop_when_retry_after_too_long(stop_base):
         return retry_after is not None and retry_after > self.limit_s
 
 
+class HttpObserver(Protocol):
+    """Told what the HTTP layer did (the status server's metrics); knows no metrics library."""
+
+    def request_done(self, vendor: str, method: str, duration_s: float,
+                     error_class: str | None) -> None:
+        """One attempt ended: answered (``error_class`` None) or failed with that error."""
+
+    def retrying(self, vendor: str, *, rate_limited: bool) -> None:
+        """A call waits before its next attempt (``rate_limited``: the vendor asked it to)."""
+
+
 class VendorHttp:
     """A vendor instance's HTTP client: base URL, session, throttle, retries, auth."""
 
@@ -381,6 +392,8 @@ class VendorHttp:
         self.jitter = jitter
         """Draws each backoff's jitter in [0, 1) (a test passes a constant)."""
         self._session: aiohttp.ClientSession | None = None
+        self.observe: HttpObserver | None = None
+        """Told of every attempt and retry (set by the daemon when it keeps metrics)."""
 
     def url(self, path_or_url: str, method: str = "") -> str:
         """The absolute URL of a path or of a link the vendor gave, which must stay with it.
@@ -588,6 +601,9 @@ class VendorHttp:
                 if error is not None or (status is not None and status < 400):
                     self._record(method, url, status, started,
                                  error.message if error is not None else None)
+                if self.observe is not None and (error is not None or status is not None):
+                    self.observe.request_done(self.vendor, method, time.perf_counter() - started,
+                                              type(error).__name__ if error else None)
 
     def _attempt_timeout(self, where: dict) -> tuple[float, str]:
         """The request's timeout in seconds, cut to what is left of the call's deadline, and
@@ -619,6 +635,8 @@ class VendorHttp:
     def _log_retry(self, retry_state) -> None:
         exc = retry_state.outcome.exception()
         self.stats["retries"] += 1
+        if self.observe is not None:
+            self.observe.retrying(self.vendor, rate_limited=isinstance(exc, RateLimited))
         log.info(
             "retrying",
             vendor=self.vendor,

@@ -23,7 +23,7 @@ def test_migrations_are_recorded_once(tmp_path):
     ledger.close()
     assert applied == ["m001_orders_items_events_sync_state", "m002_outbox",
                        "m003_orders_read_at", "m004_action_notes", "m005_orders_problem",
-                       "m006_action_chains", "m007_vendor_health"]
+                       "m006_action_chains", "m007_vendor_health", "m008_exceptions"]
 
 
 def test_page_and_cursor_commit_together_and_repeat_writes_nothing():

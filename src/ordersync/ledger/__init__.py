@@ -9,6 +9,8 @@ and every SQL statement it runs, behind one typed interface.
     │   ├── schema.py      tables and recorded migrations
     │   ├── orders.py      orders, items, events: pages in, orders out
     │   ├── syncstate.py   cursors and vendor health
+    │   ├── exceptions.py  exceptions as state: found, persisting, resolved
+    │   ├── reports.py     the report's reads: waiting, expiring, changes, values
     │   └── outbox.py      actions and their attempts
     ├── threaded.py    AsyncLedger (one thread, submission order) and LedgerView
     └── backup.py      copies of a live SQLite ledger (online backup API), and restoring one
@@ -29,22 +31,28 @@ from .orders import digest
 from .outbox import Outbox
 from .records import (
     Attempt,
+    ExceptionRecord,
+    Expiring,
+    Finding,
     OrderEvent,
     OrderRef,
     PageResult,
+    Refreshed,
     StateCount,
     StoredOrder,
     Totals,
     VendorHealth,
+    WaitingOrder,
 )
 from .schema import migrations
 from .sqlite import Ledger
 from .threaded import AsyncLedger, LedgerView
 
 __all__ = [
-    "AsyncLedger", "Attempt", "BUSY_TIMEOUT_S", "Ledger", "LedgerAPI", "LedgerView",
-    "OrderEvent", "OrderRef", "Outbox", "OutboxAPI", "OutboxError", "PageResult",
-    "StateCount", "StoredOrder", "Totals", "VendorHealth", "digest", "ledger_location",
+    "AsyncLedger", "Attempt", "BUSY_TIMEOUT_S", "ExceptionRecord", "Expiring", "Finding",
+    "Ledger", "LedgerAPI", "LedgerView", "OrderEvent", "OrderRef", "Outbox", "OutboxAPI",
+    "OutboxError", "PageResult", "Refreshed", "StateCount", "StoredOrder", "Totals",
+    "VendorHealth", "WaitingOrder", "digest", "ledger_location",
     "ledger_problem", "migrations", "open_ledger", "private_folder", "sqlite3_connect",
 ]
 

@@ -9,12 +9,25 @@ docs/architecture.md, "Adding a ledger backend"). Reads return the typed records
 from __future__ import annotations
 
 import builtins
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from contextlib import AbstractContextManager
 from typing import Protocol
 
 from ..model import Action, ActionState, Order
-from .records import Attempt, OrderRef, PageResult, StateCount, StoredOrder, Totals, VendorHealth
+from .records import (
+    Attempt,
+    ExceptionRecord,
+    Expiring,
+    Finding,
+    OrderRef,
+    PageResult,
+    Refreshed,
+    StateCount,
+    StoredOrder,
+    Totals,
+    VendorHealth,
+    WaitingOrder,
+)
 
 
 class OutboxAPI(Protocol):
@@ -54,7 +67,8 @@ class OutboxAPI(Protocol):
 
 
 class LedgerAPI(Protocol):
-    """Orders and events, sync state and vendor health, and the outbox, in one ledger."""
+    """Orders and events, sync state and vendor health, exceptions, and the outbox, in one
+    ledger."""
 
     @property
     def outbox(self) -> OutboxAPI:
@@ -99,3 +113,31 @@ class LedgerAPI(Protocol):
     def set_paused(self, instance: str, paused: bool) -> None: ...
 
     def vendor_health(self, instance: str | None = None) -> list[VendorHealth]: ...
+
+    # -- the report: exceptions as state (ledger/exceptions.py) and its reads (reports.py)
+
+    def refresh_exceptions(self, findings: Sequence[Finding], now: float, *,
+                           kinds: Collection[str], instances: Collection[str]) -> Refreshed: ...
+
+    def exceptions(self, *, instance: str | None = None, resolved_since: str | None = None
+                   ) -> builtins.list[ExceptionRecord]: ...
+
+    def record_reconcile(self, instance: str, counts: dict[str, int],
+                         differences: Sequence[Finding], now: float) -> Refreshed: ...
+
+    def reconciled(self, instance: str) -> dict | None: ...
+
+    def waiting_orders(self, instance: str, vendor_states: Collection[str]
+                       ) -> builtins.list[WaitingOrder]: ...
+
+    def expiring(self, after: str, before: str) -> builtins.list[Expiring]: ...
+
+    def orders_in_vendor_states(self, instance: str, vendor_states: Collection[str]
+                                ) -> builtins.list[StoredOrder]: ...
+
+    def fingerprints(self, instance: str) -> dict[str, tuple[bytes, str, str, str | None]]: ...
+
+    def changes_since(self, since: str) -> dict[str, dict[str, int]]: ...
+
+    def values(self, instance: str, amount: str, currency: str | None
+               ) -> dict[str | None, tuple[int, float]]: ...

@@ -281,8 +281,8 @@ class OrderStore:
         return [
             StateCount(instance, State(state), count)
             for instance, state, count in self.db.conn.execute(
-                "SELECT instance, state, count(*) FROM orders"
-                " GROUP BY instance, state ORDER BY instance, state"
+                "SELECT instance, state, count(*) FROM orders"   # from orders_by_state alone
+                " GROUP BY state, instance ORDER BY instance, state"
             )
         ]
 

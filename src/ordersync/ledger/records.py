@@ -8,7 +8,7 @@ ledger adds (``instance``, ``adapter``, ``first_seen``, ``updated_at``, ``events
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 from ..model import Item, State
 
@@ -151,3 +151,74 @@ class VendorHealth:
     @property
     def healthy(self) -> bool:
         return self.consecutive_failures == 0
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """One exception as detection finds it now (what ``refresh_exceptions`` is given).
+
+    ``key`` is stable across reports (``stuck:<instance>:<vendor id>``,
+    ``action_dead:<action id>``, ``vendor_down:<instance>``): the same cause found again is
+    the same exception. ``detail`` is what else is known (JSON), e.g. an uncertain action's
+    attempts and last error.
+    """
+
+    key: str
+    kind: str
+    instance: str
+    reason: str
+    vendor_id: str | None = None
+    action_id: int | None = None
+    detail: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class ExceptionRecord:
+    """An exception as the ledger keeps it: open while ``resolved_at`` is None.
+
+    A resolved exception whose cause comes back is opened again under its key as a new
+    occurrence: ``first_seen`` becomes the time it came back (docs/reports.md).
+    """
+
+    key: str
+    kind: str
+    instance: str
+    vendor_id: str | None
+    action_id: int | None
+    reason: str
+    detail: dict
+    first_seen: str
+    last_seen: str
+    resolved_at: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Refreshed:
+    """What one ``refresh_exceptions`` changed: keys new, still open, and cleared."""
+
+    new: tuple[str, ...] = ()
+    persisting: tuple[str, ...] = ()
+    resolved: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class WaitingOrder:
+    """An order in a vendor state, and since when the ledger has seen it in that state."""
+
+    vendor_id: str
+    vendor_state: str
+    since: str
+    customer: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Expiring:
+    """An order that expires, or has items that expire, inside a window."""
+
+    instance: str
+    vendor_id: str
+    state: State
+    expires: str | None
+    """The order's own expiry, when it is inside the window."""
+    items: tuple[tuple[str, str], ...] = ()
+    """(title, expires) of each item expiring inside the window."""

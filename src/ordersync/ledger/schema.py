@@ -13,6 +13,8 @@ Tables
     actions         the outbox: one row per push to a vendor
     attempts        every HTTP request sent for an action
     vendor_health   per vendor instance: the last poll, the last good one, the last error
+    exceptions      what the report found wrong (stuck, expiring, dead actions, drift ...):
+                    one row per stable key, first seen, last seen, resolved (ledger/exceptions.py)
 
 A new migration is a new function at the end, never an edit of an applied one.
 """
@@ -174,3 +176,38 @@ def m007_vendor_health(db: Database) -> None:
             paused INTEGER NOT NULL DEFAULT 0
         )"""
     )
+
+
+@migrations()
+def m008_exceptions(db: Database) -> None:
+    """What the morning report found wrong, as state: one row per stable key, with when it
+    was first and last seen and when it cleared (NULL while open).
+
+    The partial index keeps the open ones at hand (every refresh reads them); the two
+    expiry indexes let the report find what expires soon without reading every order, and
+    ``orders_by_state`` gains the instance so that counting orders per instance and state
+    reads only that index (docs/performance.md, "The report": what they cost an ingest).
+    """
+    db.execute(
+        """CREATE TABLE exceptions (
+            key TEXT PRIMARY KEY,
+            kind TEXT NOT NULL,
+            instance TEXT NOT NULL,
+            vendor_id TEXT,
+            action_id INTEGER,
+            reason TEXT NOT NULL,
+            detail TEXT NOT NULL DEFAULT '{}',
+            first_seen TEXT NOT NULL,
+            last_seen TEXT NOT NULL,
+            resolved_at TEXT
+        )"""
+    )
+    db.execute("CREATE INDEX exceptions_open ON exceptions (instance, kind)"
+               " WHERE resolved_at IS NULL")
+    # (state, instance) instead of (state): as many index writes per order as before, and
+    # the report's orders per instance and state is read from the index, not the table.
+    db.execute("DROP INDEX orders_by_state")
+    db.execute("CREATE INDEX orders_by_state ON orders (state, instance)")
+    db.execute("CREATE INDEX orders_by_expiry ON orders (expires, state, instance, vendor_id)"
+               " WHERE expires IS NOT NULL")
+    db.execute("CREATE INDEX items_by_expiry ON items (expires) WHERE expires IS NOT NULL")

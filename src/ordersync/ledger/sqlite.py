@@ -5,12 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from .connection import Connection
+from .exceptions import ExceptionStore
 from .orders import OrderStore
 from .outbox import Outbox
+from .reports import ReportReads
 from .syncstate import SyncState
 
 
-class Ledger(Connection, OrderStore, SyncState):
+class Ledger(Connection, OrderStore, SyncState, ExceptionStore, ReportReads):
     """The SQLite ledger (it provides :class:`~ordersync.ledger.interface.LedgerAPI`).
 
     Not thread-safe: use it from one thread (see :class:`~ordersync.ledger.AsyncLedger`).

@@ -1,0 +1,162 @@
+"""Is the daemon healthy? Its loops' progress, the heartbeat file, each vendor's readiness.
+
+* **Progress** (:class:`LoopProgress`): each of the daemon's loops marks progress when it
+  starts a step, as the step advances (a page written, an action done) and when it begins to
+  wait. A loop that is busy (not waiting) and has marked nothing for longer than its
+  allowance is *stuck*: a call hangs past its deadline, or a bug.
+* **The heartbeat** (``<ledger>.heartbeat`` by default): a small private JSON file (pid,
+  time, each loop's progress), replaced atomically every ``[heartbeat] interval_s``, but only
+  while no loop is stuck. A heartbeat older than ``stale_after_s`` means the daemon is
+  stopped or wedged; systemd's watchdog is pinged on the same condition.
+* **Readiness** (:func:`vendor_problems`): every unpaused vendor instance polled successfully
+  within its allowance, ``3 × poll_interval_s + call_deadline_s``.
+
+``ordersync check`` and the status server's ``/healthz`` and ``/readyz`` answer from these.
+Time is passed in everywhere (``now``: wall clock for files and the ledger, monotonic for
+progress).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import orjson
+
+from .config import VendorConfig
+from .ledger.records import VendorHealth
+
+POLL_ALLOWANCE_INTERVALS = 3
+"""A vendor is ready when its last success is at most this many poll intervals (plus one
+call deadline) old."""
+
+
+@dataclass
+class _Loop:
+    allowance_s: float
+    last_s: float
+    busy: bool = False
+
+
+class LoopProgress:
+    """When each loop last made progress, and which ones are stuck (monotonic time)."""
+
+    def __init__(self) -> None:
+        self._loops: dict[str, _Loop] = {}
+
+    def add(self, name: str, allowance_s: float, now: float) -> None:
+        """A loop whose step may go ``allowance_s`` without progress before it is stuck."""
+        self._loops[name] = _Loop(allowance_s, now)
+
+    def mark(self, name: str, now: float, *, busy: bool = True) -> None:
+        """Progress: a step begins or advances (``busy``), or the loop begins to wait."""
+        loop = self._loops[name]
+        loop.last_s, loop.busy = now, busy
+
+    def stuck(self, now: float) -> list[str]:
+        return [name for name, loop in self._loops.items()
+                if loop.busy and now - loop.last_s > loop.allowance_s]
+
+    def snapshot(self, now: float) -> dict[str, dict]:
+        return {name: {"busy": loop.busy, "progress_age_s": round(now - loop.last_s, 3),
+                       "allowance_s": loop.allowance_s}
+                for name, loop in self._loops.items()}
+
+
+def write_heartbeat(path: Path, pid: int, now: float, loops: Mapping[str, dict]) -> None:
+    """Replace the heartbeat file atomically (readers never see half of it); mode 0600."""
+    temporary = path.with_name(f".{path.name}.{pid}.tmp")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.write(fd, orjson.dumps({"pid": pid, "time": now, "loops": loops}))
+    finally:
+        os.close(fd)
+    os.replace(temporary, path)
+
+
+def read_heartbeat(path: Path) -> dict | None:
+    """The heartbeat the daemon last wrote; None when there is none. A file that is not a
+    heartbeat raises ValueError."""
+    try:
+        data = orjson.loads(path.read_bytes()[:65536])
+    except FileNotFoundError:
+        return None
+    except orjson.JSONDecodeError:
+        raise ValueError(f"{path} is not a heartbeat file") from None
+    if not (isinstance(data, dict) and isinstance(data.get("pid"), int)
+            and isinstance(data.get("time"), int | float)):
+        raise ValueError(f"{path} is not a heartbeat file")
+    return data
+
+
+def remove_heartbeat(path: Path, pid: int) -> None:
+    """On a clean stop: the file describes a running daemon, and this one is going."""
+    try:
+        if (read_heartbeat(path) or {}).get("pid") == pid:
+            path.unlink()
+    except (OSError, ValueError):
+        pass
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, someone else's
+        return True
+    return True
+
+
+def daemon_problems(heartbeat: dict | None, path: Path, now: float, stale_after_s: float,
+                    alive: Callable[[int], bool] = pid_alive) -> list[str]:
+    """Why the daemon is not healthy according to its heartbeat (empty: it is)."""
+    if heartbeat is None:
+        return [f"no daemon: no heartbeat at {path} (is `ordersync run` running?)"]
+    pid, age_s = heartbeat["pid"], now - heartbeat["time"]
+    if not alive(pid):
+        return [f"no daemon: the daemon (pid {pid}) that wrote {path} is not running"
+                f" (heartbeat {age_s:.0f}s old)"]
+    if age_s > stale_after_s:
+        stuck = [name for name, loop in (heartbeat.get("loops") or {}).items()
+                 if isinstance(loop, dict) and loop.get("busy")]
+        return [f"daemon (pid {pid}) wedged: heartbeat {age_s:.1f}s old (stale after"
+                f" {stale_after_s:g}s); loops busy at its last heartbeat: "
+                + (", ".join(stuck) or "none")]
+    return []
+
+
+def allowance_s(vendor: VendorConfig) -> float:
+    """How old a vendor's last successful poll may be while it counts as ready."""
+    return POLL_ALLOWANCE_INTERVALS * vendor.poll_interval_s + vendor.retry.call_deadline_s
+
+
+def vendor_problems(vendors: Iterable[VendorConfig], health: Iterable[VendorHealth],
+                    now: float) -> dict[str, str]:
+    """Each configured, unpaused vendor instance that is not ready, with why."""
+    by_name = {h.instance: h for h in health}
+    problems: dict[str, str] = {}
+    for vendor in vendors:
+        seen = by_name.get(vendor.name)
+        if seen is not None and seen.paused:
+            continue
+        limit_s = allowance_s(vendor)
+        if seen is None or seen.last_success_at is None:
+            error = f": {seen.last_error}" if seen is not None and seen.last_error else ""
+            problems[vendor.name] = f"no successful poll yet{error}"
+            continue
+        age_s = now - timestamp(seen.last_success_at)
+        if age_s > limit_s:
+            error = (f"; {seen.consecutive_failures} failed polls since, last: {seen.last_error}"
+                     if seen.consecutive_failures else "")
+            problems[vendor.name] = (f"last successful poll {age_s:.0f}s ago (allowed"
+                                     f" {limit_s:g}s){error}")
+    return problems
+
+
+def timestamp(iso_text: str) -> float:
+    """The ledger's ISO 8601 UTC time as a POSIX timestamp."""
+    return datetime.fromisoformat(iso_text).timestamp()

@@ -1,0 +1,112 @@
+"""The report for a terminal (a table that fits 80 columns) and for scripts (CSV).
+
+Both draw only from :func:`~ordersync.report.build_report`'s dict. Vendor text goes through
+:func:`ordersync.text.printable` (the table) or the csv module's quoting (CSV); a cell too
+wide for its column is cut with ``…`` (JSON and CSV keep it whole).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Sequence
+
+from ..text import printable
+from .detect import DRIFT, duration
+
+WIDTH = 80
+CSV_COLUMNS = ("freshness_s", "vendor", "kind", "key", "order", "action", "status", "age_s",
+               "reason", "first_seen", "last_seen", "resolved")
+"""One CSV row per exception; the vendor's freshness first, as in every view."""
+
+
+def render_table(report: dict, width: int = WIDTH) -> str:
+    """Every section as aligned text, no line longer than ``width``."""
+    lines: list[str] = [f"ordersync report at {report['generated_at']}",
+                        f"new, persisting and resolved since {report['since']}", ""]
+    vendors = report["vendors"]
+    lines += _section(f"VENDORS ({len(vendors)})", ("FRESH", "VENDOR", "STATUS", "FAILS",
+                                                    "LAST ERROR"),
+                      [(_age(v["freshness_s"]), v["vendor"], v["status"], str(v["failures"]),
+                        _error(v["error"])) for v in vendors], (7, 20, 8, 5), width)
+    exceptions = [e for e in report["exceptions"] if e["kind"] != DRIFT]
+    people = [e for e in exceptions if e["needs_person"] and e["resolved"] is None]
+    lines += _section(f"NEEDS A PERSON ({len(people)})", ("ORDER", "ACTION", "WHAT IS KNOWN"),
+                      [(_order(e), f"#{e['action']}", e["reason"]) for e in people],
+                      (22, 8), width)
+    counts = report["counts"]
+    lines += _section(
+        f"EXCEPTIONS ({len(exceptions)}: {counts['new']} new, {counts['persisting']}"
+        f" persisting, {counts['resolved']} resolved)",
+        ("KIND", "ORDER", "STATUS", "AGE", "REASON"),
+        [(e["kind"], _order(e), e["status"], duration(e["age_s"]), e["reason"])
+         for e in exceptions], (14, 22, 10, 7), width)
+    summary = report["summary"]
+    rows: list[tuple[str, ...]] = [(vendor, str(summary["total_orders"][vendor]),
+             ", ".join(f"{state} {n}" for state, n in sorted(states.items())))
+            for vendor, states in summary["orders"].items()]
+    lines += _section("ORDERS", ("VENDOR", "ORDERS", "BY STATE"), rows, (20, 7), width)
+    rows = [(vendor, ", ".join(f"{kind} {n}" for kind, n in sorted(kinds.items())) or "none")
+            for vendor, kinds in summary["changes"].items()]
+    lines += _section(f"CHANGES SINCE {report['since']}", ("VENDOR", "EVENTS"), rows, (20,),
+                      width)
+    if summary["values"]:
+        rows = [(v["vendor"], v["currency"] or "(unstated)", f"{v['total']:.2f}",
+                 str(v["orders"])) for v in summary["values"]]
+        lines += _section("ORDER VALUE", ("VENDOR", "CURRENCY", "TOTAL", "ORDERS"), rows,
+                          (20, 10, 14), width)
+    drift = report["drift"]
+    rows = [(d["vendor"], *(str(d.get(k, "")) for k in ("matched", "missing", "unexpected",
+                                                         "mismatched")), d["at"] or "never")
+            for d in drift["vendors"]]
+    lines += _section("DRIFT (from `ordersync reconcile`)",
+                      ("VENDOR", "MATCHED", "MISSING", "UNEXPECTED", "MISMATCHED", "LAST RUN"),
+                      rows, (16, 8, 8, 10, 10), width)
+    lines += _section(f"DRIFT ROWS ({len(drift['rows'])})", ("ORDER", "STATUS", "DIFFERENCE"),
+                      [(_order(e), e["status"], e["reason"]) for e in drift["rows"]],
+                      (22, 10), width)
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def render_csv(report: dict) -> str:
+    """One row per exception (drift included), with a header: :data:`CSV_COLUMNS`."""
+    freshness = {v["vendor"]: v["freshness_s"] for v in report["vendors"]}
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    for e in report["exceptions"]:
+        row = {**e, "freshness_s": freshness.get(e["vendor"])}
+        writer.writerow(["" if row[c] is None else row[c] for c in CSV_COLUMNS])
+    return out.getvalue()
+
+
+def _section(title: str, headers: Sequence[str], rows: Sequence[Sequence[str]],
+             widths: Sequence[int], width: int) -> list[str]:
+    """A titled block of columns; every column but the last at most its width, the last
+    whatever is left of ``width``."""
+    if not rows:
+        return [_cut(title, width), "  (none)", ""]
+    cells = [[printable(cell) for cell in row] for row in [headers, *rows]]
+    used = [min(max(len(r[i]) for r in cells), w) for i, w in enumerate(widths)]
+    last = max(8, width - sum(used) - 2 * len(used))
+    out = [_cut(title, width)]
+    for row in cells:
+        parts = [_cut(cell, w).ljust(w) for cell, w in zip(row, used, strict=False)]
+        out.append("  ".join([*parts, _cut(row[-1], last)]).rstrip())
+    return [*out, ""]
+
+
+def _cut(text: str, width: int) -> str:
+    return text if len(text) <= width else text[:width - 1] + "…"
+
+
+def _age(seconds: float | None) -> str:
+    return "never" if seconds is None else duration(seconds)
+
+
+def _error(error: dict | None) -> str:
+    return f"{error['class']}: {error['message']}" if error else ""
+
+
+def _order(e: dict) -> str:
+    return f"{e['vendor']}:{e['order']}" if e["order"] else e["vendor"]

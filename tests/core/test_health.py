@@ -1,0 +1,87 @@
+"""health.py: loop progress, the heartbeat file and vendor readiness (time passed in)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ordersync.clock import iso
+from ordersync.config import VendorConfig
+from ordersync.health import (
+    LoopProgress,
+    allowance_s,
+    daemon_problems,
+    read_heartbeat,
+    vendor_problems,
+    write_heartbeat,
+)
+from ordersync.http import RetryPolicy
+from ordersync.ledger.records import VendorHealth
+
+NOW = 1_800_000_000.0
+
+
+def test_a_busy_loop_without_progress_past_its_allowance_is_stuck():
+    progress = LoopProgress()
+    progress.add("fw/poll", 10.0, now=0.0)
+    progress.add("fw/actions", 5.0, now=0.0)
+    progress.mark("fw/poll", 1.0)                 # a poll begins
+    progress.mark("fw/actions", 1.0, busy=False)  # the action loop waits
+    assert progress.stuck(11.0) == []
+    assert progress.stuck(11.5) == ["fw/poll"]    # a call hangs past every deadline
+    progress.mark("fw/poll", 11.6)                # a page was written: progress again
+    assert progress.stuck(100.0) == ["fw/poll"]
+    progress.mark("fw/poll", 100.0, busy=False)   # waiting for the next poll: never stuck
+    assert progress.stuck(10_000.0) == []
+    assert progress.snapshot(10_000.0)["fw/actions"] == {
+        "busy": False, "progress_age_s": 9999.0, "allowance_s": 5.0}
+
+
+def test_heartbeat_file_is_private_and_says_who_and_when(tmp_path: Path):
+    path = tmp_path / "ledger.db.heartbeat"
+    write_heartbeat(path, 4242, NOW, {"fw/poll": {"busy": True}})
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert read_heartbeat(path) == {"pid": 4242, "time": NOW, "loops": {"fw/poll": {"busy": True}}}
+    assert list(tmp_path.iterdir()) == [path]  # replaced atomically, nothing left behind
+    assert read_heartbeat(tmp_path / "none") is None
+
+
+def test_daemon_problems_name_no_daemon_a_dead_one_and_a_wedged_one(tmp_path: Path):
+    path = tmp_path / "hb"
+    beat = {"pid": 7, "time": NOW, "loops": {"fw/poll": {"busy": True}, "fw/actions": {}}}
+    assert daemon_problems(None, path, NOW, 60.0) == [
+        f"no daemon: no heartbeat at {path} (is `ordersync run` running?)"]
+    assert daemon_problems(beat, path, NOW + 5, 60.0, alive=lambda pid: pid == 7) == []
+    assert daemon_problems(beat, path, NOW + 5, 60.0, alive=lambda pid: False) == [
+        f"no daemon: the daemon (pid 7) that wrote {path} is not running (heartbeat 5s old)"]
+    assert daemon_problems(beat, path, NOW + 61, 60.0, alive=lambda pid: True) == [
+        "daemon (pid 7) wedged: heartbeat 61.0s old (stale after 60s); loops busy at its"
+        " last heartbeat: fw/poll"]
+
+
+def vendor(name: str) -> VendorConfig:
+    return VendorConfig(name=name, adapter="fotoware", base_url="http://x", poll_interval_s=60,
+                        retry=RetryPolicy(call_deadline_s=30.0))
+
+
+def health(name: str, success_age_s: float | None, failures: int = 0,
+           paused: bool = False) -> VendorHealth:
+    return VendorHealth(name, iso(NOW), None if success_age_s is None
+                        else iso(NOW - success_age_s), "VendorUnavailable" if failures else None,
+                        "HTTP 503" if failures else None, failures, paused)
+
+
+def test_a_vendor_is_ready_while_its_last_success_is_within_its_allowance():
+    vendors = [vendor(n) for n in ("fresh", "stale", "never", "paused", "unseen")]
+    assert allowance_s(vendors[0]) == 3 * 60 + 30
+    problems = vendor_problems(vendors, [
+        health("fresh", 200.0, failures=1),   # failing now, but its last success is recent
+        health("stale", 211.0, failures=3),
+        health("never", None, failures=2),
+        health("paused", None, paused=True),  # an operator paused it: not asked to be ready
+    ], NOW)
+    assert problems == {
+        "stale": "last successful poll 211s ago (allowed 210s); 3 failed polls since,"
+                 " last: HTTP 503",
+        "never": "no successful poll yet: HTTP 503",
+        "unseen": "no successful poll yet",
+    }
