@@ -41,8 +41,8 @@ from .cli_common import print_json as _print_json
 from .cli_common import say as _say
 from .cli_health import add_check_command
 from .cli_ledger import cmd_action, cmd_actions_list, cmd_orders_list, cmd_orders_show
-from .cli_vendors import add_vendor_commands
 from .cli_report import add_report_commands
+from .cli_vendors import add_vendor_commands
 from .config import Config, load_config
 from .daemon import LedgerBusy, Service
 from .errors import ActionRefused, ConfigError, LedgerLocked, LedgerUnusable, VendorError
