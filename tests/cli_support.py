@@ -94,7 +94,7 @@ def command_name(args: tuple[str, ...]) -> str:
         else:
             words.append(arg)
     groups = {"orders", "actions", "photos", "print-order", "draft", "items", "fields",
-              "characteristics", "tickets"}  # commands with subcommands
+              "characteristics", "tickets", "vendors"}  # commands with subcommands
     return " ".join(words[:2] if words[0] in groups else words[:1])
 
 

@@ -113,13 +113,16 @@ PWINTY_JSON = {"photos add", "photos remove", "print-order create", "print-order
 RESELLER_JSON = {"draft create", "items add", "items remove", "checkout", "fields set",
                  "characteristics set", "chain"}
 """Run with --json, and their shape checked, in tests/adapters/reseller/test_cli.py."""
+SERVICE_JSON = {"vendors list", "vendors pause", "vendors resume", "backup", "restore"}
+"""Run with --json, and their shape checked, in tests/test_vendors.py and tests/test_backup.py."""
 REPORT_JSON = {"report", "reconcile"}
 """Run with --json, and their shape checked, in tests/test_report_cli.py and
 tests/test_reconcile.py."""
 
 
 def test_the_json_tests_cover_every_json_command():
-    assert FOTOWARE_JSON | PWINTY_JSON | RESELLER_JSON | REPORT_JSON == json_commands()
+    assert FOTOWARE_JSON | PWINTY_JSON | RESELLER_JSON | SERVICE_JSON | REPORT_JSON == (
+        json_commands())
 
 
 async def test_every_fotoware_json_command_prints_one_document_of_one_shape(

@@ -34,12 +34,14 @@ from pathlib import Path
 
 from . import __version__, logs
 from .cli_actions import add_action_commands, add_chain_command
+from .cli_backup import add_backup_commands
 from .cli_common import Interrupted, Parser, UsageError, run_interruptible, whole
 from .cli_common import group as _group
 from .cli_common import print_json as _print_json
 from .cli_common import say as _say
 from .cli_ledger import cmd_action, cmd_actions_list, cmd_orders_list, cmd_orders_show
 from .cli_report import add_report_commands
+from .cli_vendors import add_vendor_commands
 from .config import Config, load_config
 from .daemon import LedgerBusy, Service
 from .errors import ActionRefused, ConfigError, LedgerLocked, LedgerUnusable, VendorError
@@ -126,6 +128,9 @@ def build_parser() -> Parser:
         sub.add_argument("id", type=whole(), metavar="ID", help="the action's number")
         sub.add_argument("--json", action="store_true", help="print JSON")
         sub.set_defaults(func=cmd_action, verb=name)
+
+    add_vendor_commands(commands)
+    add_backup_commands(commands)
 
     demo = commands.add_parser("demo", help="run every simulator, sync them, print a summary",
                                description="Start the built-in vendor simulators on loopback"
@@ -305,6 +310,8 @@ def cmd_sync(args) -> int:
         for r in results:
             if r.errors:
                 _say(f"{r.vendor}: FAILED: {r.errors[0]}")
+            elif r.paused:
+                _say(f"{r.vendor}: paused, not polled (`ordersync vendors resume {r.vendor}`)")
             else:
                 done = ", ".join(f"{n} {state}" for state, n in sorted(r.actions.items()))
                 _say(f"{r.vendor}: {r.new} new, {r.changed} changed, {r.unchanged} unchanged"

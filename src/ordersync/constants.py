@@ -10,6 +10,15 @@ DEFAULT_LEDGER_PATH = "var/ordersync.db"
 BUSY_TIMEOUT_S = 5.0
 """How long a ledger statement waits for another process's write lock before giving up."""
 
+BACKUP_STEP_PAGES = 256
+"""Pages ``ordersync backup`` copies per step of SQLite's online backup (4 MiB of a ledger)."""
+
+BACKUP_STEP_PAUSE_S = 0.002
+"""The pause between two backup steps, so a running daemon gets the disk and the CPU."""
+
+BACKUP_BUSY_LIMIT_S = 60.0
+"""How long ``ordersync backup`` keeps retrying a ledger that is busy before giving up."""
+
 MAX_FAILURE_BACKOFF_S = 900.0
 """The longest the daemon waits before polling a failing vendor again."""
 

@@ -6,6 +6,8 @@ Lifecycle: ``Service(config)`` -> ``await run()`` (until SIGTERM/SIGINT or ``sto
 lock beside the ledger file and a second refuses with :class:`LedgerBusy`.
 ``Service(config, vendors=[...])`` serves only the instances named: a command needs only the
 secrets of the vendors it talks to.
+An instance an operator paused (``ordersync vendors pause``) is neither polled nor sent its
+actions; the flag is read from the ledger every cycle, so a resume needs no restart.
 
 Stopping takes at most ``STOP_GRACE_S`` plus the ledger's own commit: the loops get that long
 to finish their step (a page, an action), then every wait and request is cancelled. A page
@@ -101,6 +103,7 @@ class Service:
         self.runners: dict[str, VendorRunner] = {}
         self.executors: dict[str, Executor] = {}
         self.healthy: dict[str, bool] = {}
+        self.paused: dict[str, bool] = {}
         self._stopping = asyncio.Event()
 
     async def open(self) -> None:
@@ -169,6 +172,8 @@ class Service:
                                            for name in names)))
 
     async def _poll_and_drain(self, name: str, progress=None) -> PollResult:
+        if await self._paused(name):
+            return PollResult(name, paused=True)
         result = await self._poll(name, progress)
         result.actions = dict(await self.drain_actions(name, recover=True))
         return result
@@ -229,6 +234,9 @@ class Service:
         runner = self.runners[name]
         failures = 0
         while not self._stopping.is_set():
+            if await self._paused(name):
+                await self._wait(runner.config.poll_interval_s)
+                continue
             result = await self._poll(name)
             if result.errors:
                 failures += 1
@@ -243,8 +251,9 @@ class Service:
         recover = True
         while not self._stopping.is_set():
             try:
-                await self.drain_actions(name, recover=recover)
-                recover = False
+                if not await self._paused(name):
+                    await self.drain_actions(name, recover=recover)
+                    recover = False
             except OrderSyncError as exc:  # the ledger or an adapter bug: say so, keep going
                 log.error("action_loop_failed", vendor=name, error=_describe(exc))
             await self._wait(ACTION_CHECK_INTERVAL_S)
@@ -275,6 +284,17 @@ class Service:
             log.info("synced", vendor=name, **{k: v for k, v in result.as_dict().items()
                                                if k != "vendor"})
         return result
+
+    async def _paused(self, name: str) -> bool:
+        """Whether an operator paused the instance: read from the ledger every cycle (one
+        row), so ``vendors pause|resume`` acts without a restart; logged when it flips."""
+        assert self.ledger is not None
+        health = await self.ledger.call(lambda ledger: ledger.vendor_health(name))
+        paused = bool(health) and health[0].paused
+        if paused != self.paused.get(name, False):
+            log.info("vendor_paused" if paused else "vendor_resumed", vendor=name)
+        self.paused[name] = paused
+        return paused
 
     async def _record_poll(self, name: str, error_class: str | None = None,
                            error: str | None = None) -> None:

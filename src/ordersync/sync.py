@@ -52,6 +52,8 @@ class PollResult:
     actions: dict[str, int] = field(default_factory=dict)
     stopped: str | None = None
     """Why the poll ended before the vendor's list did (a page limit, a repeating vendor)."""
+    paused: bool = False
+    """An operator paused the instance (``ordersync vendors pause``): it was not polled."""
 
     @property
     def orders(self) -> int:
@@ -69,7 +71,7 @@ class PollResult:
             "vendor": self.vendor, "pages": self.pages, "new": self.new,
             "changed": self.changed, "unchanged": self.unchanged, "flagged": self.flagged,
             "requests": self.requests, "duration_s": round(self.duration_s, 3),
-            "actions": self.actions, "stopped": self.stopped,
+            "actions": self.actions, "stopped": self.stopped, "paused": self.paused,
         }
 
 

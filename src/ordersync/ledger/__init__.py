@@ -12,7 +12,8 @@ and every SQL statement it runs, behind one typed interface.
     │   ├── exceptions.py  exceptions as state: found, persisting, resolved
     │   ├── reports.py     the report's reads: waiting, expiring, changes, values
     │   └── outbox.py      actions and their attempts
-    └── threaded.py    AsyncLedger (one thread, submission order) and LedgerView
+    ├── threaded.py    AsyncLedger (one thread, submission order) and LedgerView
+    └── backup.py      copies of a live SQLite ledger (online backup API), and restoring one
 
 :func:`open_ledger` picks the backend from ``ledger.url`` (:func:`ledger_location`): SQLite
 (``sqlite:///PATH`` or a plain path) is the only one today.
