@@ -34,6 +34,8 @@ async def test_drift_is_counted_recorded_reported_and_cleared_by_a_sync(tmp_path
             drift = ledger.order("fw", changed).events[-1]
             assert (drift.kind, drift.source, drift.detail) == (
                 "drift", "reconcile", reasons[changed])
+            assert (drift.from_state, drift.to_state, drift.to_vendor_state) == (
+                "approved", "approved", "approved")          # as stored: nothing changed
             stored = ledger.order("fw", changed)
             assert stored.comment != "edited behind the ledger's back"   # reported, not fixed
             again = await reconcile(site.config.vendor("fw"), ledger, clock=clock,

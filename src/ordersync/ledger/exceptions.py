@@ -90,10 +90,15 @@ class ExceptionStore:
             refreshed = self.refresh_exceptions(differences, now, kinds=(DRIFT,),
                                                 instances=(instance,))
             new = set(refreshed.new)
-            self.db.conn.executemany(
-                "INSERT INTO events (instance, vendor_id, at, source, kind, detail)"
-                " VALUES (?, ?, ?, 'reconcile', 'drift', ?)",
-                [(instance, d.vendor_id, at, d.reason) for d in differences if d.key in new])
+            self.db.conn.executemany(   # the order's states as stored, on both sides
+                "INSERT INTO events (instance, vendor_id, at, source, kind, from_state,"
+                " to_state, from_vendor_state, to_vendor_state, detail)"
+                " SELECT :i, :v, :at, 'reconcile', 'drift', s, s, vs, vs, :d FROM (SELECT"
+                " (SELECT state FROM orders WHERE instance = :i AND vendor_id = :v) AS s,"
+                " (SELECT vendor_state FROM orders WHERE instance = :i AND vendor_id = :v)"
+                " AS vs)",
+                [{"i": instance, "v": d.vendor_id, "at": at, "d": d.reason}
+                 for d in differences if d.key in new])
             save_cursor(self.db.conn, instance, RECONCILE_STREAM, {**counts, "at": at}, at)
         return refreshed
 
