@@ -316,7 +316,7 @@ class BadConfig:
 LEDGER = "[ledger]\npath = '{dir}/ordersync.db'\n\n"
 
 BAD_CONFIGS: list[BadConfig] = [
-    BadConfig("missing-file", None, "configuration file not found"),
+    BadConfig("missing-file", None, "cannot read it (No such file or directory)"),
     BadConfig("invalid-toml", LEDGER + "[vendors.fw\nadapter = 'fotoware'\n",
               "not valid TOML: ", exact=False),
     BadConfig("unknown-section", LEDGER + "[servers]\nport = 8080\n" + GOOD_VENDOR,
@@ -425,8 +425,8 @@ BAD_CONFIGS: list[BadConfig] = [
     BadConfig("secret-file-missing",
               LEDGER + _vendor(drop=("client_secret_env",),
                                add="client_secret_file = 'nothere.txt'"),
-              "vendors.fw.client_secret_file: cannot read {dir}/nothere.txt:"
-              " No such file or directory", when_used=True),
+              "vendors.fw.client_secret_file: {dir}/nothere.txt: cannot read it"
+              " (No such file or directory)", when_used=True),
     BadConfig("secret-file-empty",
               LEDGER + _vendor(drop=("client_secret_env",),
                                add="client_secret_file = '{dir}/secret.txt'"),
@@ -435,8 +435,8 @@ BAD_CONFIGS: list[BadConfig] = [
     BadConfig("secret-file-a-device",
               LEDGER + _vendor(drop=("client_secret_env",),
                                add="client_secret_file = '/dev/zero'"),
-              "vendors.fw.client_secret_file: /dev/zero: more than 65536 bytes: not a secret"
-              " file", when_used=True),
+              "vendors.fw.client_secret_file: /dev/zero: more than 65536 bytes, too large for"
+              " a secret file", when_used=True),
     BadConfig("secret-env-and-file",
               LEDGER + _vendor(add="client_secret_file = 'secret.txt'"),
               "vendors.fw: give either client_secret_env or client_secret_file, not both",

@@ -94,7 +94,8 @@ def test_config_from_environment_variable(tmp_path):
 def test_default_config_path_is_config_ordersync_toml(tmp_path):
     result = run_cli("orders", "list", cwd=tmp_path)
     assert_one_error_line(result, 2,
-                          contains="config/ordersync.toml: configuration file not found")
+                          contains="config/ordersync.toml: cannot read it (No such file or"
+                                   " directory)")
 
 
 # ------------------------------------------------------------------ bad arguments
@@ -183,10 +184,10 @@ def test_files_that_never_end_are_refused_not_read_into_memory(good_config, tmp_
         (["--config", str(good_config), "print-order", "create", "fw", "--from", "/dev/zero"],
          GOOD_ENV),
     ], cwd=tmp_path)
-    assert_one_error_line(config, 2, contains="/dev/zero: more than 1048576 bytes: not a"
-                          " configuration file")
-    assert_one_error_line(fields, 2, contains="--from /dev/zero: more than 16777216 bytes:"
-                          " not a file of fields")
+    assert_one_error_line(config, 2, contains="/dev/zero: more than 1048576 bytes, too large"
+                          " for a configuration file")
+    assert_one_error_line(fields, 2, contains="--from /dev/zero: more than 16777216 bytes, too"
+                          " large for a file of fields")
 
 
 def test_missing_ledger_exits_2(tmp_path):

@@ -113,15 +113,15 @@ PWINTY_JSON = {"photos add", "photos remove", "print-order create", "print-order
 RESELLER_JSON = {"draft create", "items add", "items remove", "checkout", "fields set",
                  "characteristics set", "chain"}
 """Run with --json, and their shape checked, in tests/adapters/reseller/test_cli.py."""
-HEALTH_JSON = {"report", "reconcile", "check"}
-"""Checked with json_data in tests/test_report_cli.py, test_reconcile.py, test_server.py."""
 SERVICE_JSON = {"vendors list", "vendors pause", "vendors resume", "backup", "restore"}
 """Run with --json, and their shape checked, in tests/test_vendors.py and tests/test_backup.py."""
+HEALTH_JSON = {"report", "reconcile", "check"}
+"""Checked with json_data in tests/test_report_cli.py, test_reconcile.py, test_server.py."""
 
 
 def test_the_json_tests_cover_every_json_command():
-    assert (FOTOWARE_JSON | PWINTY_JSON | RESELLER_JSON | HEALTH_JSON | SERVICE_JSON
-            == json_commands())
+    covered = FOTOWARE_JSON | PWINTY_JSON | RESELLER_JSON | SERVICE_JSON | HEALTH_JSON
+    assert covered == json_commands()
 
 
 async def test_every_fotoware_json_command_prints_one_document_of_one_shape(

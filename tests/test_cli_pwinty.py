@@ -251,7 +251,7 @@ async def test_photos_add_refusals_exit_2_with_one_line(site, tmp_path):
         (["photos", "add", ref(draft), *url, "--file", str(image), "--type", "4x6"],
          ["argument --file: not allowed with argument --url"]),
         (["photos", "add", ref(draft), "--file", "/dev/zero", "--type", "4x6"],   # size 0
-         ["--file: /dev/zero: more than the", "bytes this command uploads"]),
+         ["--file: /dev/zero: more than", "bytes, too large for an upload"]),
         (["photos", "add", ref(draft), *url, "--type", "4x6", "--wait"] + ["--timeout", "0"],
          ["argument --timeout: 0 is out of range (above 0, at most 86400)"]),
     ]

@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from ordersync.contract import ActionSpec, Outcome, Param, ParamType
-from ordersync.errors import ActionRefused, NotFound, ParameterError
-from ordersync.files import TooLarge, read_bounded
+from ordersync.errors import ActionRefused, FileUnreadable, NotFound, ParameterError
+from ordersync.files import read_bytes
 from ordersync.ledger.records import StoredOrder
 from ordersync.model import Action
 
@@ -335,12 +335,8 @@ def _photo_fields(photo: dict) -> dict:
 
 def _file_facts(path: Path) -> dict:
     try:
-        content = read_bounded(path, MAX_UPLOAD_BYTES)   # /dev/zero's size says 0
-        size = len(content)
-    except TooLarge:
-        raise ParameterError("file", f"{path}: more than the {MAX_UPLOAD_BYTES} bytes this"
-                             " command uploads") from None
-    except OSError as exc:
-        raise ParameterError("file", f"{path}: cannot read it ({exc.strerror})") from None
+        content = read_bytes(path, MAX_UPLOAD_BYTES, "an upload")   # /dev/zero's size says 0
+    except FileUnreadable as exc:
+        raise ParameterError("file", str(exc)) from None
     return {"file": str(path.resolve()), "md5Hash": hashlib.md5(content).hexdigest(),
-            "size": size}
+            "size": len(content)}

@@ -10,6 +10,7 @@ from typing import Any
 
 import orjson
 
+from ordersync.contract import identify_by
 from ordersync.ledger.records import StoredOrder
 from ordersync.model import Item, Order, State
 
@@ -31,12 +32,8 @@ ADDRESS_FIELDS = ("recipientName", "address1", "address2", "addressTownOrCity",
                   "mobileTelephone", "email")
 
 
-def identify(raw: dict) -> tuple[str, str] | None:
-    """(id, url) of an order, even one map_order cannot read; None without an id."""
-    order_id = raw.get("id")
-    if isinstance(order_id, bool) or not isinstance(order_id, (int, str)) or order_id == "":
-        return None
-    return str(order_id), f"Orders/{order_id}"
+identify = identify_by("id", "Orders/{id}")
+"""(id, url) of an order, even one map_order cannot read; None without an id."""
 
 
 def map_order(raw: dict) -> Order:

@@ -11,6 +11,7 @@ from typing import Any
 
 import orjson
 
+from ordersync.contract import identify_by
 from ordersync.ledger.records import StoredOrder
 from ordersync.model import Item, Order, State
 
@@ -48,12 +49,8 @@ ORDER_DATA = ("accountId", "accountName", "currency", "paymentMethod", "totalAmo
 ITEM_DATA = ("productId", "billingPlanId", "subscriptionId", "unitPrice", "total")
 
 
-def identify(raw: dict) -> tuple[str, str] | None:
-    """(id, url) of an order, even one map_order cannot read; None without an id."""
-    order_id = raw.get("id")
-    if isinstance(order_id, bool) or not isinstance(order_id, (int, str)) or order_id == "":
-        return None
-    return str(order_id), f"/api/orders/{order_id}"
+identify = identify_by("id", "/api/orders/{id}")
+"""(id, url) of an order, even one map_order cannot read; None without an id."""
 
 
 def map_order(raw: dict) -> Order:

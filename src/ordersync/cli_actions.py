@@ -32,9 +32,10 @@ from .cli_common import (
     seconds,
 )
 from .config import Config
+from .constants import FIELDS_MAX_BYTES
 from .contract import ActionSpec, Param, ParamType
-from .errors import ParameterError
-from .files import FIELDS_MAX_BYTES, TooLarge, read_text_bounded
+from .errors import FileUnreadable, ParameterError
+from .files import read_text
 from .model import ActionState
 from .registry import adapters
 
@@ -238,13 +239,9 @@ def report(args, queued: list) -> int:
 def read_fields(path: Path, option: str) -> dict:
     """An object of fields from a JSON file or (``.toml``) a TOML file."""
     try:
-        text = read_text_bounded(path, FIELDS_MAX_BYTES)
-    except TooLarge as exc:
-        raise UsageError(f"{option} {exc}: not a file of fields") from None
-    except OSError as exc:
-        raise UsageError(f"{option} {path}: cannot read it ({exc.strerror})") from None
-    except UnicodeDecodeError:
-        raise UsageError(f"{option} {path}: not UTF-8 text") from None
+        text = read_text(path, FIELDS_MAX_BYTES, "a file of fields")
+    except FileUnreadable as exc:
+        raise UsageError(f"{option} {exc}") from None
     toml = path.suffix == ".toml"
     try:
         data = tomllib.loads(text) if toml else orjson.loads(text)

@@ -13,17 +13,13 @@ import orjson
 
 from . import ledger as ledgers
 from .config import Config
-from .errors import ConfigError
+from .errors import ConfigError, UsageError
 from .ledger import LedgerAPI
 from .model import Action
 from .redaction import redact
 from .text import columns, printable
 
 INT64_MAX = 2**63 - 1
-
-
-class UsageError(ConfigError):
-    """A command-line argument is wrong."""
 
 
 class Interrupted(Exception):

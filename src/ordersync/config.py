@@ -20,10 +20,10 @@ from urllib.parse import urlsplit
 
 from yarl import URL
 
-from .constants import DEFAULT_LEDGER_PATH
+from .constants import CONFIG_MAX_BYTES, DEFAULT_LEDGER_PATH, SECRET_MAX_BYTES
 from .contract import AdapterSpec, Option
-from .errors import ConfigError
-from .files import CONFIG_MAX_BYTES, SECRET_MAX_BYTES, TooLarge, read_text_bounded
+from .errors import ConfigError, FileUnreadable
+from .files import read_text
 from .http import RateLimit, RetryPolicy
 from .intake import Limits
 from .ledger import ledger_location
@@ -90,13 +90,9 @@ class SecretSource:
         if self.path is None:  # parse_config gives every secret a variable or a file
             raise ConfigError(f"{self.where}: no {self.key}_env or {file_key} given")
         try:
-            value = read_text_bounded(self.path, SECRET_MAX_BYTES).strip()
-        except TooLarge as exc:
-            raise ConfigError(f"{file_key}: {exc}: not a secret file") from None
-        except OSError as exc:
-            raise ConfigError(f"{file_key}: cannot read {self.path}: {exc.strerror}") from None
-        except UnicodeDecodeError:
-            raise ConfigError(f"{file_key}: {self.path} is not UTF-8 text") from None
+            value = read_text(self.path, SECRET_MAX_BYTES, "a secret file").strip()
+        except FileUnreadable as exc:
+            raise ConfigError(f"{file_key}: {exc}") from None
         if not value:
             raise ConfigError(f"{file_key}: {self.path} is empty")
         return value
@@ -220,17 +216,7 @@ class Config:
 def load_config(path: str | Path, environ: Mapping[str, str]) -> Config:
     """Read and check a TOML configuration file."""
     path = Path(path)
-    try:
-        text = read_text_bounded(path, CONFIG_MAX_BYTES)
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: configuration file not found") from None
-    except TooLarge as exc:
-        raise ConfigError(f"{exc}: not a configuration file") from None
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read configuration: {exc.strerror}") from None
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"{path}: not UTF-8 text (byte {exc.object[exc.start]:#04x} at"
-                          f" offset {exc.start})") from None
+    text = read_text(path, CONFIG_MAX_BYTES, "a configuration file")
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

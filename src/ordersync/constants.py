@@ -31,3 +31,22 @@ ACTION_CHECK_INTERVAL_S = 0.5
 
 AUTH_RETRY_S = 300.0
 """How long an action waits after an authentication failure before it is tried again."""
+
+CONNECT_ATTEMPTS = 3
+"""Attempts of a call when nothing answers at the vendor's address (refused, DNS failure)."""
+
+THROTTLE_MARGIN = 1.02
+"""The rate-limit window is this much longer than configured: it absorbs the difference
+between our clock and the vendor's."""
+
+TOKEN_LIFETIME_S = 300.0
+"""An OAuth token's lifetime when the answer names none."""
+
+CONFIG_MAX_BYTES = 1 << 20
+"""A configuration file: a few kilobytes in practice."""
+
+SECRET_MAX_BYTES = 64 << 10
+"""A secret file: one value."""
+
+FIELDS_MAX_BYTES = 16 << 20
+"""A file of an action's fields (``--from``)."""

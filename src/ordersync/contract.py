@@ -335,6 +335,25 @@ def item_assignments(name: str, texts: Any) -> dict[int, dict]:
     return {i: assignments(name, v) for i, v in by_item.items()}
 
 
+def identify_by(key: str, url: str) -> Callable[[dict], tuple[str, str] | None]:
+    """An ``identify`` for orders that carry their id under ``key`` (a number or a non-empty
+    string) and live at ``url`` with ``{id}`` replaced, e.g. ``identify_by("id",
+    "orders/{id}")``; None for an order without such an id."""
+
+    def identify(raw: dict) -> tuple[str, str] | None:
+        order_id = raw.get(key)
+        if isinstance(order_id, bool) or not isinstance(order_id, (int, str)) or order_id == "":
+            return None
+        return str(order_id), url.format(id=order_id)
+
+    return identify
+
+
+class Faults(Protocol):
+    """What ``ordersync simulate --faults`` asks of a simulator's fault plan
+    (:class:`ordersync.simfaults.FaultPlan` is one)."""
+
+    def random(self, spec: str, seed: int = 0) -> None: ...
 @dataclass(frozen=True, slots=True)
 class Prices:
     """Where an adapter's mapping keeps an order's value (keys of ``Order.data``), so that
@@ -349,6 +368,9 @@ class Prices:
 
 class Simulator(Protocol):
     """A vendor simulator: a real HTTP server on loopback."""
+
+    faults: Faults | None
+    """Its fault plan, or None when it takes no faults (every ``SimulatorBase`` has one)."""
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> str: ...
 

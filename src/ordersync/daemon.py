@@ -325,7 +325,7 @@ class Service:
         marked = self._marker(f"{name}/poll")
         while not self._stopping.is_set():
             marked()
-            if await self._paused(name):  # idle, not stuck: the heartbeat goes on
+            if await self._paused(name):
                 self._marker(f"{name}/poll", busy=False)()
                 await self._wait(runner.config.poll_interval_s)
                 continue

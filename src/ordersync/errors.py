@@ -2,8 +2,10 @@
 
     OrderSyncError
     ├── ConfigError            bad configuration, arguments or ids: the operator must fix something
-    │   └── OutboxError        an outbox request that cannot be honoured (unknown id, wrong
-    │                          state, idempotency key reused for another action)
+    │   ├── OutboxError        an outbox request that cannot be honoured (unknown id, wrong
+    │   │                      state, idempotency key reused for another action)
+    │   ├── UsageError         a command-line argument is wrong
+    │   └── FileUnreadable     a file ordersync was given cannot be read, or not as its kind
     ├── ActionRefused          an action that cannot be done as asked, found out before (or
     │                          instead of) asking the vendor: wrong state, invalid custom data
     │   └── ParameterError     one parameter's value is wrong; names the parameter
@@ -54,6 +56,14 @@ class ConfigError(OrderSyncError):
 
 class OutboxError(ConfigError):
     """An outbox request that cannot be honoured (unknown id, wrong state, key reused)."""
+
+
+class UsageError(ConfigError):
+    """A command-line argument is wrong."""
+
+
+class FileUnreadable(ConfigError):
+    """A given file is missing, unreadable, too large for its kind or not UTF-8 text."""
 
 
 class ActionRefused(OrderSyncError):

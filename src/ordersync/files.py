@@ -1,35 +1,33 @@
-"""Reading a file ordersync is given, bounded: a device such as /dev/zero, or a file far
-larger than its kind ever is, is refused instead of filling memory."""
+"""Reading a file ordersync is given, bounded, with one wording for what goes wrong: a
+device such as /dev/zero, or a file far larger than its kind ever is, is refused instead of
+filling memory, and every problem is one :class:`~ordersync.errors.FileUnreadable` line
+that names the file (the caller puts the setting or option in front)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-CONFIG_MAX_BYTES = 1 << 20
-"""A configuration file: a few kilobytes in practice."""
-SECRET_MAX_BYTES = 64 << 10
-"""A secret file: one value."""
-FIELDS_MAX_BYTES = 16 << 20
-"""A file of an action's fields (``--from``)."""
+from .errors import FileUnreadable
 
 
-class TooLarge(ValueError):
-    """The file holds more than its kind may (``limit`` bytes)."""
-
-    def __init__(self, path: Path, limit: int) -> None:
-        super().__init__(f"{path}: more than {limit} bytes")
-        self.limit = limit
-
-
-def read_bounded(path: Path, limit: int) -> bytes:
-    """The file's bytes; :class:`TooLarge` past ``limit``; OSError as open() raises it."""
-    with open(path, "rb") as f:
-        content = f.read(limit + 1)
+def read_bytes(path: Path, limit: int, kind: str) -> bytes:
+    """The file's bytes, at most ``limit`` of them; ``kind`` names what the file should be
+    ("a configuration file") in the error."""
+    try:
+        with open(path, "rb") as f:
+            content = f.read(limit + 1)
+    except OSError as exc:
+        raise FileUnreadable(f"{path}: cannot read it ({exc.strerror or exc})") from None
     if len(content) > limit:
-        raise TooLarge(path, limit)
+        raise FileUnreadable(f"{path}: more than {limit} bytes, too large for {kind}")
     return content
 
 
-def read_text_bounded(path: Path, limit: int) -> str:
-    """:func:`read_bounded` as UTF-8 text (UnicodeDecodeError as bytes.decode raises it)."""
-    return read_bounded(path, limit).decode("utf-8")
+def read_text(path: Path, limit: int, kind: str) -> str:
+    """:func:`read_bytes` as UTF-8 text."""
+    content = read_bytes(path, limit, kind)
+    try:
+        return content.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise FileUnreadable(f"{path}: not UTF-8 text (byte {content[exc.start]:#04x} at"
+                             f" offset {exc.start})") from None

@@ -1,7 +1,8 @@
 """The one way ordersync talks HTTP to a vendor: throttled, retried, classified.
 
-One :class:`VendorHttp` per vendor instance owns an aiohttp session, an asyncio-throttle
-``Throttler`` that every attempt passes through (token requests and retries included), and
+One :class:`VendorHttp` per vendor instance owns an aiohttp session, a rate-limit window
+(:mod:`ordersync.throttle`) that every attempt passes through (token requests and retries
+included), and
 a tenacity retry loop for transient failures. Status codes and exceptions are turned into
 the error tree of :mod:`ordersync.errors` by :func:`classify`, a pure function.
 
@@ -25,8 +26,7 @@ import json
 import random
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
@@ -36,7 +36,6 @@ from urllib.parse import quote, urljoin
 import aiohttp
 import orjson
 import structlog
-from asyncio_throttle import Throttler
 from tenacity import (
     AsyncRetrying,
     retry_if_exception_type,
@@ -50,6 +49,7 @@ from yarl import URL
 from . import __version__
 from .backoff import backoff_s
 from .clock import iso
+from .constants import CONNECT_ATTEMPTS, THROTTLE_MARGIN
 from .errors import (  # BadResponse: re-exported, adapters import it from here
     AmbiguousError,
     AuthError,
@@ -65,6 +65,7 @@ from .errors import (  # BadResponse: re-exported, adapters import it from here
     VendorUnavailable,
     one_line,
 )
+from .throttle import AnswerDatedWindow
 
 log = structlog.get_logger("ordersync.http")
 
@@ -83,9 +84,6 @@ expected is appended to it ("METHOD url"): the outbox knows from it that a write
 even when a later request of the same action fails."""
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-CONNECT_ATTEMPTS = 3
-"""Attempts of a call when nothing answers at the vendor's address (refused, DNS failure)."""
-THROTTLE_MARGIN = 1.02
 USER_AGENT = f"ordersync/{__version__}"
 
 
@@ -171,36 +169,6 @@ def _valid_unicode(value: Any) -> Any:
     if isinstance(value, dict):
         return {_valid_unicode(key): _valid_unicode(item) for key, item in value.items()}
     return value
-
-
-class AnswerDatedThrottler(Throttler):
-    """asyncio-throttle's sliding window, each request's place in it dated by its answer.
-
-    The vendor counts requests when they arrive, and a request released on time may arrive
-    late (a busy event loop, a slow network): dated by their release, the last request of one
-    window and the first of the next can reach the vendor less than a window apart. Dated by
-    when the answer came back (never before the vendor saw the request), the next release is
-    always a full window after the vendor saw the one it replaces. (A 2% longer window than
-    configured absorbs the difference between our clock and the vendor's.)
-
-    Still reaches into ``Throttler._task_logs`` (issue 9 wants the public API only): a
-    window of our own around ``Throttler`` changed request timing enough to fail
-    tests/test_crash_reseller.py, and was left out until that is understood.
-    """
-
-    @asynccontextmanager
-    async def slot(self) -> AsyncIterator[None]:
-        """Hold a place in the window for one request; dated by its answer when it ends."""
-        await self.acquire()
-        stamp = self._task_logs[-1]
-        try:
-            yield
-        finally:
-            logs = self._task_logs
-            for index in range(len(logs) - 1, -1, -1):
-                if logs[index] == stamp:
-                    logs[index] = time.monotonic()
-                    break
 
 
 class Authenticator(Protocol):
@@ -418,8 +386,7 @@ class VendorHttp:
         self.clock = clock
         self.default_headers = {"User-Agent": USER_AGENT, **behaviour.headers,
                                 **(default_headers or {})}
-        self.window = AnswerDatedThrottler(rate_limit=rate_limit.requests,
-                                           period=rate_limit.per_s * THROTTLE_MARGIN)
+        self.window = AnswerDatedWindow(rate_limit.requests, rate_limit.per_s * THROTTLE_MARGIN)
         self.stats: Counter[str] = Counter()
         self.behaviour = behaviour
         self.jitter = jitter

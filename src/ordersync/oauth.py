@@ -17,12 +17,10 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
+from .constants import TOKEN_LIFETIME_S
 from .errors import AuthError, Rejected
 from .http import BadResponse, VendorHttp
 from .redaction import register, register_token
-
-DEFAULT_LIFETIME_S = 300.0
-"""A token's lifetime when the answer names none."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,9 +113,9 @@ class OAuth2Token:
             raise BadResponse("token answer has no access_token", vendor=http.vendor,
                               method="POST", url=response.url, status=response.status)
         try:
-            lifetime = float(body.get("expires_in") or DEFAULT_LIFETIME_S)
+            lifetime = float(body.get("expires_in") or TOKEN_LIFETIME_S)
         except (TypeError, ValueError):
-            lifetime = DEFAULT_LIFETIME_S
+            lifetime = TOKEN_LIFETIME_S
         self._expires_at = self.clock() + lifetime - self.grant.margin_s(lifetime)
         register_token(token)  # never printed, logged or stored, even if a vendor repeats it
         self._token = token

@@ -27,7 +27,7 @@ async def run_simulator(
         raise ConfigError(f"--page-size: the {adapter} simulator has no page size of its own"
                           " (its clients choose one)") from None
     if faults:
-        plan = getattr(sim, "faults", None)  # a third-party simulator may take no faults
+        plan = sim.faults
         if plan is None:
             raise ConfigError(f"--faults: the {adapter} simulator takes no faults")
         try:

@@ -64,7 +64,7 @@ def test_unknown_adapter_lists_the_installed_ones(tmp_path):
 
 def test_a_directory_is_not_a_configuration(tmp_path):
     message = refused(tmp_path)
-    assert message.startswith(f"{tmp_path}: cannot read configuration: ")
+    assert message == f"{tmp_path}: cannot read it (Is a directory)"
 
 
 def test_empty_instance_name_is_refused(tmp_path):
@@ -108,8 +108,8 @@ def test_missing_relative_secret_file_names_the_resolved_path(tmp_path, monkeypa
     path.write_text(VENDOR.replace('client_secret_env = "FW_SECRET"',
                                    'client_secret_file = "secrets/fw"'), encoding="utf-8")
     assert refused(path, when_used=True) == (
-        f"{path}: vendors.fw.client_secret_file: cannot read {conf}/secrets/fw:"
-        " No such file or directory")
+        f"{path}: vendors.fw.client_secret_file: {conf}/secrets/fw: cannot read it"
+        " (No such file or directory)")
 
 
 def test_secret_from_the_environment_mapping_given(tmp_path, monkeypatch):
@@ -266,4 +266,5 @@ def test_a_secret_file_that_is_not_utf8_is_one_line(tmp_path):
     path.write_text(VENDOR.replace('client_secret_env = "FW_SECRET"',
                                    "client_secret_file = 'fw.secret'"), encoding="utf-8")
     assert refused(path, when_used=True) == (
-        f"{path}: vendors.fw.client_secret_file: {tmp_path}/fw.secret is not UTF-8 text")
+        f"{path}: vendors.fw.client_secret_file: {tmp_path}/fw.secret: not UTF-8 text"
+        " (byte 0xff at offset 0)")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from ordersync.contract import ActionSpec, Param, ParamType, validate
+from ordersync.contract import ActionSpec, Param, ParamType, identify_by, validate
 from ordersync.errors import ParameterError
 
 SPEC = ActionSpec(
@@ -78,3 +78,12 @@ def test_a_declaration_builds_the_kind_and_parameters_it_queues():
     assert plain.queue_as({}) == ("wipe", {}) and plain.path == ("wipe",)
     assert shaped.queue_as({"thing": ["a", "b"]})[0] == "add_many"
     assert shaped.queue_as({"thing": ["a"]})[0] == "add"
+
+
+@pytest.mark.parametrize("raw, found", [
+    ({"id": 1042}, ("1042", "orders/1042")),
+    ({"id": "R-7"}, ("R-7", "orders/R-7")),
+    ({"id": ""}, None), ({"id": True}, None), ({"id": {"a": 1}}, None), ({}, None),
+])
+def test_identify_by_names_an_order_by_its_id_key_and_url(raw, found):
+    assert identify_by("id", "orders/{id}")(raw) == found
