@@ -3,8 +3,8 @@
 1. every adapter's simulator started (where each listens);
 2. a backfill into a fresh ledger (a progress bar on a terminal);
 3. an idle re-poll (cheap: count its requests) and sample actions pushed through the outbox;
-4. a vendor failing, planted through its simulator's own controls (every request answered
-   503 for as many polls as make it down), with a sample action queued into the outage, so
+4. a vendor failing, planted through its simulator's own controls (every request dropped
+   for as many polls as make it down), with a sample action queued into the outage, so
    the report has something to say besides what the seeded data holds;
 5. the morning report printed (the table) and written as one HTML file beside the ledger;
 6. with ``--keep-running``: the daemon (:meth:`Service.run`) and its status server on
@@ -42,6 +42,7 @@ import orjson
 from .actions import enqueue, enqueue_chain
 from .cli_report import render, write_atomically
 from .config import Config, parse_config
+from .contract import Simulator
 from .daemon import LedgerLock, Service
 from .errors import ConfigError
 from .ledger import open_ledger, private_folder
@@ -59,6 +60,9 @@ DEMO_LIMITS = {"rate_limit": {"requests": 1000, "per_s": 1.0}, "backoff_base_s":
 before retrying the vendor the demo makes fail."""
 REPORT_NAME = "report.html"
 """The HTML report, beside the demo's ledger."""
+OUTAGE = "drop"
+"""What the failing vendor does to every request: drops the connection unanswered (the
+client retries, then the poll fails)."""
 TOKEN_VARIABLE = "ORDERSYNC_DEMO_SERVER_TOKEN"
 """Where the status server's write token is, in the demo's environment mapping."""
 
@@ -145,7 +149,7 @@ async def run_demo(directory: Path, *, orders: int, say: Say | None = None,
     except OSError as exc:
         raise ConfigError(f"--dir {directory}: cannot use it as the demo's folder"
                           f" ({exc.strerror})") from None
-    simulators: dict[str, Any] = {}
+    simulators: dict[str, Simulator] = {}
     tables: dict[str, dict] = {}
     environ: dict[str, str] = {}
     try:
@@ -189,7 +193,7 @@ async def run_demo(directory: Path, *, orders: int, say: Say | None = None,
     return summary
 
 
-async def _story(config: Config, simulators: dict, summary: dict, say: Say,
+async def _story(config: Config, simulators: dict[str, Simulator], summary: dict, say: Say,
                  ready: Callable[[dict], None], progress: TerminalProgress | None,
                  keep_running: bool) -> None:
     """Steps 2 to 6 (see the module docstring), on one service; ``summary`` filled in.
@@ -289,20 +293,23 @@ async def _sample_actions(config: Config, service: Service) -> list[dict]:
             for a in done]
 
 
-async def _plant_outage(config: Config, service: Service, simulators: dict) -> list[str]:
-    """The first vendor answers every request 503 for as many polls as make it down (the
-    report's ``down_after_failures``), with a sample action queued into the outage; then
-    it answers again (the daemon, with ``--keep-running``, sees it recover)."""
+async def _plant_outage(config: Config, service: Service,
+                        simulators: dict[str, Simulator]) -> list[str]:
+    """The first vendor whose simulator takes faults drops every request for as many polls
+    as make it down (the report's ``down_after_failures``), with a sample action queued into
+    the outage; then it answers again (the daemon, with ``--keep-running``, sees it
+    recover)."""
     ledger = service.ledger
     assert ledger is not None
     name = next((n for n, v in sorted(config.vendors.items())
-                 if adapters()[v.adapter].demo_actions is not None), None)
+                 if adapters()[v.adapter].demo_actions and simulators[n].faults), None)
     if name is None:
         return []
-    spec, sim = adapters()[config.vendors[name].adapter], simulators[name]
+    spec, faults = adapters()[config.vendors[name].adapter], simulators[name].faults
+    assert faults is not None
     orders = await ledger.call(lambda led: led.orders(instance=name))
     sample = spec.demo_actions(orders)[:1] if spec.demo_actions else []
-    sim.faults.add("status", times=1_000_000, status=503, retry_after=None)
+    faults.random(f"{OUTAGE}:1")
     try:
         queued = [action for kind, order_id, params in sample
                   for action, _ in await enqueue(config, kind, [(name, order_id)], params)]
@@ -310,8 +317,8 @@ async def _plant_outage(config: Config, service: Service, simulators: dict) -> l
         for _ in range(polls):
             await service.run_once(name)
     finally:
-        sim.faults.clear()
-    lines = [f"{name} answered every request with 503 for {polls} polls in a row: down"]
+        faults.random("")
+    lines = [f"{name} dropped every request unanswered for {polls} polls in a row: down"]
     for queued_action in queued:
         action = ledger.ledger.outbox.get(queued_action.id)
         lines.append(f"action #{action.id} ({action.kind} {action.target}) queued into it:"
