@@ -156,6 +156,17 @@ def test_demo_refuses_a_ledger_it_did_not_make_and_a_configuration_it_did_not_wr
     assert (config / "ordersync.toml").read_text() == "[ledger]\npath = 'x.db'\n"
     assert not (config / "ordersync.db").exists()
 
+    stray = tmp_path / "stray"   # a real ledger with a marker beside it (copied, forged)
+    stray.mkdir()
+    Ledger(stray / "ordersync.db").close()
+    (stray / "ordersync.db.demo").write_text('{"note": "Made by `ordersync demo`"}')
+    before = snapshot(stray)
+    result = run_cli("demo", "--orders", "5", "--dir", str(stray), cwd=tmp_path)
+    assert_one_error_line(result, 2, contains=f"{stray}/ordersync.db has been used since")
+    after = snapshot(stray)
+    after.pop("ordersync.db.lock", None)
+    assert after == before
+
     report = tmp_path / "report"
     report.mkdir()
     (report / "report.html").write_text("someone's own report")

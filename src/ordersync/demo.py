@@ -83,7 +83,7 @@ def _clear_previous_demo(directory: Path, ledger_path: Path, config_path: Path) 
         if any(f.exists() for f in files) and not marker.is_file():
             raise ConfigError(f"--dir {directory}: {ledger_path} is not a ledger the demo made;"
                               " the demo never replaces it (choose another --dir)")
-        if marker.is_file() and _fingerprint(ledger_path) != _read_marker(marker):
+        if marker.is_file() and not _as_marked(ledger_path, _read_marker(marker)):
             raise ConfigError(f"--dir {directory}: {ledger_path} has been used since the demo"
                               " made it (synced or acted on); the demo never replaces it"
                               " (choose another --dir)")
@@ -114,6 +114,15 @@ def _fingerprint(ledger_path: Path) -> dict:
                           for h in ledger.vendor_health()]}
     finally:
         ledger.close()
+
+
+def _as_marked(ledger_path: Path, recorded: dict | None) -> bool:
+    """Whether the ledger is as the demo left it. It is opened only when the marker holds
+    what the demo records on leaving (so it is a ledger the demo made and opened before):
+    a stray marker never leads the demo to open, let alone migrate, someone's ledger."""
+    if ledger_path.exists() and not (recorded and "events" in recorded):
+        return False
+    return _fingerprint(ledger_path) == recorded
 
 
 def _read_marker(marker: Path) -> dict | None:
