@@ -124,6 +124,12 @@ def rss_mb() -> float:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
+def written_mb() -> float:
+    """Bytes this process has written so far (``wchar``: to files, the WAL, temp files)."""
+    with open("/proc/self/io") as f:
+        return int(next(line for line in f if line.startswith("wchar:")).split()[1]) / 2**20
+
+
 def busy_jiffies() -> tuple[int, int]:
     """(busy, total) clock ticks of every CPU since boot, from /proc/stat."""
     with open("/proc/stat") as f:
@@ -195,9 +201,10 @@ async def one_run(base_url: str, orders: int, use_tracemalloc: bool, sim_pid: in
         try:
             cpu = resource.getrusage(resource.RUSAGE_SELF)
             machine0, sim0 = busy_jiffies()[0], process_jiffies(sim_pid)
-            started = time.perf_counter()
+            written, started = written_mb(), time.perf_counter()
             [cold] = await service.run_once()
             cold_s = time.perf_counter() - started
+            written = written_mb() - written
             cpu_after = resource.getrusage(resource.RUSAGE_SELF)
             machine1, sim1 = busy_jiffies()[0], process_jiffies(sim_pid)
             stop.set()
@@ -255,6 +262,7 @@ async def one_run(base_url: str, orders: int, use_tracemalloc: bool, sim_pid: in
         "other_cores": max(0.0, ((machine1 - machine0 - sim1 + sim0) / TICKS
                                  - (cpu_after.ru_utime - cpu.ru_utime
                                     + cpu_after.ru_stime - cpu.ru_stime)) / cold_s),
+        "written_mb": written,
         "cold_requests": cold.requests,
         "cold_pages": cold.pages,
         "items": items,
@@ -297,7 +305,7 @@ async def loader_run(base_url: str, orders: int, sim_pid: int = 0) -> dict:
                    " PRIMARY KEY (order_id, position))")
         cpu, stored = resource.getrusage(resource.RUSAGE_SELF), 0
         machine0, sim0 = busy_jiffies()[0], process_jiffies(sim_pid)
-        started = time.perf_counter()
+        written, started = written_mb(), time.perf_counter()
         async for body in history_pages(base_url):
             rows, item_rows = [], []
             for order in body["data"]:
@@ -311,6 +319,7 @@ async def loader_run(base_url: str, orders: int, sim_pid: int = 0) -> dict:
             db.execute("COMMIT")
             stored += len(rows)
         cold_s = time.perf_counter() - started
+        written = written_mb() - written
         after = resource.getrusage(resource.RUSAGE_SELF)
         machine1, sim1 = busy_jiffies()[0], process_jiffies(sim_pid)
         db.close()
@@ -320,6 +329,7 @@ async def loader_run(base_url: str, orders: int, sim_pid: int = 0) -> dict:
         "cpu_us_per_order": used / orders * 1e6,
         "other_cores": max(0.0, ((machine1 - machine0 - sim1 + sim0) / TICKS - used) / cold_s),
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "written_mb": written,
         "problems": [] if stored == orders else [f"loader stored {stored} of {orders}"],
     }
 
@@ -357,7 +367,7 @@ def run_child(base_url: str, orders: int, sim_pid: int, tracemalloc: bool = Fals
 MEDIAN_KEYS = ("cold_s", "orders_per_s", "cpu_us_per_order", "sys_us_per_order",
                "simulator_cores", "other_cores", "peak_rss_mb", "rss_before_mb", "rss_after_mb",
                "max_stall_ms", "p99_stall_ms", "idle_requests", "idle_ms", "fresh_idle_requests",
-               "fresh_idle_ms", "ledger_mb", "process_s")
+               "fresh_idle_ms", "ledger_mb", "process_s", "written_mb")
 
 
 def summarise(runs: list[dict], loaders: list[dict]) -> dict:
@@ -370,6 +380,7 @@ def summarise(runs: list[dict], loaders: list[dict]) -> dict:
         loader_orders_per_s_all=[round(f["orders_per_s"]) for f in loaders],
         loader_cpu_us_per_order=statistics.median(f["cpu_us_per_order"] for f in loaders),
         loader_process_s=statistics.median(f["process_s"] for f in loaders),
+        loader_written_mb=statistics.median(f["written_mb"] for f in loaders),
         ratio=statistics.median(ratios), ratios=[round(x, 2) for x in ratios],
         process_ratio=statistics.median(
             f["process_s"] / r["process_s"] for r, f in zip(runs, loaders, strict=True)),
@@ -494,7 +505,8 @@ def print_table(report: dict) -> None:
               f" RSS {s['rss_before_mb']:.0f} MB before the sync; idle cycle of a new"
               f" process (sync --once): {s['fresh_idle_requests']:.0f} requests,"
               f" {s['fresh_idle_ms']:.0f} ms; ledger file"
-              f" {s['ledger_mb']:.0f} MB, {s['items']:,} items{extra}")
+              f" {s['ledger_mb']:.0f} MB, {s['items']:,} items; written during the cold sync"
+              f" {s['written_mb']:.0f} MB (loader {s['loader_written_mb']:.0f} MB){extra}")
         for problem in s["problems"]:
             print(f"  PROBLEM: {problem}")
 

@@ -62,6 +62,10 @@ class Connection:
         self.db.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
         # A 16 MB page cache (the default is 2 MB): index pages stay cached during an ingest.
         self.db.execute("PRAGMA cache_size = -16384")
+        # Statement journals (a multi-row INSERT OR REPLACE keeps one, to undo itself) in
+        # memory: on disk they were a temp file written and dropped per statement, as many
+        # bytes again as the WAL (docs/performance.md).
+        self.db.execute("PRAGMA temp_store = MEMORY")
         migrations.apply(self.db)
 
     def close(self) -> None:
