@@ -163,6 +163,8 @@ class VendorRunner:
         stream = self.adapter.stream
         cursor = await self.ledger.call(lambda ledger: ledger.cursor(self.name, stream))
         view = LedgerView(self.ledger, self.name)
+        # Into an empty ledger (a backfill), the read-only indexes are built once at the end.
+        deferred = await self.ledger.call(lambda ledger: ledger.defer_indexes())
         writing: asyncio.Future | None = None
         max_pages, limits = self.config.max_pages_per_poll, self.config.limits
         pages = self.adapter.pull(cursor, view, now)
@@ -202,6 +204,8 @@ class VendorRunner:
                 # Let a page already handed to the ledger finish: its data and cursor
                 # belong together and were consistent when it was queued.
                 await asyncio.shield(writing)
+            if deferred:
+                await asyncio.shield(self.ledger.call(lambda ledger: ledger.build_indexes()))
             await pages.aclose()
             result.requests = self.http.stats["requests"] - before
             result.duration_s = time.perf_counter() - started

@@ -19,7 +19,7 @@ from sqlite_utils import Database
 
 from ..constants import BUSY_TIMEOUT_S
 from ..errors import LedgerLocked, LedgerUnusable, OrderSyncError
-from .schema import MIGRATIONS_TABLE, migrations
+from .schema import MIGRATIONS_TABLE, build_deferred_indexes, defer_indexes, migrations
 
 
 class Connection:
@@ -67,9 +67,21 @@ class Connection:
         # bytes again as the WAL (docs/performance.md).
         self.db.execute("PRAGMA temp_store = MEMORY")
         migrations.apply(self.db)
+        build_deferred_indexes(self.db)     # those a backfill killed half way left unbuilt
 
     def close(self) -> None:
         self.db.close()
+
+    def defer_indexes(self) -> bool:
+        """Drop the secondary indexes if no order is stored yet: a backfill is about to start.
+        True if they were; :meth:`build_indexes` (or the next opening) builds them."""
+        with self.write():
+            return defer_indexes(self.db)
+
+    def build_indexes(self) -> None:
+        """Build whatever secondary index :meth:`defer_indexes` dropped."""
+        with self.write():
+            build_deferred_indexes(self.db)
 
     @contextmanager
     def write(self) -> Iterator[None]:
