@@ -79,6 +79,10 @@ class LedgerAPI(Protocol):
                    cursor: dict | None, now: float, source: str = "poll",
                    read_at: float | None = None) -> PageResult: ...
 
+    def sound_digests(self, instance: str, vendor_ids: list[str]) -> dict[str, bytes]:
+        """The digest of each given order the ledger holds unflagged."""
+        ...
+
     def known_modified(self, instance: str, vendor_ids: Iterable[str]
                        ) -> dict[str, str | None]: ...
 

@@ -177,6 +177,11 @@ class OrderStore:
 
     # -- reads ------------------------------------------------------------------------
 
+    def sound_digests(self, instance: str, vendor_ids: list[str]) -> dict[str, bytes]:
+        """The digest of each given order the ledger holds unflagged."""
+        return {vendor_id: row[0] for vendor_id, row in
+                self._known_digests(instance, vendor_ids).items() if row[5] is None}
+
     def known_modified(self, instance: str, vendor_ids: Iterable[str]) -> dict[str, str | None]:
         """The stored ``modified`` of each given order the ledger already has."""
         found: dict[str, str | None] = {}
