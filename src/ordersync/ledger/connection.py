@@ -79,9 +79,17 @@ class Connection:
             return defer_indexes(self.db)
 
     def build_indexes(self) -> None:
-        """Build whatever secondary index :meth:`defer_indexes` dropped."""
-        with self.write():
-            build_deferred_indexes(self.db)
+        """Build whatever secondary index :meth:`defer_indexes` dropped.
+
+        Building an index sorts every row: past the page cache the sort goes to temp files,
+        which must be files here (temp_store = MEMORY would hold the whole sort in memory).
+        """
+        self.db.execute("PRAGMA temp_store = FILE")
+        try:
+            with self.write():
+                build_deferred_indexes(self.db)
+        finally:
+            self.db.execute("PRAGMA temp_store = MEMORY")
 
     @contextmanager
     def write(self) -> Iterator[None]:
