@@ -121,7 +121,7 @@ def map_and_apply(
 def _without_stored_copies(ledger: LedgerAPI, instance: str, identify, raw_orders: list,
                            limits: Limits) -> tuple[list, int]:
     """The orders of a page but those whose JSON the ledger holds, unflagged, byte for byte
-    (an idle poll maps and hashes nothing), and how many those were.
+    (an idle poll maps nothing and builds no row), and how many those were.
 
     An order the ledger has none of (a cold sync) costs its ``identify`` and a share of one
     query; the comparison is of ``digest(orjson.dumps(raw))``, what every adapter keeps.
