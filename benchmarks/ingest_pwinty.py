@@ -139,7 +139,7 @@ def main() -> int:
     port = free_port()
     # Nothing moves on its own during the measurement: no downloads finishing, no order
     # completing; an idle poll then finds nothing new, as the target assumes.
-    code = ("import asyncio; from ordersync.adapters.pwinty.simulator import serve; "
+    code = ("import asyncio; from ordersync_adapters.pwinty.simulator import serve; "
             f"asyncio.run(serve('127.0.0.1', {port}, orders={args.orders}, "
             f"open_share={args.open_share}, download_delay_s=1e9, complete_after_s=1e9))")
     base_url = f"http://127.0.0.1:{port}/v2.2"

@@ -74,7 +74,7 @@ def main() -> int:
     args = parser.parse_args()
     logs.configure(level="warning")
     port = free_port()
-    code = ("import asyncio; from ordersync.adapters.reseller.simulator import ResellerSimulator;"
+    code = ("import asyncio; from ordersync_adapters.reseller.simulator import ResellerSimulator;"
             f" asyncio.run(ResellerSimulator.serve('127.0.0.1', {port}, orders={args.orders}))")
     base_url = f"http://127.0.0.1:{port}"
     with simulator_process(code, f"{base_url}/api/orders"):

@@ -11,10 +11,10 @@ import dataclasses
 
 import orjson
 
-from ordersync.adapters.pwinty import ADAPTER as PWINTY
 from ordersync.intake import Limits
 from ordersync.ledger import Ledger
 from ordersync.sync import DEFAULT_LIMITS, map_and_apply
+from ordersync_adapters.pwinty import ADAPTER as PWINTY
 
 
 def pwinty(n: int, **changes) -> dict:
