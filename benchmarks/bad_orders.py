@@ -20,10 +20,10 @@ from pathlib import Path
 import orjson
 
 from ordersync import logs
-from ordersync.adapters.pwinty.simulator import PwintySimulator
 from ordersync.config import parse_config
 from ordersync.daemon import Service
 from ordersync.ledger import Ledger
+from ordersync_adapters.pwinty.simulator import PwintySimulator
 
 
 async def main(args: argparse.Namespace) -> None:

@@ -100,21 +100,28 @@ async def measure(base_url: str, orders: int, page_size: int, directory: Path) -
         stored = ledger.totals()
         idle = []
         for _ in range(3):
-            started = time.perf_counter()
-            [result] = await service.run_once()
-            idle.append((result.requests, (time.perf_counter() - started) * 1000))
+            idle.append((await idle_poll(service))[1])
         wrote_nothing = ledger.totals() == stored
     return summary(orders, page_size, cold, cold_s, idle, wrote_nothing)
 
 
-def summary(orders: int, page_size: int, cold, cold_s: float, idle: list[tuple[int, float]],
-            wrote_nothing: bool) -> dict:
-    """The figures of a cold sync and of idle polls ``(requests, milliseconds)``."""
+async def idle_poll(service):
+    """One poll: its result, and (requests, milliseconds, CPU milliseconds of this process)."""
+    started, cpu = time.perf_counter(), time.process_time()
+    [result] = await service.run_once()
+    return result, (result.requests, (time.perf_counter() - started) * 1000,
+                    (time.process_time() - cpu) * 1000)
+
+
+def summary(orders: int, page_size: int, cold, cold_s: float,
+            idle: list[tuple[int, float, float]], wrote_nothing: bool) -> dict:
+    """The figures of a cold sync and of idle polls ``(requests, milliseconds, CPU ms)``."""
     return {
         "orders": orders, "page_size": page_size, "cold_s": round(cold_s, 2),
         "orders_per_s": round(cold.new / cold_s), "cold_requests": cold.requests,
-        "cold_errors": cold.errors, "idle_requests": max(r for r, _ in idle),
-        "idle_ms": round(statistics.median(ms for _, ms in idle), 1),
+        "cold_errors": cold.errors, "idle_requests": max(r for r, _, _ in idle),
+        "idle_ms": round(statistics.median(ms for _, ms, _ in idle), 1),
+        "idle_cpu_ms": round(statistics.median(cpu for _, _, cpu in idle), 1),
         "idle_wrote_nothing": wrote_nothing,
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
     }
@@ -132,7 +139,7 @@ def main() -> int:
     port = free_port()
     # Nothing moves on its own during the measurement: no downloads finishing, no order
     # completing; an idle poll then finds nothing new, as the target assumes.
-    code = ("import asyncio; from ordersync.adapters.pwinty.simulator import serve; "
+    code = ("import asyncio; from ordersync_adapters.pwinty.simulator import serve; "
             f"asyncio.run(serve('127.0.0.1', {port}, orders={args.orders}, "
             f"open_share={args.open_share}, download_delay_s=1e9, complete_after_s=1e9))")
     base_url = f"http://127.0.0.1:{port}/v2.2"

@@ -29,6 +29,7 @@ from ordersync.daemon import Service
 
 from ingest_pwinty import (  # benchmarks/ is the script's folder
     free_port,
+    idle_poll,
     report,
     simulator_process,
     summary,
@@ -56,9 +57,8 @@ async def measure(base_url: str, orders: int, page_size: int, directory: Path) -
         idle, changed = [], 0
         for _ in range(3):
             await asyncio.sleep(1.1)   # past the second of the previous poll's read
-            started = time.perf_counter()
-            [result] = await service.run_once()
-            idle.append((result.requests, (time.perf_counter() - started) * 1000))
+            result, figures = await idle_poll(service)
+            idle.append(figures)
             changed += result.new + result.changed
         after = ledger.totals()
     figures = summary(orders, page_size, cold, cold_s, idle, after == stored and not changed)
@@ -74,7 +74,7 @@ def main() -> int:
     args = parser.parse_args()
     logs.configure(level="warning")
     port = free_port()
-    code = ("import asyncio; from ordersync.adapters.reseller.simulator import ResellerSimulator;"
+    code = ("import asyncio; from ordersync_adapters.reseller.simulator import ResellerSimulator;"
             f" asyncio.run(ResellerSimulator.serve('127.0.0.1', {port}, orders={args.orders}))")
     base_url = f"http://127.0.0.1:{port}"
     with simulator_process(code, f"{base_url}/api/orders"):

@@ -40,10 +40,10 @@ from pathlib import Path
 
 from ordersync import logs
 from ordersync.actions import enqueue
-from ordersync.adapters.fotoware.simulator import FotowareSimulator
 from ordersync.config import parse_config
 from ordersync.daemon import Service
 from ordersync.ledger import Ledger
+from ordersync_adapters.fotoware.simulator import FotowareSimulator
 
 VENDOR = "fotoware-main"
 SECRET_ENV = "BENCH_FOTOWARE_SECRET"

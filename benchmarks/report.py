@@ -40,12 +40,12 @@ from pathlib import Path
 
 import orjson
 
-from ordersync.adapters.fotoware.simulator import FotowareSimulator, iso
-from ordersync.adapters.pwinty.simulator import PwintySimulator
 from ordersync.ledger import Ledger
 from ordersync.registry import adapter as find_adapter
 from ordersync.report import ReportSettings, refresh
 from ordersync.sync import map_and_apply
+from ordersync_adapters.fotoware.simulator import FotowareSimulator, iso
+from ordersync_adapters.pwinty.simulator import PwintySimulator
 
 DAY = 86400.0
 PAGE = 5000

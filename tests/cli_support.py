@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from ordersync.adapters.fotoware.simulator import FotowareSimulator
+from ordersync_adapters.fotoware.simulator import FotowareSimulator
 
 # The console script installed beside this interpreter; ``python -m ordersync`` otherwise.
 _SCRIPT = Path(sys.executable).with_name("ordersync")

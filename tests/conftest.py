@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from ordersync.adapters.fotoware.simulator import FotowareSimulator
 from ordersync.config import Config, parse_config
 from ordersync.daemon import Service
 from ordersync.ledger import Ledger
+from ordersync_adapters.fotoware.simulator import FotowareSimulator
 
 # Fixtures every test module may ask for by name; imported here, not in each module, so that
 # no module shadows an imported name with a parameter of the same name (ruff F811).
@@ -110,7 +110,7 @@ def read_ledger(tmp_path):
 @pytest.fixture
 async def pwinty(clock):
     """Start Pwinty simulators on loopback: ``sim = await pwinty(orders=50)``."""
-    from ordersync.adapters.pwinty.simulator import PwintySimulator
+    from ordersync_adapters.pwinty.simulator import PwintySimulator
 
     started = []
 

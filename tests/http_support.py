@@ -13,7 +13,7 @@ import asyncio
 import pytest
 from aiohttp import web
 
-from ordersync.adapters.fotoware.simulator import FotowareSimulator
+from ordersync_adapters.fotoware.simulator import FotowareSimulator
 
 
 class Silent:

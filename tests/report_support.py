@@ -15,14 +15,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ordersync.actions import enqueue
-from ordersync.adapters.fotoware.simulator import FotowareSimulator
-from ordersync.adapters.pwinty.simulator import PwintySimulator
-from ordersync.adapters.reseller.simulator import ResellerSimulator
 from ordersync.config import Config, load_config
 from ordersync.daemon import Service
 from ordersync.ledger import Ledger
 from ordersync.registry import adapter as find_adapter
 from ordersync.report import build_report
+from ordersync_adapters.fotoware.simulator import FotowareSimulator
+from ordersync_adapters.pwinty.simulator import PwintySimulator
+from ordersync_adapters.reseller.simulator import ResellerSimulator
 from tests.cli_support import toml_str
 
 DAY = 86400.0

@@ -25,8 +25,8 @@ from pathlib import Path
 
 import pytest
 
-from ordersync.adapters.fotoware.simulator import FotowareSimulator
 from ordersync.constants import BUSY_TIMEOUT_S
+from ordersync_adapters.fotoware.simulator import FotowareSimulator
 from tests.cli_support import (  # noqa: F401  (fixtures)
     CLI,
     SECRET_ENV,

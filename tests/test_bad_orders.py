@@ -15,7 +15,7 @@ import time
 import orjson
 import pytest
 
-from ordersync.adapters.pwinty.simulator import PwintySimulator
+from ordersync_adapters.pwinty.simulator import PwintySimulator
 from tests.cli_support import (
     KEY_ENV,
     SECRET_ENV,

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from ordersync.adapters.fotoware.simulator import MUTATING, FotowareSimulator
+from ordersync_adapters.fotoware.simulator import MUTATING, FotowareSimulator
 from tests.cli_support import (
     SECRET_ENV,
     SIM_SECRET,

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from ordersync.adapters.fotoware.simulator import MUTATING
+from ordersync_adapters.fotoware.simulator import MUTATING
 from tests.cli_support import (
     SECRET_ENV,
     SIM_SECRET,

@@ -23,8 +23,8 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from ordersync.adapters.pwinty.mapping import STATES
-from ordersync.adapters.pwinty.simulator import PHOTO_STATUSES, PwintySimulator, build_catalogue
+from ordersync_adapters.pwinty.mapping import STATES
+from ordersync_adapters.pwinty.simulator import PHOTO_STATUSES, PwintySimulator, build_catalogue
 from tests.cli_support import (
     KEY_ENV,
     CliResult,

@@ -39,10 +39,10 @@ from dataclasses import dataclass, field
 import pytest
 
 from ordersync.actions import enqueue
-from ordersync.adapters.fotoware import customdata
-from ordersync.adapters.fotoware.simulator import MUTATING
 from ordersync.daemon import Service
 from ordersync.model import ActionState
+from ordersync_adapters.fotoware import customdata
+from ordersync_adapters.fotoware.simulator import MUTATING
 from tests.cli_support import SECRET_ENV, fotoware_toml
 from tests.conftest import fotoware_config
 from tests.crash_support import (

@@ -22,9 +22,9 @@ from __future__ import annotations
 
 import random
 
-from ordersync.adapters.reseller.simulator import ACCOUNTS, PRODUCTS, ResellerSimulator
 from ordersync.model import ActionState
 from ordersync.simkit import WRITE_METHODS
+from ordersync_adapters.reseller.simulator import ACCOUNTS, PRODUCTS, ResellerSimulator
 from tests.adapters.reseller.test_cli import (
     PASSWORD,
     PASSWORD_ENV,

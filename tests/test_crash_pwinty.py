@@ -48,10 +48,10 @@ from pathlib import Path
 import pytest
 
 from ordersync.actions import enqueue
-from ordersync.adapters.pwinty.simulator import POSTAL_ADDRESS
 from ordersync.daemon import Service
 from ordersync.model import ActionState
 from ordersync.simkit import WRITE_METHODS
+from ordersync_adapters.pwinty.simulator import POSTAL_ADDRESS
 from tests.cli_support import KEY_ENV, pwinty_toml
 from tests.conftest import pwinty_config
 from tests.crash_support import (

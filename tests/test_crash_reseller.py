@@ -44,10 +44,10 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
 from ordersync.actions import enqueue
-from ordersync.adapters.reseller.simulator import ACCOUNTS, PRODUCTS, ResellerSimulator
 from ordersync.config import load_config
 from ordersync.model import ActionState
 from ordersync.simkit import WRITE_METHODS
+from ordersync_adapters.reseller.simulator import ACCOUNTS, PRODUCTS, ResellerSimulator
 from tests.cli_support import toml_str
 from tests.crash_support import (
     DAEMON_SETTINGS,

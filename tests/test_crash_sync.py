@@ -6,11 +6,13 @@ import asyncio
 import os
 import random
 import signal
+import sqlite3
 import sys
 
 import aiohttp
 
 from ordersync.ledger import Ledger
+from ordersync.ledger.schema import DEFERRED_INDEXES
 
 from .conftest import SECRET_ENV
 
@@ -69,8 +71,12 @@ async def test_kill_9_during_cold_sync_never_leaves_cursor_ahead_of_data(fotowar
         proc.send_signal(signal.SIGKILL)
         await proc.wait()
 
+        # The first kill is in a backfill into an empty ledger, which left the read-only
+        # indexes for its end: opening the ledger again builds them.
+        assert (indexes(ledger_path) & set(DEFERRED_INDEXES) == set()) == (round_ == 0)
         ledger = Ledger(ledger_path)
         try:
+            assert set(DEFERRED_INDEXES) <= indexes(ledger_path)
             stored = [o.vendor_id for o in ledger.orders()]
             cursor = ledger.cursor("fw", "orders")
             events = ledger.count_events()
@@ -97,3 +103,9 @@ async def test_kill_9_during_cold_sync_never_leaves_cursor_ahead_of_data(fotowar
         assert "resume" not in ledger.cursor("fw", "orders")
     finally:
         ledger.close()
+
+
+def indexes(path) -> set[str]:
+    with sqlite3.connect(path) as conn:
+        return {name for (name,) in conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'index'")}

@@ -1,9 +1,9 @@
 """The wheel holds every module of every package.
 
-pyproject.toml lists the packages by hand (docs/architecture.md says why), so a package
-folder added under src/ordersync/ or adapters/ and forgotten there would be missing from an
-installed ordersync while every test of the editable checkout passes. This builds the wheel
-from a copy of the sources (setuptools' build API, offline, no isolation) and compares.
+pyproject.toml finds the packages under src/ (`packages.find`); a folder without its
+``__init__.py`` would still be left out of an installed ordersync while every test of the
+editable checkout passes. This builds the wheel from a copy of the sources (setuptools'
+build API, offline, no isolation) and compares.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ import zipfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-SOURCES = {"src/ordersync": "ordersync", "adapters": "ordersync/adapters"}
-"""Source folder -> where its files go in the wheel (pyproject.toml's package-dir)."""
+SOURCES = {"src/ordersync": "ordersync", "src/ordersync_adapters": "ordersync_adapters"}
+"""Source folder -> where its files go in the wheel."""
 BUILD = "import sys; from setuptools import build_meta; build_meta.build_wheel(sys.argv[1])"
 
 
@@ -41,6 +41,6 @@ def test_the_wheel_holds_every_module_of_every_package(tmp_path):
     with zipfile.ZipFile(wheel) as archive:
         held = set(archive.namelist())
     expected = modules()
-    assert "ordersync/adapters/pwinty/simulator/server.py" in expected   # the walk finds them
+    assert "ordersync_adapters/pwinty/simulator/server.py" in expected   # the walk finds them
     missing = sorted(expected - held)
-    assert not missing, f"not in the wheel (list their packages in pyproject.toml): {missing}"
+    assert not missing, f"not in the wheel (a folder without __init__.py?): {missing}"

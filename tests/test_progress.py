@@ -11,9 +11,9 @@ import time
 
 import pytest
 
-from ordersync.adapters.pwinty.simulator import PwintySimulator
 from ordersync.progress import TerminalProgress, progress_line
 from ordersync.sync import PollResult
+from ordersync_adapters.pwinty.simulator import PwintySimulator
 from tests.cli_support import KEY_ENV, arun_cli, pwinty_toml
 from tests.core.test_logs import run_on_a_terminal
 

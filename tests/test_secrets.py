@@ -15,9 +15,9 @@ import time
 from pathlib import Path
 from urllib.parse import quote_plus
 
-from ordersync.adapters.pwinty.simulator import PwintySimulator
-from ordersync.adapters.reseller.simulator import ResellerSimulator
 from ordersync.redaction import REDACTED
+from ordersync_adapters.pwinty.simulator import PwintySimulator
+from ordersync_adapters.reseller.simulator import ResellerSimulator
 from tests.adapters.reseller.test_cli import PASSWORD_ENV as RS_PASSWORD_ENV
 from tests.adapters.reseller.test_cli import SECRET_ENV as RS_SECRET_ENV
 from tests.adapters.reseller.test_cli import reseller_toml

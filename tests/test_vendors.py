@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from ordersync.adapters.fotoware.simulator import FotowareSimulator
+from ordersync_adapters.fotoware.simulator import FotowareSimulator
 from tests.cli_support import (  # noqa: F401  (fixtures)
     SECRET_ENV,
     SIM_SECRET,

@@ -55,6 +55,8 @@ from .executor import Executor
 from .health import LoopProgress, remove_heartbeat, write_heartbeat
 from .http import HttpObserver
 from .ledger import AsyncLedger, open_ledger, private_folder
+from .registry import adapter as find_adapter
+from .report import refresh as refresh_exceptions
 from .sdnotify import Notifier
 from .sync import PollResult, VendorRunner
 
@@ -231,7 +233,7 @@ class Service:
         self.notifier.notify("READY=1", self._status())
         work = asyncio.gather(*(self._loop(name) for name in self.runners),
                               *(self._action_loop(name) for name in self.runners),
-                              self._watchdog())
+                              self._watchdog(), self._exceptions_loop())
         try:
             await self._until_stopped(work)
         finally:
@@ -295,6 +297,21 @@ class Service:
                     if self.observer is not None:
                         self.observer.heartbeat_written(now)
             await self._wait(settings.interval_s)
+
+    async def _exceptions_loop(self) -> None:
+        """Refresh the report's exceptions every ``report.refresh_interval_s``: each is first
+        seen, and resolved, within one interval of its cause (docs/reports.md)."""
+        specs = {name: find_adapter(v.adapter) for name, v in self.config.vendors.items()}
+        settings = self.config.report
+        while not self._stopping.is_set():
+            await self._wait(settings.refresh_interval_s)
+            if self._stopping.is_set() or self.ledger is None:
+                return
+            try:
+                await self.ledger.call(lambda ledger: refresh_exceptions(
+                    ledger, specs, self.clock(), settings))
+            except OrderSyncError as exc:  # the ledger: say so, keep going
+                log.error("exceptions_refresh_failed", error=_describe(exc))
 
     async def _until_stopped(self, work: asyncio.Future) -> None:
         """Wait for the loops; once a stop is asked for, give them STOP_GRACE_S, then cancel."""

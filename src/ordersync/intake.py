@@ -70,6 +70,20 @@ def admit(raw: Any, map_order: Callable[[dict], Order],
     return flagged(raw, problem, identify, limits)
 
 
+def sound_text(raw: Any, limits: Limits) -> bytes | None:
+    """The order's JSON as adapters keep it (``orjson.dumps``) if :func:`admit` would find
+    nothing wrong with it short of its mapping; None otherwise (or when unsure)."""
+    if _long_list(raw, limits.max_items) is not None:
+        return None
+    try:
+        text = orjson.dumps(raw)
+    except TypeError:
+        return None
+    if len(text) > min(limits.max_string_chars, limits.max_order_bytes) or REPLACEMENT in text:
+        return None
+    return text
+
+
 def flagged(raw: Any, problem: str, identify, limits: Limits) -> Order:
     """A flagged order: its vendor id and url if they can be found, its raw JSON (bounded)."""
     try:

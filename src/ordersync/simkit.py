@@ -1,6 +1,6 @@
 """The vendor-agnostic half of every vendor simulator.
 
-A vendor simulator (``adapters/<vendor>/simulator``) subclasses :class:`SimulatorBase`,
+A vendor simulator (``ordersync_adapters.<vendor>.simulator``) subclasses :class:`SimulatorBase`,
 which provides what all of them share:
 
 * every request recorded in ``.requests`` (:class:`RequestRecord`; status 0 = dropped) and

@@ -13,7 +13,7 @@ import asyncio
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 
 import structlog
@@ -22,8 +22,8 @@ from .config import VendorConfig
 from .contract import AdapterSpec
 from .errors import TransientError
 from .http import VendorHttp
-from .intake import Limits, admit, flagged
-from .ledger import AsyncLedger, LedgerAPI, LedgerView, PageResult
+from .intake import Limits, admit, flagged, sound_text
+from .ledger import AsyncLedger, LedgerAPI, LedgerView, PageResult, digest
 from .registry import adapter as find_adapter
 
 DEFAULT_LIMITS = Limits()  # one shared default, as the default argument was
@@ -82,14 +82,20 @@ def map_and_apply(
 ) -> PageResult:
     """Map a page with the adapter's pure mapping and write it with its cursor (ledger thread).
 
-    An order the mapping cannot read, or over a limit, is stored flagged (intake.py).
+    An order the mapping cannot read, or over a limit, is stored flagged (intake.py). An
+    order whose JSON is the very copy the ledger holds unflagged is not mapped at all: the
+    mapping is pure, so it would give what is stored.
     """
     map_order, identify = spec.map_order, spec.identify
+    raw_orders, same = _without_stored_copies(ledger, instance, identify, raw_orders, limits)
+    if not raw_orders and cursor is None:
+        return PageResult(unchanged=same)       # nothing to write: no transaction either
     mapped = [admit(raw, map_order, identify, limits) for raw in raw_orders]
     write = partial(ledger.apply_page, instance, spec.name, stream, now=now, source=source,
                     read_at=read_at)
     try:
-        return _logged(instance, write(mapped, cursor))
+        result = _logged(instance, write(mapped, cursor))
+        return replace(result, unchanged=result.unchanged + same) if same else result
     except UNSTORABLE:
         pass
     # The page held a value the ledger cannot store: write it order by order (each in its
@@ -110,7 +116,41 @@ def map_and_apply(
             total.update(new=part.new, changed=part.changed, unchanged=part.unchanged,
                          flagged=part.flagged)
         write([], cursor)
+    total.update(unchanged=same)
     return PageResult(**total, flips=tuple(flips))
+
+
+def _without_stored_copies(ledger: LedgerAPI, instance: str, identify, raw_orders: list,
+                           limits: Limits) -> tuple[list, int]:
+    """The orders of a page but those whose JSON the ledger holds, unflagged, byte for byte
+    (an idle poll maps nothing and builds no row), and how many those were.
+
+    An order the ledger has none of (a cold sync) costs its ``identify`` and a share of one
+    query; the comparison is of ``digest(orjson.dumps(raw))``, what every adapter keeps.
+    """
+    if identify is None:
+        return raw_orders, 0
+    ids = [_identity(identify, raw) for raw in raw_orders]
+    stored = ledger.sound_digests(instance, [i for i in ids if i is not None])
+    if not stored:
+        return raw_orders, 0
+    kept = []
+    for raw, vendor_id in zip(raw_orders, ids, strict=True):
+        before = stored.get(vendor_id) if vendor_id is not None else None
+        if before is not None:
+            text = sound_text(raw, limits)
+            if text is not None and digest(text) == before:
+                continue
+        kept.append(raw)
+    return kept, len(raw_orders) - len(kept)
+
+
+def _identity(identify, raw) -> str | None:
+    try:
+        found = identify(raw) if isinstance(raw, dict) else None
+    except (ValueError, TypeError, KeyError, AttributeError):
+        return None
+    return found[0] if found else None
 
 
 def _logged(instance: str, result: PageResult) -> PageResult:
@@ -165,6 +205,8 @@ class VendorRunner:
         stream = self.adapter.stream
         cursor = await self.ledger.call(lambda ledger: ledger.cursor(self.name, stream))
         view = LedgerView(self.ledger, self.name)
+        # Into an empty ledger (a backfill), the read-only indexes are built once at the end.
+        deferred = await self.ledger.call(lambda ledger: ledger.defer_indexes())
         writing: asyncio.Future | None = None
         max_pages, limits = self.config.max_pages_per_poll, self.config.limits
         pages = self.adapter.pull(cursor, view, now)
@@ -204,6 +246,8 @@ class VendorRunner:
                 # Let a page already handed to the ledger finish: its data and cursor
                 # belong together and were consistent when it was queued.
                 await asyncio.shield(writing)
+            if deferred:
+                await asyncio.shield(self.ledger.call(lambda ledger: ledger.build_indexes()))
             await pages.aclose()
             result.requests = self.http.stats["requests"] - before
             result.duration_s = time.perf_counter() - started

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from ordersync.adapters.fotoware.client import ORDER, client_credentials
 from ordersync.errors import AmbiguousError
 from ordersync.http import Response, VendorHttp
+from ordersync_adapters.fotoware.client import ORDER, client_credentials
 
 
 async def connect(sim, clock) -> VendorHttp:

@@ -7,10 +7,10 @@ from __future__ import annotations
 import pytest
 from aiohttp import web
 
-from ordersync.adapters.fotoware.client import DESCRIPTOR, DESCRIPTOR_PATH, client_credentials
-from ordersync.adapters.pwinty.client import PwintyApi
 from ordersync.errors import AmbiguousError, CannotConnect, LinkRefused, VendorUnavailable
 from ordersync.http import CONNECT_ATTEMPTS, Response, RetryPolicy, VendorHttp, request_log
+from ordersync_adapters.fotoware.client import DESCRIPTOR, DESCRIPTOR_PATH, client_credentials
+from ordersync_adapters.pwinty.client import PwintyApi
 from tests.cli_support import closed_port
 from tests.http_support import silent  # noqa: F401  (fixture)
 

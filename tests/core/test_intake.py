@@ -12,10 +12,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ordersync.adapters.fotoware import ADAPTER as FOTOWARE
-from ordersync.adapters.pwinty import ADAPTER as PWINTY
 from ordersync.intake import UNREADABLE_STATE, Limits, admit
 from ordersync.model import State
+from ordersync_adapters.fotoware import ADAPTER as FOTOWARE
+from ordersync_adapters.pwinty import ADAPTER as PWINTY
 from tests.strategies import json_values
 
 SMALL = Limits(max_order_bytes=400, max_items=3, max_string_chars=50)

@@ -2,10 +2,23 @@
 
 from __future__ import annotations
 
+import sqlite3
+
 import pytest
+from sqlite_utils import Database
+from sqlite_utils.migrations import Migrations
 
 from ordersync.errors import ConfigError
-from ordersync.ledger import Ledger, Outbox, OutboxError, StoredOrder, ledger_location, migrations
+from ordersync.ledger import (
+    Ledger,
+    Outbox,
+    OutboxError,
+    StoredOrder,
+    ledger_location,
+    migrations,
+    schema,
+)
+from ordersync.ledger.schema import DEFERRED_INDEXES
 from ordersync.model import ActionState, Item, Order, State
 
 
@@ -23,7 +36,60 @@ def test_migrations_are_recorded_once(tmp_path):
     ledger.close()
     assert applied == ["m001_orders_items_events_sync_state", "m002_outbox",
                        "m003_orders_read_at", "m004_action_notes", "m005_orders_problem",
-                       "m006_action_chains", "m007_vendor_health", "m008_exceptions"]
+                       "m006_action_chains", "m007_vendor_health", "m008_exceptions",
+                       "m009_items_packed"]
+
+
+def test_a_ledger_made_by_the_m007_schema_upgrades_in_place(tmp_path):
+    """A ledger made by the schema before m009: its items move to the packed table."""
+    path = tmp_path / "old.db"
+    old = Migrations("ordersync")
+    for name in ("m001_orders_items_events_sync_state", "m002_outbox", "m003_orders_read_at",
+                 "m004_action_notes", "m005_orders_problem", "m006_action_chains",
+                 "m007_vendor_health"):
+        old()(getattr(schema, name))
+    db = Database(path)
+    old.apply(db)
+    db.execute("INSERT INTO orders (instance, vendor_id, adapter, state, vendor_state, raw,"
+               " digest, first_seen, updated_at) VALUES ('fw', '1', 'fotoware', 'submitted',"
+               " 'pending', '{}', x'00', 't', 't')")
+    db.conn.executemany(
+        "INSERT INTO items (instance, vendor_id, position, key, title, quantity, data)"
+        " VALUES ('fw', '1', ?, ?, 'photo', ?, '{\"a\": 1}')", [(0, "k0", 2), (1, "k1", 1)])
+    db.conn.commit()
+    db.close()
+
+    ledger = Ledger(path)
+    try:
+        assert migrations.pending(ledger.db) == []
+        items = ledger.order("fw", "1").items
+        assert [(i.key, i.quantity, i.data) for i in items] == [("k0", 2, {"a": 1}),
+                                                                 ("k1", 1, {"a": 1})]
+        sql = ledger.db.execute("SELECT sql FROM sqlite_master WHERE name = 'items'").fetchone()
+        assert "WITHOUT ROWID" not in sql[0]
+        with pytest.raises(sqlite3.IntegrityError):      # still one item per position
+            ledger.db.execute("INSERT INTO items (instance, vendor_id, position, key, title,"
+                              " quantity) VALUES ('fw', '1', 0, 'again', 't', 1)")
+    finally:
+        ledger.close()
+
+
+def test_a_backfill_into_an_empty_ledger_builds_the_read_indexes_at_its_end(tmp_path):
+    def present(ledger) -> set[str]:
+        return {name for (name,) in ledger.db.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'index'")} & set(DEFERRED_INDEXES)
+
+    ledger = Ledger(tmp_path / "l.db")
+    assert present(ledger) == set(DEFERRED_INDEXES)
+    assert ledger.defer_indexes() is True
+    assert present(ledger) == set()
+    ledger.apply_page("fw", "fotoware", "orders", [order("1")], {"page": 1}, now=1.0)
+    ledger.close()                      # as if killed before the backfill ended
+    ledger = Ledger(tmp_path / "l.db")  # ... the next opening builds them
+    assert present(ledger) == set(DEFERRED_INDEXES)
+    assert ledger.defer_indexes() is False          # never once an order is stored
+    assert present(ledger) == set(DEFERRED_INDEXES)
+    ledger.close()
 
 
 def test_page_and_cursor_commit_together_and_repeat_writes_nothing():

@@ -9,11 +9,11 @@ from urllib.parse import parse_qs
 
 import pytest
 
-from ordersync.adapters.fotoware.client import DESCRIPTOR, DESCRIPTOR_PATH, client_credentials
 from ordersync.errors import AuthError, VendorUnavailable
 from ordersync.http import RateLimit, RetryPolicy, VendorHttp
 from ordersync.oauth import ClientSecret, OAuth2Grant, OAuth2Token
 from ordersync.redaction import REDACTED, redact
+from ordersync_adapters.fotoware.client import DESCRIPTOR, DESCRIPTOR_PATH, client_credentials
 
 
 def tokens_asked(sim) -> list:

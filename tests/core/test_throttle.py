@@ -6,8 +6,8 @@ from __future__ import annotations
 import asyncio
 import time
 
-from ordersync.adapters.fotoware.client import DESCRIPTOR, DESCRIPTOR_PATH, client_credentials
 from ordersync.http import RateLimit, VendorHttp
+from ordersync_adapters.fotoware.client import DESCRIPTOR, DESCRIPTOR_PATH, client_credentials
 
 SLOW_S = 0.3
 

@@ -19,7 +19,12 @@ from sqlite_utils import Database
 
 from ..constants import BUSY_TIMEOUT_S
 from ..errors import LedgerLocked, LedgerUnusable, OrderSyncError
-from .schema import MIGRATIONS_TABLE, migrations
+from .schema import MIGRATIONS_TABLE, build_deferred_indexes, defer_indexes, migrations
+
+CACHE_SIZE = -16384
+"""SQLite's page cache: 16 MB (negative: KiB), so index pages stay cached during an ingest."""
+SORT_CACHE_SIZE = -2048
+"""2 MB while indexes are built after a backfill: their sort's in-memory share."""
 
 
 class Connection:
@@ -61,11 +66,38 @@ class Connection:
         self.db.execute("PRAGMA synchronous = NORMAL")
         self.db.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
         # A 16 MB page cache (the default is 2 MB): index pages stay cached during an ingest.
-        self.db.execute("PRAGMA cache_size = -16384")
+        self.db.execute(f"PRAGMA cache_size = {CACHE_SIZE}")
+        # Statement journals (a multi-row INSERT OR REPLACE keeps one, to undo itself) in
+        # memory: on disk they were a temp file written and dropped per statement, as many
+        # bytes again as the WAL (docs/performance.md).
+        self.db.execute("PRAGMA temp_store = MEMORY")
         migrations.apply(self.db)
+        build_deferred_indexes(self.db)     # those a backfill killed half way left unbuilt
 
     def close(self) -> None:
         self.db.close()
+
+    def defer_indexes(self) -> bool:
+        """Drop the secondary indexes if no order is stored yet: a backfill is about to start.
+        True if they were; :meth:`build_indexes` (or the next opening) builds them."""
+        with self.write():
+            return defer_indexes(self.db)
+
+    def build_indexes(self) -> None:
+        """Build whatever secondary index :meth:`defer_indexes` dropped.
+
+        Building an index sorts every row, in memory up to the size of the page cache and in
+        temp files beyond it: files here (temp_store = MEMORY would hold the whole sort in
+        memory), and a small cache meanwhile, so that memory does not grow with the ledger.
+        """
+        self.db.execute("PRAGMA temp_store = FILE")
+        self.db.execute(f"PRAGMA cache_size = {SORT_CACHE_SIZE}")
+        try:
+            with self.write():
+                build_deferred_indexes(self.db)
+        finally:
+            self.db.execute("PRAGMA temp_store = MEMORY")
+            self.db.execute(f"PRAGMA cache_size = {CACHE_SIZE}")
 
     @contextmanager
     def write(self) -> Iterator[None]:

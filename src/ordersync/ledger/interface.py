@@ -81,9 +81,21 @@ class LedgerAPI(Protocol):
 
     def close(self) -> None: ...
 
+    def defer_indexes(self) -> bool:
+        """Before a backfill: drop the secondary indexes if no order is stored yet."""
+        ...
+
+    def build_indexes(self) -> None:
+        """After a backfill: build the secondary indexes ``defer_indexes`` dropped."""
+        ...
+
     def apply_page(self, instance: str, adapter: str, stream: str, orders: Sequence[Order],
                    cursor: dict | None, now: float, source: str = "poll",
                    read_at: float | None = None) -> PageResult: ...
+
+    def sound_digests(self, instance: str, vendor_ids: list[str]) -> dict[str, bytes]:
+        """The digest of each given order the ledger holds unflagged."""
+        ...
 
     def known_modified(self, instance: str, vendor_ids: Iterable[str]
                        ) -> dict[str, str | None]: ...

@@ -177,6 +177,11 @@ class OrderStore:
 
     # -- reads ------------------------------------------------------------------------
 
+    def sound_digests(self, instance: str, vendor_ids: list[str]) -> dict[str, bytes]:
+        """The digest of each given order the ledger holds unflagged."""
+        return {vendor_id: row[0] for vendor_id, row in
+                self._known_digests(instance, vendor_ids).items() if row[5] is None}
+
     def known_modified(self, instance: str, vendor_ids: Iterable[str]) -> dict[str, str | None]:
         """The stored ``modified`` of each given order the ledger already has."""
         found: dict[str, str | None] = {}
@@ -202,11 +207,16 @@ class OrderStore:
         ]
 
     def flagged(self, instance: str) -> list[OrderRef]:
-        """Every flagged order that has a url (one the vendor can be asked for)."""
+        """Every flagged order that has a url (one the vendor can be asked for).
+
+        Every poll asks: the partial index finds them without reading the table (named, as
+        the planner may otherwise take an index on ``instance`` built after it).
+        """
         return [
             OrderRef(*row)
             for row in self.db.conn.execute(
-                "SELECT vendor_id, url, expires FROM orders WHERE instance = ?"
+                "SELECT vendor_id, url, expires FROM orders INDEXED BY orders_flagged"
+                " WHERE instance = ?"
                 " AND problem IS NOT NULL AND url IS NOT NULL", (instance,),
             )
         ]

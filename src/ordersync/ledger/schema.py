@@ -5,7 +5,8 @@ Tables
     orders          one row per (instance, vendor_id): normalised columns, the vendor's raw JSON
                     and a digest of it, so a re-poll of unchanged data writes nothing, and the
                     ``problem`` of a flagged order (intake.py)
-    items           the lines of each order, replaced whenever the order changes
+    items           the lines of each order, replaced whenever the order changes; rows in
+                    insertion order, found through the unique index ``items_by_order``
     events          append-only: one row per real change (appeared, state_changed, updated,
                     flagged, cleared)
     sync_state      a cursor per (instance, stream), written in the same transaction as the data
@@ -17,12 +18,28 @@ Tables
                     one row per stable key, first seen, last seen, resolved (ledger/exceptions.py)
 
 A new migration is a new function at the end, never an edit of an applied one.
+
+The secondary indexes in :data:`DEFERRED_INDEXES` are dropped by a backfill into an empty
+ledger and built once at its end (:func:`defer_indexes`, :func:`build_deferred_indexes`):
+building an index from a full table is a sort, keeping it up to date is a B-tree search per
+row. Every opening of the ledger builds any that is missing, so a backfill killed half way
+leaves its indexes to the next start, not lost.
 """
 
 from __future__ import annotations
 
 from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
+
+DEFERRED_INDEXES = {
+    "orders_by_vendor_state": "ON orders (instance, vendor_state)",
+    "orders_by_state": "ON orders (state, instance)",
+    "events_by_order": "ON events (instance, vendor_id)",
+    "orders_by_expiry": "ON orders (expires, state, instance, vendor_id) WHERE expires IS NOT NULL",
+    "items_by_expiry": "ON items (expires) WHERE expires IS NOT NULL",
+}
+"""Indexes only reads use (as the migrations made them, m008 and m009 last): none enforces a
+rule or serves a page write."""
 
 migrations = Migrations("ordersync")
 MIGRATIONS_TABLE = "_sqlite_migrations"
@@ -211,3 +228,49 @@ def m008_exceptions(db: Database) -> None:
     db.execute("CREATE INDEX orders_by_expiry ON orders (expires, state, instance, vendor_id)"
                " WHERE expires IS NOT NULL")
     db.execute("CREATE INDEX items_by_expiry ON items (expires) WHERE expires IS NOT NULL")
+
+
+@migrations()
+def m009_items_packed(db: Database) -> None:
+    """Items in a rowid table beside a unique index, instead of WITHOUT ROWID.
+
+    Keyed by (instance, vendor_id, position) itself, the table took its rows in key order:
+    a full scan lists orders newest first, so every insert split a page and left the table's
+    pages about half full. Appended by rowid, its pages fill; only the small index is keyed.
+    """
+    columns = db["items"].columns       # the same columns, types, NOT NULLs and defaults
+    db.table("items_packed").create(
+        {c.name: c.type for c in columns}, not_null={c.name for c in columns if c.notnull},
+        defaults={c.name: c.default_value for c in columns if c.default_value is not None},
+    )
+    db.execute("INSERT INTO items_packed SELECT instance, vendor_id, position, key, title,"
+               " quantity, status, expires, data FROM items")
+    db.execute("DROP TABLE items")
+    db.execute("ALTER TABLE items_packed RENAME TO items")
+    db.execute("CREATE UNIQUE INDEX items_by_order ON items (instance, vendor_id, position)")
+    db.execute("CREATE INDEX items_by_expiry ON items (expires) WHERE expires IS NOT NULL")
+
+
+def defer_indexes(db: Database) -> bool:
+    """Drop the :data:`DEFERRED_INDEXES` if the ledger holds no order yet (in a transaction
+    of the caller's); True if it did. The caller builds them again when its backfill ends."""
+    if db.execute("SELECT 1 FROM orders LIMIT 1").fetchone() is not None:
+        return False
+    for name in _present(db, DEFERRED_INDEXES):
+        db.execute(f"DROP INDEX {name}")
+    return True
+
+
+def build_deferred_indexes(db: Database) -> None:
+    """Build every one of the :data:`DEFERRED_INDEXES` that is missing (none: no write)."""
+    present = _present(db, DEFERRED_INDEXES)
+    for name, columns in DEFERRED_INDEXES.items():
+        if name not in present:     # IF NOT EXISTS: another process may have just built it
+            db.execute(f"CREATE INDEX IF NOT EXISTS {name} {columns}")
+
+
+def _present(db: Database, names) -> list[str]:
+    marks = ",".join("?" * len(names))
+    return [name for (name,) in db.execute(
+        f"SELECT name FROM sqlite_master WHERE type = 'index' AND name IN ({marks})",
+        list(names))]

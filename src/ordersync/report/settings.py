@@ -33,6 +33,9 @@ class ReportSettings:
     """An order (or an item) expiring within this is expiring soon."""
     action_pending_after_s: float = HOUR_S
     """A pending action older than this has waited too long."""
+    refresh_interval_s: float = 60.0
+    """The daemon refreshes the exceptions this often, so that when each was first seen
+    and when it cleared follow the vendors, not the times someone looked."""
 
 
 def parse_report_settings(table: Any, source: str) -> ReportSettings:

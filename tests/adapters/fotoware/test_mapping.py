@@ -7,8 +7,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ordersync.adapters.fotoware.mapping import STATES, map_order, order_id
 from ordersync.model import State
+from ordersync_adapters.fotoware.mapping import STATES, map_order, order_id
 from tests.strategies import json_values
 
 # The documented example (vendor-docs/fotoware-order-representation.txt) with values filled in.

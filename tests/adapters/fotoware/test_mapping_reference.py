@@ -15,9 +15,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ordersync.adapters.fotoware.mapping import map_order, map_state, order_id
-from ordersync.adapters.fotoware.simulator import FotowareSimulator
 from ordersync.model import Item, Order
+from ordersync_adapters.fotoware.mapping import map_order, map_state, order_id
+from ordersync_adapters.fotoware.simulator import FotowareSimulator
 
 from .test_mapping import DOCUMENTED
 

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import math
+import sqlite3
 from email.utils import formatdate
 
 import pytest
 
 from ordersync.errors import AuthError, NetworkError, VendorUnavailable
+from ordersync.ledger.schema import DEFERRED_INDEXES
 
 LIST_PATHS = ("/fotoweb/orders/", "/fotoweb/orders/pending/", "/fotoweb/orders/approved/",
               "/fotoweb/orders/rejected/")
@@ -26,10 +28,15 @@ async def poll(service):
     return result
 
 
-async def test_cold_sync_follows_paging_across_many_pages(fotoware, service_for, read_ledger):
+async def test_cold_sync_follows_paging_across_many_pages(fotoware, service_for, read_ledger,
+                                                          tmp_path):
     sim = await fotoware(orders=500, page_size=7)
     async with service_for(sim) as service:
         result = await poll(service)
+        # a backfill into an empty ledger builds its read indexes when it ends
+        with sqlite3.connect(tmp_path / "ledger.db") as conn:
+            assert set(DEFERRED_INDEXES) <= {name for (name,) in conn.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'index'")}
     assert result.errors == []
     assert result.new == 500
     pages = math.ceil(500 / 7)

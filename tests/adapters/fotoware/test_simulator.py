@@ -10,7 +10,7 @@ import aiohttp
 import orjson
 import pytest
 
-from ordersync.adapters.fotoware.simulator import (
+from ordersync_adapters.fotoware.simulator import (
     CT_COUNT,
     CT_DESCRIPTOR,
     CT_ORDER,

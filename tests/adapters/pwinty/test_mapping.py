@@ -7,8 +7,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ordersync.adapters.pwinty.mapping import STATES, map_order
 from ordersync.model import State
+from ordersync_adapters.pwinty.mapping import STATES, map_order
 from tests.strategies import json_values
 
 # The order shape from vendor-notes.md section 2, with a photo from vendor-docs.

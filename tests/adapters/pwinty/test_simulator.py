@@ -9,7 +9,7 @@ import aiohttp
 import orjson
 import pytest
 
-from ordersync.adapters.pwinty.simulator import FIRST_ID, PwintySimulator
+from ordersync_adapters.pwinty.simulator import FIRST_ID, PwintySimulator
 from tests.simulator_support import DISCONNECTED, Clock, simulator_clients
 
 HEADERS = {"X-Pwinty-MerchantId": "sim-merchant", "X-Pwinty-REST-API-Key": "sim-api-key"}

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from ordersync.adapters.reseller.simulator import ResellerSimulator
 from ordersync.config import Config, parse_config
 from ordersync.daemon import Service
+from ordersync_adapters.reseller.simulator import ResellerSimulator
 from tests.simulator_support import loopback_simulators
 
 SECRET_ENV = "TEST_RESELLER_SECRET"

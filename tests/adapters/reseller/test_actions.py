@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from ordersync.actions import enqueue
-from ordersync.adapters.reseller.simulator import DAY
 from ordersync.errors import ActionRefused
 from ordersync.model import ActionState
+from ordersync_adapters.reseller.simulator import DAY
 from tests.adapters.reseller.conftest import reseller_config
 from tests.outbox_support import open_ledger, read_action, read_orders, synced_services
 

@@ -3,7 +3,7 @@ against the simulator on loopback (served by the test's event loop, real time)."
 
 from __future__ import annotations
 
-from ordersync.adapters.reseller.simulator import ResellerSimulator
+from ordersync_adapters.reseller.simulator import ResellerSimulator
 from tests.cli_support import arun_cli, json_data, toml_str
 
 SECRET = "rs-Secr3t-0c9e4a7d21b85f36-wqpx"      # long and unusual: finding it means a leak

@@ -6,9 +6,9 @@ from urllib.parse import parse_qs
 
 import pytest
 
-from ordersync.adapters.reseller.client import HTTP, ResellerApi, password_grant
 from ordersync.errors import AuthError, RateLimited, Rejected
 from ordersync.http import RetryPolicy, VendorHttp
+from ordersync_adapters.reseller.client import HTTP, ResellerApi, password_grant
 
 
 def connect(sim, clock, **kwargs) -> ResellerApi:

@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ordersync.adapters.reseller.mapping import map_order
 from ordersync.model import State
+from ordersync_adapters.reseller.mapping import map_order
 from tests.strategies import json_values
 
 # The order shape of vendor-notes.md section 3, with what the pull attaches.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from urllib.parse import parse_qs
 
-from ordersync.adapters.reseller.simulator import DAY
+from ordersync_adapters.reseller.simulator import DAY
 
 
 async def poll(svc):

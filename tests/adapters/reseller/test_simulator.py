@@ -8,7 +8,7 @@ import aiohttp
 import orjson
 import pytest
 
-from ordersync.adapters.reseller.simulator import DAY, ResellerSimulator, stamp
+from ordersync_adapters.reseller.simulator import DAY, ResellerSimulator, stamp
 from tests.simulator_support import DISCONNECTED, Clock, simulator_clients
 
 VERSION = {"X-Api-Version": "3.0"}

@@ -42,7 +42,7 @@ from .mapping import FINAL_STATUSES, STATES
 OPEN_STATUSES = tuple(s for s in STATES if s not in FINAL_STATUSES)
 NEEDS_READINESS = ("NotYetSubmitted", "AwaitingPayment")
 
-log = structlog.get_logger("ordersync.adapters.pwinty")
+log = structlog.get_logger("ordersync_adapters.pwinty")
 
 
 class PwintyPull:

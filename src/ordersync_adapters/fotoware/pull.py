@@ -44,7 +44,7 @@ from .mapping import order_id
 
 RECONCILED_LISTS = ("pending", "approved", "rejected")
 
-log = structlog.get_logger("ordersync.adapters.fotoware")
+log = structlog.get_logger("ordersync_adapters.fotoware")
 
 
 class FotowarePull:

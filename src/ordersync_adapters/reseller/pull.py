@@ -37,7 +37,7 @@ from ordersync.errors import NotFound, Rejected
 from .client import ResellerApi
 from .mapping import DRAFT, FINAL_EXECUTIONS, FINAL_STATUSES, UNCONFIRMED
 
-log = structlog.get_logger("ordersync.adapters.reseller")
+log = structlog.get_logger("ordersync_adapters.reseller")
 
 EXPIRY_WARNING_S = 86400.0
 
