@@ -41,7 +41,7 @@ from aiohttp import web
 from .actions import enqueue_chain, enqueue_requests
 from .cli_common import action_json
 from .config import ServerConfig
-from .contract import AdapterSpec, validate
+from .contract import ActionSpec, AdapterSpec, ParamType, validate
 from .daemon import Service
 from .errors import (
     ActionRefused,
@@ -187,18 +187,23 @@ class StatusServer:
         if not instance:
             raise ActionRefused("vendor: required (a configured vendor instance)")
         vendor = config.vendor(instance)
+        spec = adapter_spec(vendor.adapter)
         if "steps" in body:
             if "kind" in body or "params" in body:
                 raise ActionRefused("give either kind and params or steps, not both")
-            return await enqueue_chain(config, instance, order, _steps(body["steps"]), key=key)
-        kind, params = body.get("kind"), body.get("params") or {}
+            steps = _steps(body["steps"])
+            for number, (step, values) in enumerate(steps, 1):
+                _refuse_local_paths(spec.action(step), values, f"step {number} ({step}): ")
+            return await enqueue_chain(config, instance, order, steps, key=key)
+        kind, params = body.get("kind"), body.get("params")
+        params = {} if params is None else params
         if not isinstance(params, dict):
             raise ActionRefused("params: expected an object")
-        declared = adapter_spec(vendor.adapter).action(kind) if isinstance(kind, str) else None
+        declared = spec.action(kind) if isinstance(kind, str) else None
         if declared is None:
             raise ActionRefused(f"kind: {instance} ({vendor.adapter}) has no action {kind!r};"
-                                " it has " + ", ".join(
-                                    a.kind for a in adapter_spec(vendor.adapter).actions))
+                                " it has " + ", ".join(a.kind for a in spec.actions))
+        _refuse_local_paths(declared, params, "params.")
         if declared.creates and order is not None:
             raise ActionRefused(f"order: {kind} creates an order; give none")
         try:
@@ -207,6 +212,15 @@ class StatusServer:
             raise ActionRefused(f"params.{exc.param}: {exc.detail}") from None
         return await enqueue_requests(config, [(instance, order, queued_kind, prepared)],
                                       key=key)
+
+
+def _refuse_local_paths(declared: ActionSpec | None, params: dict, where: str) -> None:
+    """A path parameter names a file on the daemon's host, which the adapter reads and sends
+    to the vendor: over HTTP that would hand any file the daemon can read to the caller."""
+    for param in declared.params if declared else ():
+        if param.type is ParamType.PATH and params.get(param.name) is not None:
+            raise ActionRefused(f"{where}{param.name}: a local file cannot be given over HTTP"
+                                " (use the command line on the daemon's host)")
 
 
 def _steps(steps: Any) -> list[tuple[str, dict]]:

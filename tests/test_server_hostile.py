@@ -1,0 +1,70 @@
+"""The status server against a hostile caller: a real ``ordersync run`` over the Pwinty
+simulator, poked over loopback HTTP the way an attacker or a careless script would.
+
+What each probe did is checked on the answer, the outbox and the simulator's request log.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from ordersync.adapters.pwinty.simulator import PwintySimulator
+from tests.cli_support import KEY_ENV, closed_port, pwinty_toml
+from tests.outbox_support import read_actions
+from tests.test_server import HEARTBEAT, TOKEN, TOKEN_ENV, daemon, get, post, until
+
+V = "prints"
+API_KEY = "pw-Key-hostile-51c9e07a4b2f-zzqv"
+ENV = {KEY_ENV: API_KEY, TOKEN_ENV: TOKEN}
+SERVER_FILE = b"server-only-9d1f7c3a\n"
+"""A file only the daemon's host should see: an action must never read it for a caller."""
+
+
+@pytest.fixture
+async def site(tmp_path):
+    """A Pwinty simulator with a draft order, and ``ordersync run`` with a status server."""
+    sim = PwintySimulator(orders=5, open_share=1.0, clock=time.time, api_key=API_KEY)
+    base = await sim.start()
+    port = closed_port()
+    vendors = pwinty_toml(base + "/v2.2", tmp_path / "ledger.db", name=V,
+                          extra="poll_interval_s = 0.3\n")
+    ledger, rest = vendors.split("\n\n", 1)
+    config = tmp_path / "ordersync.toml"
+    config.write_text(f"{ledger}\n\n[server]\nlisten = '127.0.0.1:{port}'\ntoken_env ="
+                      f" '{TOKEN_ENV}'\n\n{HEARTBEAT}{rest}", encoding="utf-8")
+    draft = sim.add_order("NotYetSubmitted", photos=0)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        async with daemon(config, tmp_path, url, env=ENV):
+            await until(lambda: _shows(url, draft), "the draft synced")
+            yield sim, url, draft, tmp_path
+    finally:
+        await sim.stop()
+
+
+async def _shows(url: str, order: str) -> bool:
+    return (await get(f"{url}/orders/{V}/{order}"))[0] == 200
+
+
+async def test_a_local_file_parameter_is_refused_over_http(site):
+    sim, url, draft, tmp_path = site
+    secret = tmp_path / "server-only.jpg"
+    secret.write_bytes(SERVER_FILE)
+    photo = {"file": str(secret), "type": "4x6"}
+    for body, where in (
+            ({"vendor": V, "kind": "add_photo", "order": draft, "params": photo}, "params.file"),
+            ({"vendor": V, "order": draft, "steps": [{"kind": "add_photo", "params": photo}]},
+             "step 1 (add_photo): file"),
+    ):
+        status, answer, _ = await post(url, json.dumps(body), token=TOKEN)
+        assert status == 400, answer
+        assert answer["error"].startswith(f"{where}: a local file cannot be given over HTTP")
+    assert read_actions(tmp_path / "ledger.db") == []
+    assert [r for r in sim.requests if r.method != "GET"] == []
+    status, answer, _ = await post(url, json.dumps(
+        {"vendor": V, "kind": "add_photo", "order": draft, "params": []}), token=TOKEN)
+    assert (status, answer) == (400, {"error": "params: expected an object"})
+
