@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import time
 
+import aiohttp
 import pytest
 
 from ordersync.adapters.pwinty.simulator import PwintySimulator
@@ -68,3 +69,26 @@ async def test_a_local_file_parameter_is_refused_over_http(site):
         {"vendor": V, "kind": "add_photo", "order": draft, "params": []}), token=TOKEN)
     assert (status, answer) == (400, {"error": "params: expected an object"})
 
+
+HTML_POLICY = ("default-src 'none'; style-src 'unsafe-inline'; base-uri 'none';"
+               " form-action 'none'; frame-ancestors 'none'")
+
+
+async def test_every_answer_says_nosniff_no_store_and_html_runs_no_script(site):
+    sim, url, draft, _ = site
+    paths = ["/", f"/orders/{V}/{draft}", f"/orders/{V}/%3Cscript%3E", "/metrics", "/healthz",
+             "/readyz", "/no-such-page"]
+    for path in paths:
+        headers = await _headers("GET", url + path)
+        assert headers.get("X-Content-Type-Options") == "nosniff", path
+        assert headers.get("Cache-Control") == "no-store", path
+        assert headers.get("Content-Security-Policy") == HTML_POLICY, path
+    headers = await _headers("POST", url + "/actions")
+    assert (headers.get("X-Content-Type-Options"), headers.get("Cache-Control")) == (
+        "nosniff", "no-store")
+
+
+async def _headers(method: str, url: str) -> dict[str, str]:
+    async with aiohttp.ClientSession() as session, session.request(method, url) as resp:
+        await resp.read()
+        return dict(resp.headers)

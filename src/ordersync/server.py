@@ -14,6 +14,7 @@ section: an aiohttp application on the daemon's own event loop, stopped with it.
 =========================== =================================================================
 
 Safe by default: loopback unless ``listen`` names another address (logged as a warning);
+every answer carries ``HEADERS`` (nosniff, no-store, a policy that runs no script);
 no CORS; request bodies over ``MAX_BODY_BYTES`` refused; every vendor string HTML-escaped;
 POST /actions refused (403) when no token is configured, and without the right bearer
 token (401, compared in constant time). The ledger is read on its own thread
@@ -65,6 +66,15 @@ MAX_BODY_BYTES = 64 * 1024
 """The largest request body accepted (POST /actions)."""
 SHUTDOWN_S = 1.0
 """How long open requests get when the daemon stops."""
+HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "Cache-Control": "no-store",
+    "Referrer-Policy": "no-referrer",
+    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none';"
+                               " form-action 'none'; frame-ancestors 'none'",
+}
+"""On every answer: pages carry vendor text, so no script runs and nothing is fetched even
+if escaping ever slipped; nothing is sniffed, cached, framed or leaked as a referrer."""
 QUEUE_ROWS = 20
 """Actions listed per state on the status page (uncertain first, then the oldest pending)."""
 
@@ -85,6 +95,7 @@ class StatusServer:
 
     def app(self) -> web.Application:
         app = web.Application(client_max_size=MAX_BODY_BYTES)
+        app.on_response_prepare.append(_secure)
         app.router.add_get("/healthz", self.healthz)
         app.router.add_get("/readyz", self.readyz)
         app.router.add_get("/metrics", self.metrics_text)
@@ -212,6 +223,10 @@ class StatusServer:
             raise ActionRefused(f"params.{exc.param}: {exc.detail}") from None
         return await enqueue_requests(config, [(instance, order, queued_kind, prepared)],
                                       key=key)
+
+
+async def _secure(request: web.Request, response: web.StreamResponse) -> None:
+    response.headers.update(HEADERS)
 
 
 def _refuse_local_paths(declared: ActionSpec | None, params: dict, where: str) -> None:
