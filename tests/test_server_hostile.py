@@ -13,7 +13,7 @@ import aiohttp
 import pytest
 
 from ordersync.adapters.pwinty.simulator import PwintySimulator
-from tests.cli_support import KEY_ENV, closed_port, pwinty_toml
+from tests.cli_support import KEY_ENV, arun_cli, closed_port, one_error_line, pwinty_toml
 from tests.outbox_support import read_actions
 from tests.test_server import HEARTBEAT, TOKEN, TOKEN_ENV, daemon, get, post, until
 
@@ -92,3 +92,15 @@ async def _headers(method: str, url: str) -> dict[str, str]:
     async with aiohttp.ClientSession() as session, session.request(method, url) as resp:
         await resp.read()
         return dict(resp.headers)
+
+
+async def test_check_answers_a_garbled_heartbeat_in_one_line_never_a_crash(tmp_path):
+    heartbeat = tmp_path / "hb"
+    config = tmp_path / "ordersync.toml"
+    config.write_text(pwinty_toml("http://127.0.0.1:9/v2.2", tmp_path / "ledger.db", name=V)
+                      .replace("\n\n", f"\n\n[heartbeat]\npath = '{heartbeat}'\n\n", 1),
+                      encoding="utf-8")
+    for pid in (2**40, 0):   # 2**40: OverflowError, exit 70; 0: "healthy"
+        heartbeat.write_text(f'{{"pid": {pid}, "time": {time.time()}}}', encoding="utf-8")
+        checked = await arun_cli("--config", str(config), "check", env=ENV, cwd=tmp_path)
+        one_error_line(checked, 4, f"{heartbeat} is not a heartbeat file")

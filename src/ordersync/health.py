@@ -86,10 +86,16 @@ def read_heartbeat(path: Path) -> dict | None:
         return None
     except orjson.JSONDecodeError:
         raise ValueError(f"{path} is not a heartbeat file") from None
-    if not (isinstance(data, dict) and isinstance(data.get("pid"), int)
-            and isinstance(data.get("time"), int | float)):
+    if not (isinstance(data, dict) and _pid(data.get("pid"))
+            and isinstance(data.get("time"), int | float)
+            and not isinstance(data.get("time"), bool)):
         raise ValueError(f"{path} is not a heartbeat file")
     return data
+
+
+def _pid(value: object) -> bool:
+    """A process id (0 and negatives name process groups; os.kill overflows past 2**31)."""
+    return isinstance(value, int) and not isinstance(value, bool) and 0 < value < 2**31
 
 
 def remove_heartbeat(path: Path, pid: int) -> None:
@@ -120,6 +126,9 @@ def daemon_problems(heartbeat: dict | None, path: Path, now: float, stale_after_
     if not alive(pid):
         return [f"no daemon: the daemon (pid {pid}) that wrote {path} is not running"
                 f" (heartbeat {age_s:.0f}s old)"]
+    if age_s < -stale_after_s:   # else healthy, whatever happens, until the clock catches up
+        return [f"daemon (pid {pid}): heartbeat {path} is {-age_s:.0f}s in the future (was the"
+                " clock set back?)"]
     if age_s > stale_after_s:
         stuck = [name for name, loop in (heartbeat.get("loops") or {}).items()
                  if isinstance(loop, dict) and loop.get("busy")]

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from ordersync.clock import iso
 from ordersync.config import VendorConfig
 from ordersync.health import (
@@ -56,6 +58,25 @@ def test_daemon_problems_name_no_daemon_a_dead_one_and_a_wedged_one(tmp_path: Pa
     assert daemon_problems(beat, path, NOW + 61, 60.0, alive=lambda pid: True) == [
         "daemon (pid 7) wedged: heartbeat 61.0s old (stale after 60s); loops busy at its"
         " last heartbeat: fw/poll"]
+
+
+def test_a_heartbeat_with_an_impossible_pid_or_time_is_not_a_heartbeat(tmp_path: Path):
+    """pid 0 and -1 name process groups (os.kill says "alive"), a pid past the kernel's
+    range made ``check`` crash with OverflowError, and a bool is not a pid."""
+    path = tmp_path / "hb"
+    for pid, at in ((0, NOW), (-1, NOW), (2**40, NOW), (True, NOW), (7, "soon")):
+        path.write_text(f'{{"pid": {str(pid).lower()}, "time": {at!r}}}'.replace("'", '"'))
+        with pytest.raises(ValueError, match=f"^{path} is not a heartbeat file$"):
+            read_heartbeat(path)
+
+
+def test_a_heartbeat_from_the_future_is_a_problem_not_healthy_forever(tmp_path: Path):
+    path = tmp_path / "hb"
+    beat = {"pid": 7, "time": NOW + 3600}   # the clock went back an hour, or a forged file
+    assert daemon_problems(beat, path, NOW, 60.0, alive=lambda pid: True) == [
+        f"daemon (pid 7): heartbeat {path} is 3600s in the future (was the clock set back?)"]
+    assert daemon_problems({**beat, "time": NOW + 59}, path, NOW, 60.0,
+                           alive=lambda pid: True) == []
 
 
 def vendor(name: str) -> VendorConfig:
