@@ -6,6 +6,7 @@ What each probe did is checked on the answer, the outbox and the simulator's req
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 
@@ -15,7 +16,7 @@ import pytest
 from ordersync.adapters.pwinty.simulator import PwintySimulator
 from tests.cli_support import KEY_ENV, arun_cli, closed_port, one_error_line, pwinty_toml
 from tests.outbox_support import read_actions
-from tests.test_server import HEARTBEAT, TOKEN, TOKEN_ENV, daemon, get, post, until
+from tests.test_server import HEARTBEAT, TOKEN, TOKEN_ENV, WAIT_S, daemon, get, post, until
 
 V = "prints"
 API_KEY = "pw-Key-hostile-51c9e07a4b2f-zzqv"
@@ -104,3 +105,20 @@ async def test_check_answers_a_garbled_heartbeat_in_one_line_never_a_crash(tmp_p
         heartbeat.write_text(f'{{"pid": {pid}, "time": {time.time()}}}', encoding="utf-8")
         checked = await arun_cli("--config", str(config), "check", env=ENV, cwd=tmp_path)
         one_error_line(checked, 4, f"{heartbeat} is not a heartbeat file")
+
+
+async def test_idle_and_half_sent_connections_are_closed_by_the_server(site):
+    """Slowloris: connections that never finish a request used to stay open for an hour,
+    each holding one of the daemon's file descriptors."""
+    _, url, _, _ = site
+    port = int(url.rsplit(":", 1)[1])
+    conns = [await asyncio.open_connection("127.0.0.1", port) for _ in range(40)]
+    for number, (_, writer) in enumerate(conns):
+        writer.write(b"GET / HTTP/1.1\r\nHost: x\r\n" if number % 2 else b"")
+        await writer.drain()
+    async with asyncio.timeout(WAIT_S):
+        closed = [await reader.read() for reader, _ in conns]   # b"": the server hung up
+    assert closed == [b""] * len(conns)
+    for _, writer in conns:
+        writer.close()
+    assert (await get(url + "/healthz"))[0] == 200

@@ -75,6 +75,10 @@ HEADERS = {
 }
 """On every answer: pages carry vendor text, so no script runs and nothing is fetched even
 if escaping ever slipped; nothing is sniffed, cached, framed or leaked as a referrer."""
+IDLE_S = 5.0
+"""How long a connection may stay open without a whole request (or between requests) before
+it is closed: idle connections (slowloris) would otherwise hold the daemon's file
+descriptors, which it needs for the ledger and its vendors, for an hour (aiohttp's default)."""
 QUEUE_ROWS = 20
 """Actions listed per state on the status page (uncertain first, then the oldest pending)."""
 
@@ -270,7 +274,8 @@ async def status_server(service: Service, settings: ServerConfig,
     reads = AsyncLedger(await asyncio.to_thread(open_ledger, service.config.ledger_url))
     metrics.watch_ledger(reads.ledger, service.runners)
     runner = web.AppRunner(StatusServer(service, settings, metrics, reads).app(),
-                           access_log=None, shutdown_timeout=SHUTDOWN_S)
+                           access_log=None, shutdown_timeout=SHUTDOWN_S,
+                           keepalive_timeout=IDLE_S)
     try:
         await runner.setup()
         try:
