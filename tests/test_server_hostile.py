@@ -122,3 +122,16 @@ async def test_idle_and_half_sent_connections_are_closed_by_the_server(site):
     for _, writer in conns:
         writer.close()
     assert (await get(url + "/healthz"))[0] == 200
+
+
+async def test_a_token_that_is_not_utf8_is_refused_not_a_500(site):
+    _, url, _, tmp_path = site
+    port = int(url.rsplit(":", 1)[1])
+    for token in (b"t\xffk", b"\xed\xa0\x80", TOKEN.encode() + b"\xff"):
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"POST /actions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + token
+                     + b"\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}")
+        answer = await reader.read()
+        writer.close()
+        assert answer.startswith(b"HTTP/1.1 401 "), answer
+    assert read_actions(tmp_path / "ledger.db") == []

@@ -162,7 +162,7 @@ class StatusServer:
             return _error(403, "POST /actions is disabled: no token configured ([server]"
                           " token_env or token_file)")
         scheme, _, given = request.headers.get("Authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(),
+        if scheme.lower() != "bearer" or not hmac.compare_digest(_raw(given.strip()),
                                                                  self.token):
             return _error(401, "a valid bearer token is required (Authorization: Bearer"
                           " TOKEN)", headers={"WWW-Authenticate": "Bearer"})
@@ -248,6 +248,11 @@ def _steps(steps: Any) -> list[tuple[str, dict]]:
             and isinstance(s.get("params", {}), dict) for s in steps)):
         raise ActionRefused('steps: expected [{"kind": KIND, "params": {...}}, ...]')
     return [(s["kind"], s.get("params", {})) for s in steps]
+
+
+def _raw(header: str) -> bytes:
+    """A header's bytes as sent: aiohttp keeps bytes that are not UTF-8 as surrogates."""
+    return header.encode("utf-8", "surrogateescape")
 
 
 def _one_line(exc: Exception) -> str:
