@@ -67,9 +67,11 @@ class LoopProgress:
 
 
 def write_heartbeat(path: Path, pid: int, now: float, loops: Mapping[str, dict]) -> None:
-    """Replace the heartbeat file atomically (readers never see half of it); mode 0600."""
+    """Replace the heartbeat file atomically (readers never see half of it); mode 0600,
+    never through a link or file planted at its temporary name."""
     temporary = path.with_name(f".{path.name}.{pid}.tmp")
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    temporary.unlink(missing_ok=True)   # a link or a file someone planted there: not ours
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
         os.write(fd, orjson.dumps({"pid": pid, "time": now, "loops": loops}))
     finally:

@@ -47,6 +47,20 @@ def test_heartbeat_file_is_private_and_says_who_and_when(tmp_path: Path):
     assert read_heartbeat(tmp_path / "none") is None
 
 
+def test_a_heartbeat_never_writes_through_a_planted_link(tmp_path: Path):
+    """Someone who can write the heartbeat's folder plants its temporary name as a link to
+    another file: the daemon (often root) used to truncate and write that file."""
+    victim = tmp_path / "victim"
+    victim.write_text("keep me")
+    path = tmp_path / "hb"
+    planted = tmp_path / ".hb.4242.tmp"
+    for plant in (planted.symlink_to, planted.hardlink_to):
+        plant(victim)
+        write_heartbeat(path, 4242, NOW, {})
+        assert victim.read_text() == "keep me" and victim.stat().st_nlink == 1
+        assert read_heartbeat(path)["pid"] == 4242 and path.stat().st_mode & 0o777 == 0o600
+
+
 def test_daemon_problems_name_no_daemon_a_dead_one_and_a_wedged_one(tmp_path: Path):
     path = tmp_path / "hb"
     beat = {"pid": 7, "time": NOW, "loops": {"fw/poll": {"busy": True}, "fw/actions": {}}}
