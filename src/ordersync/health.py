@@ -160,11 +160,14 @@ def vendor_problems(vendors: Iterable[VendorConfig], health: Iterable[VendorHeal
             problems[vendor.name] = f"no successful poll yet{error}"
             continue
         age_s = now - timestamp(seen.last_success_at)
+        error = (f"; {seen.consecutive_failures} failed polls since, last: {seen.last_error}"
+                 if seen.consecutive_failures else "")
         if age_s > limit_s:
-            error = (f"; {seen.consecutive_failures} failed polls since, last: {seen.last_error}"
-                     if seen.consecutive_failures else "")
             problems[vendor.name] = (f"last successful poll {age_s:.0f}s ago (allowed"
                                      f" {limit_s:g}s){error}")
+        elif age_s < -limit_s:  # else ready, whatever happens, until the clock catches up
+            problems[vendor.name] = (f"last successful poll {-age_s:.0f}s in the future (was"
+                                     f" the clock set back?){error}")
     return problems
 
 

@@ -120,3 +120,11 @@ def test_a_vendor_is_ready_while_its_last_success_is_within_its_allowance():
         "never": "no successful poll yet: HTTP 503",
         "unseen": "no successful poll yet",
     }
+
+
+def test_a_last_success_from_the_future_is_not_ready_until_the_clock_catches_up():
+    """The clock set back an hour: the vendor may have been down since, unseen."""
+    problems = vendor_problems([vendor("ahead"), vendor("skew")], [
+        health("ahead", -3600.0, failures=2), health("skew", -200.0)], NOW)
+    assert problems == {"ahead": "last successful poll 3600s in the future (was the clock set"
+                                 " back?); 2 failed polls since, last: HTTP 503"}
