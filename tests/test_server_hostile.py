@@ -135,3 +135,17 @@ async def test_a_token_that_is_not_utf8_is_refused_not_a_500(site):
         writer.close()
         assert answer.startswith(b"HTTP/1.1 401 "), answer
     assert read_actions(tmp_path / "ledger.db") == []
+
+
+async def test_a_chain_that_creates_an_order_takes_no_order(site):
+    """The created order used to be recorded against the order given (Pwinty made a new
+    one; the ledger filed the action under the existing draft)."""
+    sim, url, draft, tmp_path = site
+    fields = {"recipientName": "Ada", "countryCode": "GB", "destinationCountryCode": "GB"}
+    status, answer, _ = await post(url, json.dumps(
+        {"vendor": V, "order": draft, "steps": [
+            {"kind": "create", "params": {"quality": "Standard", "from": fields}}]}),
+        token=TOKEN)
+    assert (status, answer) == (400, {"error": f"step 1 (create) creates an order; give none"
+                                               f" (not {V}:{draft})"})
+    assert read_actions(tmp_path / "ledger.db") == []
