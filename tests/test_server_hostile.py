@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import time
 
 import aiohttp
@@ -105,6 +106,12 @@ async def test_check_answers_a_garbled_heartbeat_in_one_line_never_a_crash(tmp_p
         heartbeat.write_text(f'{{"pid": {pid}, "time": {time.time()}}}', encoding="utf-8")
         checked = await arun_cli("--config", str(config), "check", env=ENV, cwd=tmp_path)
         one_error_line(checked, 4, f"{heartbeat} is not a heartbeat file")
+    heartbeat.unlink()
+    for plant in (os.mkfifo, lambda path: path.symlink_to("/dev/zero")):
+        plant(heartbeat)   # check waited for a writer forever, or read /dev/zero to the end
+        checked = await arun_cli("--config", str(config), "check", env=ENV, cwd=tmp_path)
+        one_error_line(checked, 4, f"{heartbeat} is not a heartbeat file")
+        heartbeat.unlink()
 
 
 async def test_idle_and_half_sent_connections_are_closed_by_the_server(site):

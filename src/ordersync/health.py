@@ -19,6 +19,7 @@ progress).
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -29,6 +30,8 @@ import orjson
 from .config import VendorConfig
 from .ledger.records import VendorHealth
 
+HEARTBEAT_MAX_BYTES = 65536
+"""The most of a heartbeat file read (the daemon writes a few hundred bytes)."""
 POLL_ALLOWANCE_INTERVALS = 3
 """A vendor is ready when its last success is at most this many poll intervals (plus one
 call deadline) old."""
@@ -82,10 +85,16 @@ def write_heartbeat(path: Path, pid: int, now: float, loops: Mapping[str, dict])
 def read_heartbeat(path: Path) -> dict | None:
     """The heartbeat the daemon last wrote; None when there is none. A file that is not a
     heartbeat raises ValueError."""
-    try:
-        data = orjson.loads(path.read_bytes()[:65536])
+    try:  # never blocks on a FIFO, never reads a device without end
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
     except FileNotFoundError:
         return None
+    try:
+        raw = os.read(fd, HEARTBEAT_MAX_BYTES) if stat.S_ISREG(os.fstat(fd).st_mode) else b""
+    finally:
+        os.close(fd)
+    try:
+        data = orjson.loads(raw)
     except orjson.JSONDecodeError:
         raise ValueError(f"{path} is not a heartbeat file") from None
     if not (isinstance(data, dict) and _pid(data.get("pid"))
