@@ -14,7 +14,7 @@ import time
 import aiohttp
 import pytest
 
-from ordersync.adapters.pwinty.simulator import PwintySimulator
+from ordersync_adapters.pwinty.simulator import PwintySimulator
 from tests.cli_support import KEY_ENV, arun_cli, closed_port, one_error_line, pwinty_toml
 from tests.outbox_support import read_actions
 from tests.test_server import HEARTBEAT, TOKEN, TOKEN_ENV, WAIT_S, daemon, get, post, until
