@@ -177,6 +177,24 @@ async def test_the_ledger_itself_is_refused_as_a_target(synced, tmp_path, suffix
     assert ledger.read_bytes() == before
 
 
+async def test_a_target_that_is_not_a_regular_file_is_refused_even_with_force(synced,
+                                                                               tmp_path):
+    """``backup /dev/stdout --force`` (run as root) used to rename the copy over the
+    /dev/stdout link; a FIFO or a link to one is left as it is, and the copy goes nowhere."""
+    config, _ = await synced()
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    link = tmp_path / "stdout"
+    link.symlink_to(fifo)
+    for target in (fifo, link):
+        result = await arun_cli("--config", config, "backup", str(target), "--force",
+                                env=ENV, cwd=tmp_path)
+        one_error_line(result, 2, f"backup {target} is not a regular file (a device, FIFO or"
+                       " socket): give a file or folder")
+    assert stat.S_ISFIFO(fifo.stat().st_mode) and link.is_symlink()
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
+
+
 async def test_an_unusable_target_exits_4_and_leaves_nothing(synced, tmp_path):
     config, _ = await synced()
     missing = await arun_cli("--config", config, "backup", str(tmp_path / "no" / "x.db"),

@@ -100,6 +100,9 @@ async def enqueue_chain(
         if declared is None:
             raise ActionRefused(f"step {number}: {instance} ({name}) has no action {kind!r};"
                                 " it has " + ", ".join(a.kind for a in spec.actions))
+        if number == 1 and declared.creates and vendor_id is not None:
+            raise ActionRefused(f"step 1 ({kind}) creates an order; give none (not"
+                                f" {instance}:{vendor_id})")
         try:
             queued_kind, params = declared.queue_as(validate(declared, values))
         except ParameterError as exc:

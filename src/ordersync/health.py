@@ -19,6 +19,7 @@ progress).
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -29,6 +30,8 @@ import orjson
 from .config import VendorConfig
 from .ledger.records import VendorHealth
 
+HEARTBEAT_MAX_BYTES = 65536
+"""The most of a heartbeat file read (the daemon writes a few hundred bytes)."""
 POLL_ALLOWANCE_INTERVALS = 3
 """A vendor is ready when its last success is at most this many poll intervals (plus one
 call deadline) old."""
@@ -67,9 +70,11 @@ class LoopProgress:
 
 
 def write_heartbeat(path: Path, pid: int, now: float, loops: Mapping[str, dict]) -> None:
-    """Replace the heartbeat file atomically (readers never see half of it); mode 0600."""
+    """Replace the heartbeat file atomically (readers never see half of it); mode 0600,
+    never through a link or file planted at its temporary name."""
     temporary = path.with_name(f".{path.name}.{pid}.tmp")
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    temporary.unlink(missing_ok=True)   # a link or a file someone planted there: not ours
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
         os.write(fd, orjson.dumps({"pid": pid, "time": now, "loops": loops}))
     finally:
@@ -80,16 +85,28 @@ def write_heartbeat(path: Path, pid: int, now: float, loops: Mapping[str, dict])
 def read_heartbeat(path: Path) -> dict | None:
     """The heartbeat the daemon last wrote; None when there is none. A file that is not a
     heartbeat raises ValueError."""
-    try:
-        data = orjson.loads(path.read_bytes()[:65536])
+    try:  # never blocks on a FIFO, never reads a device without end
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
     except FileNotFoundError:
         return None
+    try:
+        raw = os.read(fd, HEARTBEAT_MAX_BYTES) if stat.S_ISREG(os.fstat(fd).st_mode) else b""
+    finally:
+        os.close(fd)
+    try:
+        data = orjson.loads(raw)
     except orjson.JSONDecodeError:
         raise ValueError(f"{path} is not a heartbeat file") from None
-    if not (isinstance(data, dict) and isinstance(data.get("pid"), int)
-            and isinstance(data.get("time"), int | float)):
+    if not (isinstance(data, dict) and _pid(data.get("pid"))
+            and isinstance(data.get("time"), int | float)
+            and not isinstance(data.get("time"), bool)):
         raise ValueError(f"{path} is not a heartbeat file")
     return data
+
+
+def _pid(value: object) -> bool:
+    """A process id (0 and negatives name process groups; os.kill overflows past 2**31)."""
+    return isinstance(value, int) and not isinstance(value, bool) and 0 < value < 2**31
 
 
 def remove_heartbeat(path: Path, pid: int) -> None:
@@ -120,6 +137,9 @@ def daemon_problems(heartbeat: dict | None, path: Path, now: float, stale_after_
     if not alive(pid):
         return [f"no daemon: the daemon (pid {pid}) that wrote {path} is not running"
                 f" (heartbeat {age_s:.0f}s old)"]
+    if age_s < -stale_after_s:   # else healthy, whatever happens, until the clock catches up
+        return [f"daemon (pid {pid}): heartbeat {path} is {-age_s:.0f}s in the future (was the"
+                " clock set back?)"]
     if age_s > stale_after_s:
         stuck = [name for name, loop in (heartbeat.get("loops") or {}).items()
                  if isinstance(loop, dict) and loop.get("busy")]
@@ -149,11 +169,14 @@ def vendor_problems(vendors: Iterable[VendorConfig], health: Iterable[VendorHeal
             problems[vendor.name] = f"no successful poll yet{error}"
             continue
         age_s = now - timestamp(seen.last_success_at)
+        error = (f"; {seen.consecutive_failures} failed polls since, last: {seen.last_error}"
+                 if seen.consecutive_failures else "")
         if age_s > limit_s:
-            error = (f"; {seen.consecutive_failures} failed polls since, last: {seen.last_error}"
-                     if seen.consecutive_failures else "")
             problems[vendor.name] = (f"last successful poll {age_s:.0f}s ago (allowed"
                                      f" {limit_s:g}s){error}")
+        elif age_s < -limit_s:  # else ready, whatever happens, until the clock catches up
+            problems[vendor.name] = (f"last successful poll {-age_s:.0f}s in the future (was"
+                                     f" the clock set back?){error}")
     return problems
 
 

@@ -18,8 +18,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from .constants import TOKEN_LIFETIME_S
-from .errors import AuthError, Rejected
-from .http import BadResponse, VendorHttp
+from .errors import AuthError, BadResponse, Rejected
+from .http import VendorHttp
 from .redaction import register, register_token
 
 

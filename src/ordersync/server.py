@@ -14,6 +14,7 @@ section: an aiohttp application on the daemon's own event loop, stopped with it.
 =========================== =================================================================
 
 Safe by default: loopback unless ``listen`` names another address (logged as a warning);
+every answer carries ``HEADERS`` (nosniff, no-store, a policy that runs no script);
 no CORS; request bodies over ``MAX_BODY_BYTES`` refused; every vendor string HTML-escaped;
 POST /actions refused (403) when no token is configured, and without the right bearer
 token (401, compared in constant time). The ledger is read on its own thread
@@ -41,7 +42,7 @@ from aiohttp import web
 from .actions import enqueue_chain, enqueue_requests
 from .cli_common import action_json
 from .config import ServerConfig
-from .contract import AdapterSpec, validate
+from .contract import ActionSpec, AdapterSpec, ParamType, validate
 from .daemon import Service
 from .errors import (
     ActionRefused,
@@ -65,6 +66,19 @@ MAX_BODY_BYTES = 64 * 1024
 """The largest request body accepted (POST /actions)."""
 SHUTDOWN_S = 1.0
 """How long open requests get when the daemon stops."""
+HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "Cache-Control": "no-store",
+    "Referrer-Policy": "no-referrer",
+    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none';"
+                               " form-action 'none'; frame-ancestors 'none'",
+}
+"""On every answer: pages carry vendor text, so no script runs and nothing is fetched even
+if escaping ever slipped; nothing is sniffed, cached, framed or leaked as a referrer."""
+IDLE_S = 5.0
+"""How long a connection may stay open without a whole request (or between requests) before
+it is closed: idle connections (slowloris) would otherwise hold the daemon's file
+descriptors, which it needs for the ledger and its vendors, for an hour (aiohttp's default)."""
 QUEUE_ROWS = 20
 """Actions listed per state on the status page (uncertain first, then the oldest pending)."""
 
@@ -85,6 +99,7 @@ class StatusServer:
 
     def app(self) -> web.Application:
         app = web.Application(client_max_size=MAX_BODY_BYTES)
+        app.on_response_prepare.append(_secure)
         app.router.add_get("/healthz", self.healthz)
         app.router.add_get("/readyz", self.readyz)
         app.router.add_get("/metrics", self.metrics_text)
@@ -147,7 +162,7 @@ class StatusServer:
             return _error(403, "POST /actions is disabled: no token configured ([server]"
                           " token_env or token_file)")
         scheme, _, given = request.headers.get("Authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(),
+        if scheme.lower() != "bearer" or not hmac.compare_digest(_raw(given.strip()),
                                                                  self.token):
             return _error(401, "a valid bearer token is required (Authorization: Bearer"
                           " TOKEN)", headers={"WWW-Authenticate": "Bearer"})
@@ -187,18 +202,23 @@ class StatusServer:
         if not instance:
             raise ActionRefused("vendor: required (a configured vendor instance)")
         vendor = config.vendor(instance)
+        spec = adapter_spec(vendor.adapter)
         if "steps" in body:
             if "kind" in body or "params" in body:
                 raise ActionRefused("give either kind and params or steps, not both")
-            return await enqueue_chain(config, instance, order, _steps(body["steps"]), key=key)
-        kind, params = body.get("kind"), body.get("params") or {}
+            steps = _steps(body["steps"])
+            for number, (step, values) in enumerate(steps, 1):
+                _refuse_local_paths(spec.action(step), values, f"step {number} ({step}): ")
+            return await enqueue_chain(config, instance, order, steps, key=key)
+        kind, params = body.get("kind"), body.get("params")
+        params = {} if params is None else params
         if not isinstance(params, dict):
             raise ActionRefused("params: expected an object")
-        declared = adapter_spec(vendor.adapter).action(kind) if isinstance(kind, str) else None
+        declared = spec.action(kind) if isinstance(kind, str) else None
         if declared is None:
             raise ActionRefused(f"kind: {instance} ({vendor.adapter}) has no action {kind!r};"
-                                " it has " + ", ".join(
-                                    a.kind for a in adapter_spec(vendor.adapter).actions))
+                                " it has " + ", ".join(a.kind for a in spec.actions))
+        _refuse_local_paths(declared, params, "params.")
         if declared.creates and order is not None:
             raise ActionRefused(f"order: {kind} creates an order; give none")
         try:
@@ -209,12 +229,30 @@ class StatusServer:
                                       key=key)
 
 
+async def _secure(request: web.Request, response: web.StreamResponse) -> None:
+    response.headers.update(HEADERS)
+
+
+def _refuse_local_paths(declared: ActionSpec | None, params: dict, where: str) -> None:
+    """A path parameter names a file on the daemon's host, which the adapter reads and sends
+    to the vendor: over HTTP that would hand any file the daemon can read to the caller."""
+    for param in declared.params if declared else ():
+        if param.type is ParamType.PATH and params.get(param.name) is not None:
+            raise ActionRefused(f"{where}{param.name}: a local file cannot be given over HTTP"
+                                " (use the command line on the daemon's host)")
+
+
 def _steps(steps: Any) -> list[tuple[str, dict]]:
     if not (isinstance(steps, list) and steps and all(
             isinstance(s, dict) and isinstance(s.get("kind"), str)
             and isinstance(s.get("params", {}), dict) for s in steps)):
         raise ActionRefused('steps: expected [{"kind": KIND, "params": {...}}, ...]')
     return [(s["kind"], s.get("params", {})) for s in steps]
+
+
+def _raw(header: str) -> bytes:
+    """A header's bytes as sent: aiohttp keeps bytes that are not UTF-8 as surrogates."""
+    return header.encode("utf-8", "surrogateescape")
 
 
 def _one_line(exc: Exception) -> str:
@@ -241,7 +279,8 @@ async def status_server(service: Service, settings: ServerConfig,
     reads = AsyncLedger(await asyncio.to_thread(open_ledger, service.config.ledger_url))
     metrics.watch_ledger(reads.ledger, service.runners)
     runner = web.AppRunner(StatusServer(service, settings, metrics, reads).app(),
-                           access_log=None, shutdown_timeout=SHUTDOWN_S)
+                           access_log=None, shutdown_timeout=SHUTDOWN_S,
+                           keepalive_timeout=IDLE_S)
     try:
         await runner.setup()
         try:

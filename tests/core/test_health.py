@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from ordersync.clock import iso
 from ordersync.config import VendorConfig
 from ordersync.health import (
@@ -45,6 +47,20 @@ def test_heartbeat_file_is_private_and_says_who_and_when(tmp_path: Path):
     assert read_heartbeat(tmp_path / "none") is None
 
 
+def test_a_heartbeat_never_writes_through_a_planted_link(tmp_path: Path):
+    """Someone who can write the heartbeat's folder plants its temporary name as a link to
+    another file: the daemon (often root) used to truncate and write that file."""
+    victim = tmp_path / "victim"
+    victim.write_text("keep me")
+    path = tmp_path / "hb"
+    planted = tmp_path / ".hb.4242.tmp"
+    for plant in (planted.symlink_to, planted.hardlink_to):
+        plant(victim)
+        write_heartbeat(path, 4242, NOW, {})
+        assert victim.read_text() == "keep me" and victim.stat().st_nlink == 1
+        assert read_heartbeat(path)["pid"] == 4242 and path.stat().st_mode & 0o777 == 0o600
+
+
 def test_daemon_problems_name_no_daemon_a_dead_one_and_a_wedged_one(tmp_path: Path):
     path = tmp_path / "hb"
     beat = {"pid": 7, "time": NOW, "loops": {"fw/poll": {"busy": True}, "fw/actions": {}}}
@@ -56,6 +72,25 @@ def test_daemon_problems_name_no_daemon_a_dead_one_and_a_wedged_one(tmp_path: Pa
     assert daemon_problems(beat, path, NOW + 61, 60.0, alive=lambda pid: True) == [
         "daemon (pid 7) wedged: heartbeat 61.0s old (stale after 60s); loops busy at its"
         " last heartbeat: fw/poll"]
+
+
+def test_a_heartbeat_with_an_impossible_pid_or_time_is_not_a_heartbeat(tmp_path: Path):
+    """pid 0 and -1 name process groups (os.kill says "alive"), a pid past the kernel's
+    range made ``check`` crash with OverflowError, and a bool is not a pid."""
+    path = tmp_path / "hb"
+    for pid, at in ((0, NOW), (-1, NOW), (2**40, NOW), (True, NOW), (7, "soon")):
+        path.write_text(f'{{"pid": {str(pid).lower()}, "time": {at!r}}}'.replace("'", '"'))
+        with pytest.raises(ValueError, match=f"^{path} is not a heartbeat file$"):
+            read_heartbeat(path)
+
+
+def test_a_heartbeat_from_the_future_is_a_problem_not_healthy_forever(tmp_path: Path):
+    path = tmp_path / "hb"
+    beat = {"pid": 7, "time": NOW + 3600}   # the clock went back an hour, or a forged file
+    assert daemon_problems(beat, path, NOW, 60.0, alive=lambda pid: True) == [
+        f"daemon (pid 7): heartbeat {path} is 3600s in the future (was the clock set back?)"]
+    assert daemon_problems({**beat, "time": NOW + 59}, path, NOW, 60.0,
+                           alive=lambda pid: True) == []
 
 
 def vendor(name: str) -> VendorConfig:
@@ -85,3 +120,11 @@ def test_a_vendor_is_ready_while_its_last_success_is_within_its_allowance():
         "never": "no successful poll yet: HTTP 503",
         "unseen": "no successful poll yet",
     }
+
+
+def test_a_last_success_from_the_future_is_not_ready_until_the_clock_catches_up():
+    """The clock set back an hour: the vendor may have been down since, unseen."""
+    problems = vendor_problems([vendor("ahead"), vendor("skew")], [
+        health("ahead", -3600.0, failures=2), health("skew", -200.0)], NOW)
+    assert problems == {"ahead": "last successful poll 3600s in the future (was the clock set"
+                                 " back?); 2 failed polls since, last: HTTP 503"}

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from ordersync.errors import AmbiguousError
-from ordersync.http import Response, VendorHttp
+from ordersync.http import VendorHttp
+from ordersync.http_answers import Response
 from ordersync_adapters.fotoware.client import ORDER, client_credentials
 
 

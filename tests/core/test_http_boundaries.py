@@ -8,7 +8,8 @@ import pytest
 from aiohttp import web
 
 from ordersync.errors import AmbiguousError, CannotConnect, LinkRefused, VendorUnavailable
-from ordersync.http import CONNECT_ATTEMPTS, Response, RetryPolicy, VendorHttp, request_log
+from ordersync.http import CONNECT_ATTEMPTS, RetryPolicy, VendorHttp, request_log
+from ordersync.http_answers import Response
 from ordersync_adapters.fotoware.client import DESCRIPTOR, DESCRIPTOR_PATH, client_credentials
 from ordersync_adapters.pwinty.client import PwintyApi
 from tests.cli_support import closed_port

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ordersync.errors import AuthError, RateLimited, Rejected
-from ordersync.http import Response, error_for
+from ordersync.http_answers import Response, error_for
 
 
 def answer(status: int, body: bytes) -> Response:

@@ -84,6 +84,9 @@ def backup(ledger: Path, target: Path, *, now: float, force: bool = False) -> Co
     if target.is_dir():
         target = target / f"ordersync-{stamp(now)}.db"
     _not_the_ledger(ledger, target, "the backup")
+    if target.exists() and not target.is_file():  # --force would rename over a link to it
+        raise ConfigError(f"backup {target} is not a regular file (a device, FIFO or socket):"
+                          " give a file or folder")
     if target.exists() and not force:
         raise ConfigError(f"backup {target} already exists (give --force to replace it, or"
                           " another name)")

@@ -14,8 +14,9 @@ from typing import Any
 
 import orjson
 
-from ordersync.errors import AuthError
-from ordersync.http import BadResponse, HttpBehaviour, Response, VendorHttp
+from ordersync.errors import AuthError, BadResponse
+from ordersync.http import HttpBehaviour, VendorHttp
+from ordersync.http_answers import Response
 from ordersync.oauth import ClientSecret, OAuth2Grant, OAuth2Token
 
 TOKEN_PATH = "/fotoweb/oauth2/token"

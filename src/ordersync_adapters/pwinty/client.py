@@ -14,8 +14,9 @@ from typing import Any
 
 import aiohttp
 
-from ordersync.errors import AuthError, Rejected
-from ordersync.http import BadResponse, HttpBehaviour, Response, VendorHttp, path_segment
+from ordersync.errors import AuthError, BadResponse, Rejected
+from ordersync.http import HttpBehaviour, VendorHttp, path_segment
+from ordersync.http_answers import Response
 
 JSON = "application/json"
 

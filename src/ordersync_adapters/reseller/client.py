@@ -19,15 +19,9 @@ import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
-from ordersync.errors import AuthError, RateLimited, Rejected, VendorError
-from ordersync.http import (
-    BadResponse,
-    HttpBehaviour,
-    Response,
-    VendorHttp,
-    path_segment,
-    vendor_message,
-)
+from ordersync.errors import AuthError, BadResponse, RateLimited, Rejected, VendorError
+from ordersync.http import HttpBehaviour, VendorHttp, path_segment
+from ordersync.http_answers import Response, vendor_message
 from ordersync.oauth import ClientSecret, OAuth2Grant, OAuth2Token
 
 TOKEN_PATH = "/oauth/token"

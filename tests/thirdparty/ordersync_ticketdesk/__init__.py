@@ -26,7 +26,7 @@ from ordersync.contract import (
     ParamType,
 )
 from ordersync.errors import ActionRefused, ParameterError
-from ordersync.http import Response
+from ordersync.http_answers import Response
 from ordersync.model import Action, Order, State
 
 ACTIONS = (
