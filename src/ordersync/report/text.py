@@ -18,6 +18,7 @@ WIDTH = 80
 CSV_COLUMNS = ("freshness_s", "vendor", "kind", "key", "order", "action", "status", "age_s",
                "reason", "first_seen", "last_seen", "resolved")
 """One CSV row per exception; the vendor's freshness first, as in every view."""
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 def render_table(report: dict, width: int = WIDTH) -> str:
@@ -72,12 +73,23 @@ def render_csv(report: dict) -> str:
     """One row per exception (drift included), with a header: :data:`CSV_COLUMNS`."""
     freshness = {v["vendor"]: v["freshness_s"] for v in report["vendors"]}
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
+    writer = csv.writer(out, lineterminator="\r\n")   # RFC 4180: a CR in a cell is quoted too
     writer.writerow(CSV_COLUMNS)
     for e in report["exceptions"]:
         row = {**e, "freshness_s": freshness.get(e["vendor"])}
-        writer.writerow(["" if row[c] is None else row[c] for c in CSV_COLUMNS])
+        writer.writerow([_inert(row[c]) for c in CSV_COLUMNS])
     return out.getvalue()
+
+
+def _inert(value: object) -> object:
+    """A CSV cell a spreadsheet shows as text: vendor text starting with ``= + - @``, a tab
+    or a CR (a formula to Excel, LibreOffice and Sheets) gets a leading ``'``, as OWASP's
+    "CSV Injection" page advises. Numbers stay numbers; None is an empty cell."""
+    if value is None:
+        return ""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
 
 
 def _section(title: str, headers: Sequence[str], rows: Sequence[Sequence[str]],
