@@ -11,6 +11,7 @@ import io
 import json
 import os
 import time
+import unicodedata
 
 from ordersync.report.text import render_csv
 from tests.cli_support import arun_cli, one_error_line
@@ -91,3 +92,27 @@ async def test_since_beyond_the_calendar_or_in_the_future_is_one_line(tmp_path, 
     for result in results:
         one_error_line(result, 2, "--since: ")
     assert zero.returncode == 0 and json.loads(zero.stdout)["counts"]["new"] == 0
+
+
+async def test_the_table_fits_80_terminal_columns_with_wide_and_combining_vendor_text(tmp_path):
+    clock = FakeClock(time.time() - 2 * DAY)
+    async with report_site(tmp_path, clock) as site:
+        pending = [i for i in site.fw.order_ids() if site.fw.get_order(i)["state"] == "pending"]
+        for order, email in zip(pending, ("注文者" * 40 + "@example.jp",
+                                          "e\u0301" * 90 + "@example.com",
+                                          "\u202eevil\x1b[2J" + "Ｗ" * 60), strict=False):
+            site.fw.touch(order, owner={**site.fw.get_order(order)["owner"], "email": email})
+        clock.now = time.time()
+        await site.sync()
+        table = await arun_cli("--config", str(site.config_path), "report", env=ENV)
+    assert table.returncode == 0 and table.stderr == "", table
+
+    def columns(line: str) -> int:
+        return sum(0 if unicodedata.combining(c) else
+                   2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in line)
+
+    stuck = [line for line in table.stdout.splitlines() if line.startswith("stuck")]
+    assert len(stuck) >= 3 and "注" in table.stdout and "e\u0301" in table.stdout
+    assert "\x1b" not in table.stdout and "\u202e" not in table.stdout
+    assert max(columns(line) for line in table.stdout.splitlines()) <= 80, table.stdout
+    assert all(line.endswith("…") for line in stuck if "注" in line)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+import unicodedata
 from collections.abc import Sequence
 
 from ..text import printable
@@ -99,17 +100,42 @@ def _section(title: str, headers: Sequence[str], rows: Sequence[Sequence[str]],
     if not rows:
         return [_cut(title, width), "  (none)", ""]
     cells = [[printable(cell) for cell in row] for row in [headers, *rows]]
-    used = [min(max(len(r[i]) for r in cells), w) for i, w in enumerate(widths)]
+    used = [min(max(_columns(r[i]) for r in cells), w) for i, w in enumerate(widths)]
     last = max(8, width - sum(used) - 2 * len(used))
     out = [_cut(title, width)]
     for row in cells:
-        parts = [_cut(cell, w).ljust(w) for cell, w in zip(row, used, strict=False)]
+        parts = [_pad(_cut(cell, w), w) for cell, w in zip(row, used, strict=False)]
         out.append("  ".join([*parts, _cut(row[-1], last)]).rstrip())
     return [*out, ""]
 
 
+def _columns(text: str) -> int:
+    """How many terminal columns ``text`` takes: East Asian wide and full-width characters
+    two, combining marks and format characters (zero-width space ...) none."""
+    return sum(_char_columns(char) for char in text)
+
+
+def _char_columns(char: str) -> int:
+    if unicodedata.combining(char) or unicodedata.category(char) in ("Mn", "Me", "Cf"):
+        return 0
+    return 2 if unicodedata.east_asian_width(char) in ("W", "F") else 1
+
+
 def _cut(text: str, width: int) -> str:
-    return text if len(text) <= width else text[:width - 1] + "…"
+    """``text`` in at most ``width`` columns, cut with ``…``."""
+    if _columns(text) <= width:
+        return text
+    kept, used = [], 0
+    for char in text:
+        used += _char_columns(char)
+        if used > width - 1:
+            break
+        kept.append(char)
+    return "".join(kept) + "…"
+
+
+def _pad(text: str, width: int) -> str:
+    return text + " " * (width - _columns(text))
 
 
 def _age(seconds: float | None) -> str:
