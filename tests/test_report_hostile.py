@@ -10,6 +10,7 @@ import html
 import io
 import json
 import os
+import stat
 import time
 import unicodedata
 
@@ -116,3 +117,24 @@ async def test_the_table_fits_80_terminal_columns_with_wide_and_combining_vendor
     assert "\x1b" not in table.stdout and "\u202e" not in table.stdout
     assert max(columns(line) for line in table.stdout.splitlines()) <= 80, table.stdout
     assert all(line.endswith("…") for line in stuck if "注" in line)
+
+
+async def test_out_writes_into_a_pipe_or_device_and_never_replaces_it(tmp_path, clock):
+    fifo, full = tmp_path / "report.fifo", tmp_path / "full"
+    os.mkfifo(fifo)
+    full.symlink_to("/dev/full")
+    reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)   # so the report's open() returns
+    try:
+        async with report_site(tmp_path, clock) as site:
+            base = ("--config", str(site.config_path), "report")
+            piped = await arun_cli(*base, "--out", str(fifo), env=ENV)
+            device = await arun_cli(*base, "--out", str(full), env=ENV)
+        received = os.read(reader, 1 << 16).decode()
+    finally:
+        os.close(reader)
+    assert piped.returncode == 0 and piped.stderr == "", piped
+    assert received.startswith("ordersync report at ") and "VENDORS (4)" in received
+    assert stat.S_ISFIFO(fifo.lstat().st_mode)
+    one_error_line(device, 4, f"--out {full}: cannot write the report there: No space left")
+    assert full.is_symlink() and stat.S_ISCHR(full.stat().st_mode)
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []

@@ -162,10 +162,16 @@ def render(report: dict, fmt: str) -> str:
 
 def write_atomically(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` through a private temporary file renamed over it: a reader
-    sees the old file or the whole new one, and nobody else may read it (customer data)."""
+    sees the old file or the whole new one, and nobody else may read it (customer data).
+    A device or a pipe (``/dev/stdout``, a FIFO, also through a link) is written into, never
+    replaced by a file."""
     folder = path.parent if str(path.parent) else Path(".")
     temp = None
     try:
+        if path.exists() and not (path.is_file() or path.is_dir()):
+            with path.open("w", encoding="utf-8") as out:
+                out.write(text)
+            return
         fd, temp = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".tmp")
         with os.fdopen(fd, "w", encoding="utf-8") as out:
             out.write(text)
