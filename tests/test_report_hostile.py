@@ -14,8 +14,9 @@ import stat
 import time
 import unicodedata
 
-from ordersync.report.text import render_csv
-from tests.cli_support import arun_cli, one_error_line
+from ordersync.report.text import ROWS_PER_KIND, render_csv
+from ordersync_adapters.fotoware.simulator import FotowareSimulator
+from tests.cli_support import SECRET_ENV, SIM_SECRET, arun_cli, fotoware_toml, one_error_line
 from tests.conftest import FakeClock
 from tests.report_support import DAY, ENV, report_site
 
@@ -138,3 +139,28 @@ async def test_out_writes_into_a_pipe_or_device_and_never_replaces_it(tmp_path, 
     one_error_line(device, 4, f"--out {full}: cannot write the report there: No space left")
     assert full.is_symlink() and stat.S_ISCHR(full.stat().st_mode)
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
+
+
+async def test_a_huge_report_shows_each_kind_bounded_and_exports_every_row(tmp_path,
+                                                                          write_config):
+    sim = FotowareSimulator(orders=1000, client_secret=SIM_SECRET)   # ~290 pending
+    try:
+        path = write_config(fotoware_toml(await sim.start(), tmp_path / "ledger.db",
+                                          name="fw") + "\n[report]\nstuck_after_s = 0.001\n")
+        env = {SECRET_ENV: SIM_SECRET}
+        synced = await arun_cli("--config", str(path), "sync", "--once", env=env)
+    finally:
+        await sim.stop()
+    assert synced.returncode == 0, synced
+    base = ("--config", str(path), "report")
+    table, page, as_json, as_csv = await asyncio.gather(*(arun_cli(*base, *extra, env=env)
+        for extra in ((), ("--format", "html"), ("--format", "json"), ("--format", "csv"))))
+    stuck = [e for e in json.loads(as_json.stdout)["exceptions"] if e["kind"] == "stuck"]
+    more = f"… and {len(stuck) - ROWS_PER_KIND} more stuck (every row: --format csv or json)"
+    assert len(stuck) > ROWS_PER_KIND + 100
+    lines = table.stdout.splitlines()
+    assert sum(line.startswith("stuck ") for line in lines) == ROWS_PER_KIND
+    assert f"  {more}" in lines and max(len(line) for line in lines) <= 80
+    assert page.stdout.count("<td>stuck</td>") == ROWS_PER_KIND and more in page.stdout
+    assert sum(row["kind"] == "stuck" for row in csv.DictReader(
+        io.StringIO(as_csv.stdout))) == len(stuck)
