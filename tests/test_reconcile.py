@@ -4,6 +4,8 @@ shown by the report, and resolved once a sync brings the ledger back in step."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from ordersync.daemon import LedgerLock
 from ordersync.report.reconcile import reconcile
 from tests.cli_support import arun_cli, json_data, one_error_line
@@ -96,3 +98,27 @@ async def test_reconcile_fails_with_one_line_and_report_runs_beside_the_daemon(
             lock.release()
         one_error_line(busy, 3, "another ordersync process")
         assert beside.returncode == 0 and "vendor_down:gone" in beside.stdout, beside
+
+
+async def test_a_walk_cut_short_resolves_no_drift_it_did_not_look_at(tmp_path, clock):
+    async with report_site(tmp_path, clock) as site:
+        fw = site.fw
+        approved = sorted((i for i in fw.order_ids() if fw.get_order(i)["state"] == "approved"),
+                          key=int)
+        changed, vanished = approved[0], approved[1]     # the oldest: on the last pages
+        fw.touch(changed, adminComment="edited behind the ledger's back")
+        fw.set_state(vanished, "cart")
+        ledger = site.ledger()
+        try:
+            found = await reconcile(site.config.vendor("fw"), ledger, clock=clock,
+                                    sleep=clock.sleep)
+            assert (found.missing, found.mismatched) == (1, 1)
+            fw.page_size = 5
+            cut = await reconcile(replace(site.config.vendor("fw"), max_pages_per_poll=1),
+                                  ledger, clock=clock, sleep=clock.sleep)
+        finally:
+            ledger.close()
+        assert cut.incomplete and cut.missing == 0
+        assert {changed, vanished}.isdisjoint(d.vendor_id for d in cut.differences)
+        rows = {e["order"]: e for e in site.report()["drift"]["rows"]}
+        assert all(rows[o]["resolved"] is None for o in (changed, vanished)), rows
