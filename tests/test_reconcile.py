@@ -4,11 +4,13 @@ shown by the report, and resolved once a sync brings the ledger back in step."""
 
 from __future__ import annotations
 
+import asyncio
+import signal
 from dataclasses import replace
 
 from ordersync.daemon import LedgerLock
 from ordersync.report.reconcile import reconcile
-from tests.cli_support import arun_cli, json_data, one_error_line
+from tests.cli_support import arun_cli, json_data, one_error_line, start_cli
 from tests.report_support import DAY, ENV, report_site
 
 
@@ -122,3 +124,40 @@ async def test_a_walk_cut_short_resolves_no_drift_it_did_not_look_at(tmp_path, c
         assert {changed, vanished}.isdisjoint(d.vendor_id for d in cut.differences)
         rows = {e["order"]: e for e in site.report()["drift"]["rows"]}
         assert all(rows[o]["resolved"] is None for o in (changed, vanished)), rows
+
+
+async def test_an_interrupted_reconcile_records_nothing_of_the_vendor_it_was_reading(
+        tmp_path, clock):
+    async with report_site(tmp_path, clock) as site:
+        site.fw.set_state(site.fw.order_ids()[0], "cart")            # fw drifts: recorded
+        unknown = site.prints.add_order("NotYetSubmitted")   # drift at prints: never recorded
+        ledger = site.ledger()
+        try:
+            events = ledger.count_events("prints")
+        finally:
+            ledger.close()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            site.prints.faults.add("delay", times=1000, method="GET", path_prefix="/v2.2/Orders",
+                                   delay_s=3.0)   # the signal comes first
+            proc = await start_cli("--config", str(site.config_path), "reconcile", env=ENV)
+            while not any(r.fault == "delay" for r in site.prints.requests):
+                await asyncio.sleep(0.05)
+            proc.send_signal(signum)
+            out, err = await asyncio.wait_for(proc.communicate(), 20)
+            site.prints.faults.clear()
+            assert proc.returncode == 130, (signum, out, err)
+            assert err.decode().startswith(f"ordersync: interrupted by {signum.name}"), err
+            site.prints.requests.clear()
+        report = site.report()
+        at = {d["vendor"]: d["at"] for d in report["drift"]["vendors"]}
+        assert at["fw"] is not None and at["gone"] is not None and at["prints"] is None
+        assert {e["vendor"] for e in report["drift"]["rows"]} == {"fw"}
+        ledger = site.ledger()
+        try:
+            assert ledger.count_events("prints") == events
+        finally:
+            ledger.close()
+        lock = LedgerLock(site.config.ledger_path)      # released on the way out
+        lock.acquire()
+        lock.release()
+        assert unknown not in {e["order"] for e in report["exceptions"]}
