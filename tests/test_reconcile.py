@@ -86,7 +86,7 @@ async def test_reconcile_fails_with_one_line_and_report_runs_beside_the_daemon(
             await site.sync()           # gone is down: three failed polls in a row
         result = await arun_cli("--config", str(site.config_path), "reconcile", "--vendor",
                                 "gone", env=ENV)
-        one_error_line(result, 1, "gone: ", "cannot connect")
+        assert one_error_line(result, 1, "gone: ", "cannot connect").count("gone: ") == 1
         unknown = await arun_cli("--config", str(site.config_path), "reconcile", "--vendor",
                                  "nope", env=ENV)
         one_error_line(unknown, 2, "no vendor instance 'nope'")

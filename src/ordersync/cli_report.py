@@ -202,8 +202,9 @@ def cmd_reconcile(args) -> int:
         for name in names:
             try:
                 results.append(await reconcile(config.vendor(name), ledger))
-            except VendorError as exc:
-                errors.append(f"{name}: {exc}")
+            except VendorError as exc:      # its text may name the vendor already
+                text = str(exc)
+                errors.append(text if text.startswith(f"{name}: ") else f"{name}: {text}")
 
     try:
         lock.acquire()
