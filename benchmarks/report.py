@@ -183,11 +183,15 @@ def index_cost(orders: int = 100_000, runs: int = 3) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--orders", type=int, default=1_000_000)
-    parser.add_argument("--dir", default="var/bench-report", help="where the ledger is kept")
-    parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--index-cost", action="store_true")
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0].replace("\n", " "))
+    parser.add_argument("--orders", type=int, default=1_000_000,
+                        help="Fotoware-shaped orders in the ledger (default: %(default)s)")
+    parser.add_argument("--dir", default="var/bench-report", help="where the ledger is kept"
+                        " and reused (default: %(default)s)")
+    parser.add_argument("--runs", type=int, default=3,
+                        help="timed runs of each command (default: %(default)s)")
+    parser.add_argument("--index-cost", action="store_true",
+                        help="time ingest with and without m008's expiry indexes instead")
     args = parser.parse_args()
     if args.index_cost:
         index_cost()

@@ -25,7 +25,7 @@ from .cli_common import (
 )
 from .config import Config
 from .daemon import LedgerLock
-from .errors import LedgerUnusable, VendorError
+from .errors import ConfigError, LedgerUnusable, VendorError
 from .redaction import redact
 from .registry import adapter as find_adapter
 from .report import build_report, parse_since, render_html
@@ -35,6 +35,7 @@ from .report.text import render_csv, render_table
 
 EXIT_OK, EXIT_FAILED = 0, 1
 FORMATS = ("table", "csv", "json", "html")
+LEDGER_FILE_ENDS = ("", "-wal", "-shm", "-journal", ".lock")
 
 
 def add_report_commands(commands) -> None:
@@ -88,12 +89,16 @@ def cmd_report(args) -> int:
         since = parse_since(args.since, now)
     except ValueError as exc:
         raise UsageError(f"--since: {exc}") from None
+    if args.out:
+        refuse_ledger_files(Path(args.out), config.ledger_path)
     ledger = open_ledger(config)
     try:
         report = build_report(ledger, specs, now, config.report, vendor=args.vendor,
                               since=since)
     finally:
         ledger.close()
+    register_available_secrets(config)
+    report = redact_strings(report)
     if args.out:
         write_atomically(Path(args.out), render(report, fmt))
         if args.json:
@@ -106,6 +111,38 @@ def cmd_report(args) -> int:
     else:
         sys.stdout.write(render(report, fmt))
     return EXIT_OK
+
+
+def refuse_ledger_files(out: Path, ledger: Path) -> None:
+    """``--out`` must not replace the ledger or its journal, WAL or lock file (followed
+    through symbolic links and relative paths): a UsageError naming it."""
+    ledger = ledger.resolve()
+    if out.resolve() in {Path(f"{ledger}{end}") for end in LEDGER_FILE_ENDS}:
+        raise UsageError(f"--out {out}: that is the ledger (or one of its files);"
+                         " write the report elsewhere")
+
+
+def register_available_secrets(config: Config) -> None:
+    """Read every configured secret this process can read, so that vendor text repeating
+    one is redacted although the report talks to no vendor; one not set here is skipped."""
+    for vendor in config.vendors.values():
+        for key in vendor.secrets:
+            try:
+                vendor.secrets[key]
+            except ConfigError:
+                continue
+
+
+def redact_strings(value):
+    """``value`` (the report dict) with every string redacted before any format escapes
+    it: an escaped spelling (``&amp;``, ``\\"``, ``""``) cannot slip past :func:`redact`."""
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, dict):
+        return {redact_strings(k): redact_strings(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [redact_strings(v) for v in value]
+    return value
 
 
 def render(report: dict, fmt: str) -> str:
@@ -125,10 +162,16 @@ def render(report: dict, fmt: str) -> str:
 
 def write_atomically(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` through a private temporary file renamed over it: a reader
-    sees the old file or the whole new one, and nobody else may read it (customer data)."""
+    sees the old file or the whole new one, and nobody else may read it (customer data).
+    A device or a pipe (``/dev/stdout``, a FIFO, also through a link) is written into, never
+    replaced by a file."""
     folder = path.parent if str(path.parent) else Path(".")
     temp = None
     try:
+        if path.exists() and not (path.is_file() or path.is_dir()):
+            with path.open("w", encoding="utf-8") as out:
+                out.write(text)
+            return
         fd, temp = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".tmp")
         with os.fdopen(fd, "w", encoding="utf-8") as out:
             out.write(text)
@@ -159,8 +202,9 @@ def cmd_reconcile(args) -> int:
         for name in names:
             try:
                 results.append(await reconcile(config.vendor(name), ledger))
-            except VendorError as exc:
-                errors.append(f"{name}: {exc}")
+            except VendorError as exc:      # its text may name the vendor already
+                text = str(exc)
+                errors.append(text if text.startswith(f"{name}: ") else f"{name}: {text}")
 
     try:
         lock.acquire()

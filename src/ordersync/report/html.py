@@ -10,10 +10,11 @@ size; a template library would add a dependency for the same guarantee.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from html import escape
 
 from .detect import DRIFT, duration
+from .text import bounded, more_text
 
 STATE_COLOURS = {
     "draft": "#9aa5b1", "submitted": "#f0b429", "approved": "#3ebd93",
@@ -51,19 +52,29 @@ def render_html(report: dict) -> str:
         _vendors(report["vendors"]),
         _table(f"Needs a person <span class='count'>({len(people)})</span>", "people",
                ("Order", "Action", "What is known", "Attempts"),
-               [(_order(e), f"#{e['action']}", _e(e["reason"]), _attempts(e["detail"]))
-                for e in people], "person"),
+               _rows(people, lambda e: (_order(e), f"#{e['action']}", _e(e["reason"]),
+                                        _attempts(e["detail"]))), "person"),
         _table(f"Exceptions <span class='count'>({len(exceptions)}: {counts['new']} new,"
                f" {counts['persisting']} persisting, {counts['resolved']} resolved)</span>",
                "exceptions", ("Kind", "Order", "Status", "Age", "Reason", "First seen"),
-               [(_e(e["kind"]), _order(e), f"<span class='{_e(e['status'])}'>"
-                 f"{_e(e['status'])}</span>", _e(duration(e["age_s"])), _e(e["reason"]),
-                 _e(e["first_seen"])) for e in exceptions]),
+               _rows(exceptions, lambda e: (
+                   _e(e["kind"]), _order(e), f"<span class='{_e(e['status'])}'>"
+                   f"{_e(e['status'])}</span>", _e(duration(e["age_s"])), _e(e["reason"]),
+                   _e(e["first_seen"])))),
         _summary(report["summary"], report["since"]),
         _drift(report["drift"]),
         "</body></html>",
     ]
     return "\n".join(parts) + "\n"
+
+
+def _rows(exceptions: list[dict], row: Callable[[dict], tuple[str, ...]]
+          ) -> list[tuple[str, ...]]:
+    """A section's rows, :func:`~ordersync.report.text.bounded`: "and N more" in the third
+    cell of its own row."""
+    width = len(row(exceptions[0])) if exceptions else 0
+    return [e if isinstance(e, tuple) else row(e) for e in bounded(
+        exceptions, lambda n, kind: ("", "", _e(more_text(n, kind))) + ("",) * (width - 3))]
 
 
 def _e(value: object) -> str:
@@ -158,6 +169,6 @@ def _drift(drift: dict) -> str:
                       _e(d["at"] or "never")) for d in drift["vendors"]])
     rows = _table(f"Drift rows <span class='count'>({len(drift['rows'])})</span>", "drift-rows",
                   ("Order", "Status", "Difference", "First seen"),
-                  [(_order(e), _e(e["status"]), _e(e["reason"]), _e(e["first_seen"]))
-                   for e in drift["rows"]])
+                  _rows(drift["rows"], lambda e: (_order(e), _e(e["status"]),
+                                                  _e(e["reason"]), _e(e["first_seen"]))))
     return counts + rows

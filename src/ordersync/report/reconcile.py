@@ -15,7 +15,8 @@ A reconcile reports, it does not repair: each difference becomes a ``drift`` exc
 the first time it is seen, a ``drift`` event on the order; the orders themselves are left
 as they are for the next sync to bring up to date (a full scan, ``sync --once``), so that a
 drift stays visible until a sync really fixes it. The walk is bounded like a poll
-(``max_pages_per_poll``, ``poll_deadline_s``); a walk cut short counts nothing as missing.
+(``max_pages_per_poll``, ``poll_deadline_s``); a walk cut short counts nothing as missing
+and resolves no drift of an order it did not reach.
 """
 
 from __future__ import annotations
@@ -111,6 +112,7 @@ async def reconcile(config: VendorConfig, ledger: LedgerAPI, *,
         await pages.aclose()
         result.requests = http.stats["requests"]
         await http.close()
+    unseen: list[Finding] = []      # a walk cut short resolves no drift it did not look at
     if result.incomplete is None:
         for vendor_id, (_, state, vendor_state, _) in sorted(stored.items()):
             if vendor_id not in seen and state != State.EXPIRED.value:
@@ -118,7 +120,11 @@ async def reconcile(config: VendorConfig, ledger: LedgerAPI, *,
                 result.differences.append(_drift(
                     name, vendor_id, f"missing: the vendor no longer lists it ({vendor_state}"
                     " in the ledger)"))
-    ledger.record_reconcile(name, result.counts(), result.differences, clock())
+    else:
+        unseen = [_drift(name, e.vendor_id, e.reason) for e in ledger.exceptions(instance=name)
+                  if e.kind == DRIFT and e.resolved_at is None and e.vendor_id is not None
+                  and e.vendor_id not in seen]
+    ledger.record_reconcile(name, result.counts(), [*result.differences, *unseen], clock())
     return result
 
 

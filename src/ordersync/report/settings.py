@@ -67,16 +67,23 @@ def parse_since(text: str, now: float) -> float:
     """``--since WHEN`` -> a POSIX time: ``24h``, ``7d``, ``90m``, ``2w`` before ``now``, or an
     ISO 8601 time (UTC unless it says otherwise). ValueError with a one-line reason."""
     match = _RELATIVE.match(text)
-    if match:
-        return now - float(match[1]) * _UNIT_S[match[2]]
     try:
-        when = datetime.fromisoformat(text.strip())
+        if match:
+            since = now - float(match[1]) * _UNIT_S[match[2]]
+        else:
+            when = datetime.fromisoformat(text.strip())
+            since = (when if when.tzinfo else when.replace(tzinfo=UTC)).timestamp()
+        datetime.fromtimestamp(since, UTC)    # the report shows it as an ISO 8601 time
     except ValueError:
+        if match:
+            raise ValueError(f"{text!r} reaches back before the year 1") from None
         raise ValueError(f"{text!r} is neither a time like 24h, 7d, 90m nor an ISO 8601 time"
-                         " (2026-11-30T06:00:00Z)") from None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return when.timestamp()
+                         " (2026-11-30T06:00:00Z) between the years 1 and 9999") from None
+    except OverflowError:
+        raise ValueError(f"{text!r} reaches back before the year 1") from None
+    if since > now:
+        raise ValueError(f"{text!r} is in the future: nothing can be new since then")
+    return since
 
 
 def as_mapping(settings: ReportSettings) -> Mapping[str, float | int]:
