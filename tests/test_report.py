@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from ordersync.clock import iso
 from ordersync.model import ActionState
+from ordersync.report.detect import seconds
 from tests.report_support import DAY, plant_everything, report_site
 
 
@@ -110,3 +111,25 @@ async def test_one_vendor_only(tmp_path, clock):
         assert [v["vendor"] for v in report["vendors"]] == ["fw"]
         assert {e["vendor"] for e in report["exceptions"]} <= {"fw"}
         assert list(report["summary"]["orders"]) == ["fw"]
+
+
+async def test_an_order_already_waiting_when_first_synced_is_stuck_since_its_last_change(
+        tmp_path, clock):
+    """A fresh ledger still reports an order that has waited for days at the vendor: its wait
+    counts from the vendor's last change of it, not from the ledger's first sight."""
+    async with report_site(tmp_path, clock) as site:
+        ledger = site.ledger()
+        try:
+            waiting = {o.vendor_id: o.modified for o in ledger.orders(instance="fw")
+                       if o.vendor_state == "pending"}
+        finally:
+            ledger.close()
+        long_ago = {i: m for i, m in waiting.items()
+                    if m and seconds(m) < clock() - site.config.report.stuck_after_s}
+        assert long_ago, waiting       # the seeded history holds some
+        found = by_key(site.report())  # no time has passed since the ledger first saw them
+        for order_id, modified in long_ago.items():
+            stuck = found[f"stuck:fw:{order_id}"]
+            assert stuck["age_s"] >= clock() - seconds(modified) - 1
+        for order_id in set(waiting) - set(long_ago):
+            assert f"stuck:fw:{order_id}" not in found

@@ -209,6 +209,9 @@ class WaitingOrder:
     vendor_state: str
     since: str
     customer: str | None = None
+    modified: str | None = None
+    """The vendor's last change of an order that was already in this state when the ledger
+    first saw it (None otherwise): it has waited since then at least."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,16 +25,22 @@ class ReportReads:
 
     def waiting_orders(self, instance: str, vendor_states: Collection[str]
                        ) -> list[WaitingOrder]:
-        """Orders of ``instance`` in one of ``vendor_states``, each with when the ledger
-        last saw it enter that state (its ``appeared`` or ``state_changed`` event)."""
+        """Orders of ``instance`` in one of ``vendor_states``, each with when it entered that
+        state: its ``state_changed`` event into it, or, for an order that was already in it
+        when the ledger first saw it, the ledger's first sight and the vendor's ``modified``
+        (whichever is earlier: nothing about the order changed since ``modified``)."""
         if not vendor_states:
             return []
         marks = ",".join("?" * len(vendor_states))
         return [WaitingOrder(*row) for row in self.db.conn.execute(
             "SELECT o.vendor_id, o.vendor_state, coalesce((SELECT max(e.at) FROM events e"
             " WHERE e.instance = o.instance AND e.vendor_id = o.vendor_id"
+            " AND e.to_vendor_state = o.vendor_state AND e.from_vendor_state IS NOT NULL"
+            " AND e.from_vendor_state IS NOT e.to_vendor_state), o.first_seen), o.customer,"
+            " CASE WHEN EXISTS (SELECT 1 FROM events e WHERE e.instance = o.instance"
+            " AND e.vendor_id = o.vendor_id AND e.from_vendor_state IS NOT NULL"
             " AND e.to_vendor_state = o.vendor_state"
-            " AND e.from_vendor_state IS NOT e.to_vendor_state), o.first_seen), o.customer"
+            " AND e.from_vendor_state IS NOT e.to_vendor_state) THEN NULL ELSE o.modified END"
             f" FROM orders o WHERE o.instance = ? AND o.vendor_state IN ({marks})",
             [instance, *vendor_states])]
 

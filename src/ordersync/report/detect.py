@@ -32,7 +32,7 @@ from ..clock import iso
 from ..contract import AdapterSpec
 from ..ledger import Finding, LedgerAPI
 from ..ledger.exceptions import DRIFT
-from ..ledger.records import VendorHealth
+from ..ledger.records import VendorHealth, WaitingOrder
 from ..model import Action, ActionState
 from .settings import ReportSettings
 
@@ -140,13 +140,14 @@ def order_findings(ledger: LedgerAPI, instance: str, spec: AdapterSpec, now: flo
     """Stuck, blocked and unreadable orders of one instance, by its adapter's declarations."""
     found = []
     for order in ledger.waiting_orders(instance, list(spec.waiting_states)):
-        age = now - seconds(order.since)
+        since = waiting_since(order)
+        age = now - seconds(since)
         if age > settings.stuck_after_s:
             found.append(Finding(
                 f"{STUCK}:{instance}:{order.vendor_id}", STUCK, instance,
                 f"{order.vendor_state} (waits for {spec.waiting_states[order.vendor_state]})"
                 + (f", customer {order.customer}" if order.customer else ""), order.vendor_id,
-                detail={"vendor_state": order.vendor_state, "since": order.since}))
+                detail={"vendor_state": order.vendor_state, "since": since}))
     if spec.problems is not None:
         for stored in ledger.orders_in_vendor_states(instance, sorted(spec.problem_states)):
             problems = spec.problems(stored)
@@ -170,6 +171,19 @@ def _expiring(instance: str, vendor_id: str, expires: str | None,
     return Finding(f"{EXPIRING}:{instance}:{vendor_id}", EXPIRING, instance, "; ".join(parts),
                    vendor_id, detail={"expires": expires,
                                       "items": [{"title": t, "expires": e} for t, e in items]})
+
+
+def waiting_since(order: WaitingOrder) -> str:
+    """When ``order`` entered its waiting state: the earlier of the ledger's time and the
+    vendor's last change, when the ledger first saw it already waiting (a vendor time that
+    cannot be read, or lies in the future, is left out)."""
+    if order.modified:
+        try:
+            if seconds(order.modified) < seconds(order.since):
+                return order.modified
+        except (ValueError, OverflowError):
+            pass
+    return order.since
 
 
 def seconds(text: str) -> float:
