@@ -234,7 +234,7 @@ async def _story(config: Config, simulators: dict[str, Simulator], summary: dict
                    for a in actions)])
         planted = await _plant_outage(config, service, simulators)
         say("  4. planted through the simulators' own controls (the seeded orders hold more:")
-        say("     drafts that expire, photos the lab cannot fetch, failed executions):")
+        say("     long waits, expiring drafts, photos the lab cannot fetch, failed executions):")
         for line in planted:
             say(f"     - {printable(line)}")
         say("")
