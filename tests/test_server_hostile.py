@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import sqlite3
 import time
 
 import aiohttp
@@ -156,3 +157,22 @@ async def test_a_chain_that_creates_an_order_takes_no_order(site):
     assert (status, answer) == (400, {"error": f"step 1 (create) creates an order; give none"
                                                f" (not {V}:{draft})"})
     assert read_actions(tmp_path / "ledger.db") == []
+
+
+async def test_a_slow_page_never_holds_up_a_readiness_probe(site):
+    """The pages read through a connection of their own: a status page waiting out another
+    writer (its refresh needs the write lock, up to the busy timeout) leaves /readyz free."""
+    _sim, url, _draft, tmp_path = site
+    writer = sqlite3.connect(tmp_path / "ledger.db", timeout=WAIT_S)
+    writer.execute("BEGIN IMMEDIATE")     # another process holds the ledger's write lock
+    try:
+        page = asyncio.create_task(get(url + "/"))
+        await asyncio.sleep(0.5)          # the page's refresh is now waiting for the lock
+        status, _ = await get(url + "/readyz")
+        assert status in (200, 503)
+        assert not page.done()            # answered while the page still waits
+    finally:
+        writer.rollback()
+        writer.close()
+    status, text = await page
+    assert status == 200 and "ordersync status" in text

@@ -17,9 +17,10 @@ Safe by default: loopback unless ``listen`` names another address (logged as a w
 every answer carries ``HEADERS`` (nosniff, no-store, a policy that runs no script);
 no CORS; request bodies over ``MAX_BODY_BYTES`` refused; every vendor string HTML-escaped;
 POST /actions refused (403) when no token is configured, and without the right bearer
-token (401, compared in constant time). The ledger is read on its own thread
-(:class:`~ordersync.ledger.AsyncLedger`, a connection of the server's own), never on the
-event loop and never in the daemon's way; an action is queued as the
+token (401, compared in constant time). The ledger is read on threads of the server's own
+(:class:`~ordersync.ledger.AsyncLedger`: one connection for the probes and metrics, another
+for the pages, so a slow page never holds up /readyz), never on the event loop and never in
+the daemon's way; an action is queued as the
 CLI queues it (:mod:`ordersync.actions`), on a worker thread.
 """
 
@@ -87,11 +88,14 @@ class StatusServer:
     """The routes, over a running :class:`~ordersync.daemon.Service`."""
 
     def __init__(self, service: Service, settings: ServerConfig, metrics: Metrics,
-                 reads: AsyncLedger) -> None:
+                 reads: AsyncLedger, pages: AsyncLedger) -> None:
         self.service = service
         self.reads = reads
-        """A connection of the server's own, on its own thread: a page or a scrape never
-        delays the daemon's writes (WAL lets them read while it writes)."""
+        """A connection of the server's own, on its own thread, for /readyz and /metrics: a
+        scrape never delays the daemon's writes (WAL lets them read while it writes)."""
+        self.pages = pages
+        """Another, for the pages: a page over a large ledger (seconds at a million orders,
+        or waiting out the daemon's write for its refresh) never delays a probe."""
         self.settings = settings
         self.metrics = metrics
         token = settings.secrets.get("token")  # read now: a missing one stops the start
@@ -141,7 +145,7 @@ class StatusServer:
     async def status_page(self, request: web.Request) -> web.Response:
         specs = {name: runner.spec for name, runner in self.service.runners.items()}
         now, settings = self.service.clock(), self.service.config.report
-        snapshot = await self._read(lambda ledger: _status_snapshot(ledger, specs, now,
+        snapshot = await self.pages.call(lambda ledger: _status_snapshot(ledger, specs, now,
                                                                     settings))
         problems = vendor_problems([r.config for r in self.service.runners.values()],
                                    snapshot["health"], self.service.clock())
@@ -149,7 +153,8 @@ class StatusServer:
 
     async def order_page(self, request: web.Request) -> web.Response:
         instance, vendor_id = request.match_info["instance"], request.match_info["vendor_id"]
-        found = await self._read(lambda ledger: _order_snapshot(ledger, instance, vendor_id))
+        found = await self.pages.call(lambda ledger: _order_snapshot(ledger, instance,
+                                                                     vendor_id))
         if found is None:
             return _html(_page("Not found", f"<p>No order {escape(instance)}:"
                                f"{escape(vendor_id)} in the ledger.</p>"), 404)
@@ -277,8 +282,9 @@ async def status_server(service: Service, settings: ServerConfig,
                         metrics: Metrics) -> AsyncIterator[web.AppRunner]:
     """Serve while the block runs. An address that cannot be bound is a ConfigError."""
     reads = AsyncLedger(await asyncio.to_thread(open_ledger, service.config.ledger_url))
+    pages = AsyncLedger(await asyncio.to_thread(open_ledger, service.config.ledger_url))
     metrics.watch_ledger(reads.ledger, service.runners)
-    runner = web.AppRunner(StatusServer(service, settings, metrics, reads).app(),
+    runner = web.AppRunner(StatusServer(service, settings, metrics, reads, pages).app(),
                            access_log=None, shutdown_timeout=SHUTDOWN_S,
                            keepalive_timeout=IDLE_S)
     try:
@@ -297,6 +303,7 @@ async def status_server(service: Service, settings: ServerConfig,
     finally:
         await runner.cleanup()
         await reads.close()
+        await pages.close()
 
 
 # ---------------------------------------------------------------------- the pages
