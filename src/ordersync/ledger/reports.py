@@ -133,10 +133,25 @@ class ReportReads:
             " AND instance = ?) WHERE v IS NOT NULL GROUP BY 1", params)
         return {cur: (count, total) for cur, count, total in rows}
 
-    def fingerprints(self, instance: str) -> dict[str, tuple[bytes, str, str, str | None]]:
-        """Every order of ``instance``: {vendor id: (digest, state, vendor state, problem)},
-        what a reconcile compares the vendor's copies with."""
-        return {vendor_id: (bytes(fingerprint), state, vendor_state, problem)
-                for vendor_id, fingerprint, state, vendor_state, problem in self.db.conn.execute(
+    def fingerprints(self, instance: str, vendor_ids: Collection[str]
+                     ) -> dict[str, tuple[bytes, str, str, str | None]]:
+        """The given orders of ``instance`` the ledger holds: {vendor id: (digest, state,
+        vendor state, problem)}, what a reconcile compares a page of the vendor's copies with
+        (a page at a time, so its memory does not grow with the ledger)."""
+        ids = list(vendor_ids)
+        found: dict[str, tuple[bytes, str, str, str | None]] = {}
+        for start in range(0, len(ids), 500):
+            chunk = ids[start:start + 500]
+            marks = ",".join("?" * len(chunk))
+            for vendor_id, fingerprint, state, vendor_state, problem in self.db.conn.execute(
                     "SELECT vendor_id, digest, state, vendor_state, problem FROM orders"
-                    " WHERE instance = ?", (instance,))}
+                    f" WHERE instance = ? AND vendor_id IN ({marks})", [instance, *chunk]):
+                found[vendor_id] = (bytes(fingerprint), state, vendor_state, problem)
+        return found
+
+    def unseen(self, instance: str, seen: Collection[str]) -> list[tuple[str, str, str]]:
+        """The orders of ``instance`` whose ids are not in ``seen``: (vendor id, state,
+        vendor state), by id; the other orders are read one by one and dropped."""
+        return [row for row in self.db.conn.execute(
+            "SELECT vendor_id, state, vendor_state FROM orders WHERE instance = ?"
+            " ORDER BY vendor_id", (instance,)) if row[0] not in seen]

@@ -86,7 +86,6 @@ async def reconcile(config: VendorConfig, ledger: LedgerAPI, *,
     """Walk ``config``'s vendor in full, compare, and record the differences at the end."""
     spec, http, adapter = build_adapter(config, sleep=sleep, clock=clock)
     name, now = config.name, clock()
-    stored = ledger.fingerprints(name)
     result = Reconciled(name)
     seen: set[str] = set()
     pages = adapter.pull(None, BlindView(), now)
@@ -100,12 +99,16 @@ async def reconcile(config: VendorConfig, ledger: LedgerAPI, *,
                                          " pages, max_pages_per_poll)")
                     break
                 result.incomplete = result.incomplete or page.stopped
+                fresh = {}
                 for raw in page.orders:
                     order = admit(raw, spec.map_order, spec.identify, config.limits)
                     if order.vendor_id not in seen:
                         seen.add(order.vendor_id)
-                        _compare(result, name, order.vendor_id, stored.get(order.vendor_id),
-                                 (digest(order.raw), order.vendor_state, order.problem))
+                        fresh[order.vendor_id] = (digest(order.raw), order.vendor_state,
+                                                  order.problem)
+                stored = ledger.fingerprints(name, fresh)
+                for vendor_id, copy in fresh.items():
+                    _compare(result, name, vendor_id, stored.get(vendor_id), copy)
     except TimeoutError:
         result.incomplete = f"poll_deadline_s ({config.poll_deadline_s:g} s) reached"
     finally:
@@ -114,8 +117,8 @@ async def reconcile(config: VendorConfig, ledger: LedgerAPI, *,
         await http.close()
     unseen: list[Finding] = []      # a walk cut short resolves no drift it did not look at
     if result.incomplete is None:
-        for vendor_id, (_, state, vendor_state, _) in sorted(stored.items()):
-            if vendor_id not in seen and state != State.EXPIRED.value:
+        for vendor_id, state, vendor_state in ledger.unseen(name, seen):
+            if state != State.EXPIRED.value:
                 result.missing += 1
                 result.differences.append(_drift(
                     name, vendor_id, f"missing: the vendor no longer lists it ({vendor_state}"
