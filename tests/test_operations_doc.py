@@ -7,7 +7,7 @@ import configparser
 import re
 from pathlib import Path
 
-from ordersync import cli
+from ordersync import cli_common
 from ordersync.config import HeartbeatConfig
 from ordersync.daemon import STOP_GRACE_S
 
@@ -29,7 +29,7 @@ def unit() -> configparser.ConfigParser:
 
 def test_every_exit_code_is_documented():
     assert documented_codes() == DECIDED
-    in_code = {value for name, value in vars(cli).items()
+    in_code = {value for name, value in vars(cli_common).items()
                if name.startswith("EXIT_") and isinstance(value, int)}
     assert in_code <= DECIDED
 

@@ -35,7 +35,21 @@ from pathlib import Path
 from . import __version__, logs
 from .cli_actions import add_action_commands, add_chain_command
 from .cli_backup import add_backup_commands
-from .cli_common import Interrupted, Parser, UsageError, run_interruptible, whole
+from .cli_common import (
+    EXIT_BUSY,
+    EXIT_FAILED,
+    EXIT_INTERNAL,
+    EXIT_INTERRUPTED,
+    EXIT_LEDGER,
+    EXIT_OK,
+    EXIT_OUTPUT_CLOSED,
+    EXIT_USAGE,
+    Interrupted,
+    Parser,
+    UsageError,
+    run_interruptible,
+    whole,
+)
 from .cli_common import group as _group
 from .cli_common import print_json as _print_json
 from .cli_common import say as _say
@@ -49,17 +63,13 @@ from .errors import ActionRefused, ConfigError, LedgerLocked, LedgerUnusable, Ve
 from .ledger import ledger_problem
 from .model import ActionState, State
 
-EXIT_OK, EXIT_VENDOR, EXIT_USAGE, EXIT_BUSY, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
-EXIT_LEDGER = 4
-EXIT_INTERNAL = 70
-EXIT_OUTPUT_CLOSED = 141
 DEFAULT_CONFIG = "config/ordersync.toml"
 
 EXIT_CODES: tuple[tuple[type[Exception] | tuple[type[Exception], ...], int], ...] = (
     ((LedgerBusy, LedgerLocked), EXIT_BUSY),
     (LedgerUnusable, EXIT_LEDGER),
     ((ConfigError, ActionRefused), EXIT_USAGE),
-    (VendorError, EXIT_VENDOR),
+    (VendorError, EXIT_FAILED),
 )
 
 
@@ -346,7 +356,7 @@ def cmd_sync(args) -> int:
     for vendor, state, count in unsuccessful:
         _say(f"ordersync: error: {vendor}: {count} action{'s' * (count != 1)} {state}"
              f" (see `ordersync actions list --state {state}`)", file=sys.stderr)
-    return EXIT_VENDOR if failed or unsuccessful else EXIT_OK
+    return EXIT_FAILED if failed or unsuccessful else EXIT_OK
 
 
 UNSUCCESSFUL = (ActionState.FAILED.value, ActionState.DEAD.value, ActionState.UNCERTAIN.value)

@@ -20,6 +20,8 @@ from typing import Any
 import orjson
 
 from .cli_common import (
+    EXIT_FAILED,
+    EXIT_OK,
     Interrupted,
     UsageError,
     action_json,
@@ -39,7 +41,6 @@ from .files import read_text
 from .model import ActionState
 from .registry import adapters
 
-EXIT_OK, EXIT_VENDOR = 0, 1
 QUEUE_NOTE = (" The action is checked, queued in the ledger's outbox and performed by the"
               " daemon or the next `sync --once` (or at once with --wait).")
 
@@ -270,7 +271,7 @@ def wait_and_report(config: Config, ids: list[int], args) -> int:
                 action.state is not ActionState.SUCCEEDED) else ""
             say(f"action #{action.id}: {action.kind} {action.target} {action.state.value}"
                 f"{detail}")
-    return EXIT_OK if succeeded else EXIT_VENDOR
+    return EXIT_OK if succeeded else EXIT_FAILED
 
 
 def _report_left_behind(config: Config, ids: list[int]) -> None:

@@ -6,11 +6,9 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from .cli_common import print_json, say
+from .cli_common import EXIT_OK, print_json, say
 from .daemon import LedgerLock
 from .ledger.backup import backup, restore
-
-EXIT_OK = 0
 
 
 def add_backup_commands(commands) -> None:

@@ -19,6 +19,12 @@ from .model import Action
 from .redaction import redact
 from .text import columns, printable
 
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_BUSY, EXIT_LEDGER = 0, 1, 2, 3, 4
+EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_OUTPUT_CLOSED = 70, 130, 141
+"""Every exit code of every command, here once (cli.py's docstring and docs/operations.md
+say what each means). 1 is a failure the command reports: a vendor, an action, drift, an
+unhealthy daemon."""
+
 INT64_MAX = 2**63 - 1
 
 

@@ -10,12 +10,10 @@ from __future__ import annotations
 
 import time
 
-from .cli_common import print_json, say
+from .cli_common import EXIT_FAILED, EXIT_OK, print_json, say
 from .errors import LedgerUnusable
 from .health import daemon_problems, read_heartbeat, vendor_problems
 from .ledger import open_ledger
-
-EXIT_OK, EXIT_UNHEALTHY = 0, 1
 
 
 def add_check_command(commands) -> None:
@@ -65,4 +63,4 @@ def cmd_check(args) -> int:
         assert heartbeat is not None  # no heartbeat is a problem
         say(f"healthy: daemon pid {heartbeat['pid']}, heartbeat {now - heartbeat['time']:.1f}s"
             f" old, {len(vendors)} vendor instance{'s' * (len(vendors) != 1)} ready")
-    return EXIT_UNHEALTHY if problems else EXIT_OK
+    return EXIT_FAILED if problems else EXIT_OK

@@ -9,6 +9,7 @@ from dataclasses import asdict
 import orjson
 
 from .cli_common import (
+    EXIT_OK,
     UsageError,
     action_json,
     known_instance,
@@ -20,8 +21,6 @@ from .cli_common import (
     waiting,
 )
 from .model import ActionState, State
-
-EXIT_OK = 0
 
 
 def cmd_orders_list(args) -> int:

@@ -16,6 +16,8 @@ from pathlib import Path
 import orjson
 
 from .cli_common import (
+    EXIT_FAILED,
+    EXIT_OK,
     UsageError,
     known_instance,
     open_ledger,
@@ -33,7 +35,6 @@ from .report.reconcile import Reconciled, reconcile
 from .report.settings import DEFAULT_SINCE
 from .report.text import render_csv, render_table
 
-EXIT_OK, EXIT_FAILED = 0, 1
 FORMATS = ("table", "csv", "json", "html")
 LEDGER_FILE_ENDS = ("", "-wal", "-shm", "-journal", ".lock")
 

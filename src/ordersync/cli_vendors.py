@@ -6,10 +6,8 @@ from __future__ import annotations
 import time
 from datetime import datetime
 
-from .cli_common import group, open_ledger, print_json, say, table
+from .cli_common import EXIT_OK, group, open_ledger, print_json, say, table
 from .ledger import VendorHealth
-
-EXIT_OK = 0
 
 
 def add_vendor_commands(commands) -> None:
