@@ -43,6 +43,7 @@ from .constants import (
     MAX_FAILURE_BACKOFF_S,
     STOP_GRACE_S,
 )
+from .contract import AdapterSpec
 from .errors import (  # LedgerBusy: re-exported
     AuthError,
     ConfigError,
@@ -55,7 +56,6 @@ from .executor import Executor
 from .health import LoopProgress, remove_heartbeat, write_heartbeat
 from .http import HttpObserver
 from .ledger import AsyncLedger, open_ledger, private_folder
-from .registry import adapter as find_adapter
 from .report import refresh as refresh_exceptions
 from .sdnotify import Notifier
 from .sync import PollResult, VendorRunner
@@ -258,6 +258,11 @@ class Service:
                               + 2 * BUSY_TIMEOUT_S, now)
             self.executors[name].progress = self._marker(f"{name}/actions")
 
+    @property
+    def specs(self) -> dict[str, AdapterSpec]:
+        """Each vendor instance's adapter, by instance name."""
+        return {name: runner.spec for name, runner in self.runners.items()}
+
     def _status(self) -> str:
         return f"STATUS=polling {len(self.runners)} vendor instances"
 
@@ -301,8 +306,7 @@ class Service:
     async def _exceptions_loop(self) -> None:
         """Refresh the report's exceptions every ``report.refresh_interval_s``: each is first
         seen, and resolved, within one interval of its cause (docs/reports.md)."""
-        specs = {name: find_adapter(v.adapter) for name, v in self.config.vendors.items()}
-        settings = self.config.report
+        specs, settings = self.specs, self.config.report
         while not self._stopping.is_set():
             await self._wait(settings.refresh_interval_s)
             if self._stopping.is_set() or self.ledger is None:

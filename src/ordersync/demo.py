@@ -238,7 +238,7 @@ async def _story(config: Config, simulators: dict[str, Simulator], summary: dict
         for line in planted:
             say(f"     - {printable(line)}")
         say("")
-        specs = {name: adapters()[v.adapter] for name, v in config.vendors.items()}
+        specs = service.specs
         now = time.time()
         report = await ledger.call(lambda led: build_report(led, specs, now, config.report))
         html_path = config.ledger_path.parent / REPORT_NAME

@@ -143,7 +143,7 @@ class StatusServer:
     # ------------------------------------------------------------------ pages
 
     async def status_page(self, request: web.Request) -> web.Response:
-        specs = {name: runner.spec for name, runner in self.service.runners.items()}
+        specs = self.service.specs
         now, settings = self.service.clock(), self.service.config.report
         snapshot = await self.pages.call(lambda ledger: _status_snapshot(ledger, specs, now,
                                                                     settings))
