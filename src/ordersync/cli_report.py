@@ -28,6 +28,7 @@ from .cli_common import (
 from .config import Config
 from .daemon import LedgerLock
 from .errors import ConfigError, LedgerUnusable, VendorError
+from .ledger import is_ledger_file
 from .redaction import redact
 from .registry import adapter as find_adapter
 from .report import build_report, parse_since, render_html
@@ -36,7 +37,6 @@ from .report.settings import DEFAULT_SINCE
 from .report.text import render_csv, render_table
 
 FORMATS = ("table", "csv", "json", "html")
-LEDGER_FILE_ENDS = ("", "-wal", "-shm", "-journal", ".lock")
 
 
 def add_report_commands(commands) -> None:
@@ -117,8 +117,7 @@ def cmd_report(args) -> int:
 def refuse_ledger_files(out: Path, ledger: Path) -> None:
     """``--out`` must not replace the ledger or its journal, WAL or lock file (followed
     through symbolic links and relative paths): a UsageError naming it."""
-    ledger = ledger.resolve()
-    if out.resolve() in {Path(f"{ledger}{end}") for end in LEDGER_FILE_ENDS}:
+    if is_ledger_file(ledger, out):
         raise UsageError(f"--out {out}: that is the ledger (or one of its files);"
                          " write the report elsewhere")
 

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from ..constants import BUSY_TIMEOUT_S
 from ..errors import ConfigError, OutboxError
-from .connection import ledger_problem, private_folder, sqlite3_connect
+from .connection import is_ledger_file, ledger_problem, private_folder, sqlite3_connect
 from .interface import LedgerAPI, OutboxAPI
 from .orders import digest
 from .outbox import Outbox
@@ -52,7 +52,7 @@ __all__ = [
     "AsyncLedger", "Attempt", "BUSY_TIMEOUT_S", "ExceptionRecord", "Expiring", "Finding",
     "Ledger", "LedgerAPI", "LedgerView", "OrderEvent", "OrderRef", "Outbox", "OutboxAPI",
     "OutboxError", "PageResult", "Refreshed", "StateCount", "StoredOrder", "Totals",
-    "VendorHealth", "WaitingOrder", "digest", "ledger_location",
+    "VendorHealth", "WaitingOrder", "digest", "is_ledger_file", "ledger_location",
     "ledger_problem", "migrations", "open_ledger", "private_folder", "sqlite3_connect",
 ]
 

@@ -44,10 +44,9 @@ from tenacity import Retrying, retry_if_exception, stop_after_delay, wait_fixed
 
 from ..constants import BACKUP_BUSY_LIMIT_S, BACKUP_STEP_PAGES, BACKUP_STEP_PAUSE_S, BUSY_TIMEOUT_S
 from ..errors import ConfigError, LedgerUnusable
-from .connection import ledger_problem
+from .connection import SIDE_FILES, is_ledger_file, ledger_problem
 from .schema import MIGRATIONS_TABLE, migrations
 
-SIDE_FILES = ("-wal", "-shm", "-journal")
 """What SQLite keeps beside a database file, named after it."""
 TARGET_PROBLEMS = ("SQLITE_FULL", "SQLITE_IOERR", "SQLITE_READONLY", "SQLITE_CANTOPEN",
                    "SQLITE_PERM")
@@ -131,8 +130,7 @@ def _must_exist(path: Path, role: str) -> None:
 
 
 def _not_the_ledger(ledger: Path, path: Path, role: str) -> None:
-    own = {os.path.realpath(f"{ledger}{suffix}") for suffix in ("", *SIDE_FILES, ".lock")}
-    if os.path.realpath(path) in own:
+    if is_ledger_file(ledger, path):
         raise ConfigError(f"{role} may not be {path}: that is the ledger or one of its own"
                           " files")
 

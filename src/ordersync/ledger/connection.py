@@ -123,6 +123,19 @@ class Connection:
         conn.execute("COMMIT")
 
 
+SIDE_FILES = ("-wal", "-shm", "-journal")
+"""The files SQLite keeps beside a ledger."""
+
+
+def is_ledger_file(ledger: Path, path: Path) -> bool:
+    """Whether ``path`` (followed through links and relative paths) is the ledger, one of
+    SQLite's files beside it, or its lock: nothing ordersync writes may replace them."""
+    own = {os.path.realpath(f"{base}{suffix}")
+           for base in (ledger, os.path.realpath(ledger))
+           for suffix in ("", *SIDE_FILES, ".lock")}
+    return os.path.realpath(path) in own
+
+
 def sqlite3_connect(path: Path):
     return sqlite3.connect(str(path), check_same_thread=False, timeout=BUSY_TIMEOUT_S)
 
