@@ -22,6 +22,7 @@ class ReportReads:
 
     db: Database
     _items_for: Callable[[list[tuple[str, str]]], dict[tuple[str, str], tuple[Item, ...]]]
+    _known_digests: Callable[[str, list[str]], dict[str, tuple]]
 
     def waiting_orders(self, instance: str, vendor_states: Collection[str]
                        ) -> list[WaitingOrder]:
@@ -138,16 +139,8 @@ class ReportReads:
         """The given orders of ``instance`` the ledger holds: {vendor id: (digest, state,
         vendor state, problem)}, what a reconcile compares a page of the vendor's copies with
         (a page at a time, so its memory does not grow with the ledger)."""
-        ids = list(vendor_ids)
-        found: dict[str, tuple[bytes, str, str, str | None]] = {}
-        for start in range(0, len(ids), 500):
-            chunk = ids[start:start + 500]
-            marks = ",".join("?" * len(chunk))
-            for vendor_id, fingerprint, state, vendor_state, problem in self.db.conn.execute(
-                    "SELECT vendor_id, digest, state, vendor_state, problem FROM orders"
-                    f" WHERE instance = ? AND vendor_id IN ({marks})", [instance, *chunk]):
-                found[vendor_id] = (bytes(fingerprint), state, vendor_state, problem)
-        return found
+        return {vendor_id: (bytes(row[0]), row[1], row[2], row[5]) for vendor_id, row
+                in self._known_digests(instance, list(vendor_ids)).items()}
 
     def unseen(self, instance: str, seen: Collection[str]) -> list[tuple[str, str, str]]:
         """The orders of ``instance`` whose ids are not in ``seen``: (vendor id, state,
