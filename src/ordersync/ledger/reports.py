@@ -34,15 +34,14 @@ class ReportReads:
             return []
         marks = ",".join("?" * len(vendor_states))
         return [WaitingOrder(*row) for row in self.db.conn.execute(
-            "SELECT o.vendor_id, o.vendor_state, coalesce((SELECT max(e.at) FROM events e"
-            " WHERE e.instance = o.instance AND e.vendor_id = o.vendor_id"
-            " AND e.to_vendor_state = o.vendor_state AND e.from_vendor_state IS NOT NULL"
-            " AND e.from_vendor_state IS NOT e.to_vendor_state), o.first_seen), o.customer,"
-            " CASE WHEN EXISTS (SELECT 1 FROM events e WHERE e.instance = o.instance"
-            " AND e.vendor_id = o.vendor_id AND e.from_vendor_state IS NOT NULL"
-            " AND e.to_vendor_state = o.vendor_state"
-            " AND e.from_vendor_state IS NOT e.to_vendor_state) THEN NULL ELSE o.modified END"
-            f" FROM orders o WHERE o.instance = ? AND o.vendor_state IN ({marks})",
+            "SELECT vendor_id, vendor_state, coalesce(entered, first_seen), customer,"
+            " CASE WHEN entered IS NULL THEN modified END FROM ("
+            " SELECT o.vendor_id, o.vendor_state, o.first_seen, o.customer, o.modified,"
+            " (SELECT max(e.at) FROM events e WHERE e.instance = o.instance"
+            " AND e.vendor_id = o.vendor_id AND e.to_vendor_state = o.vendor_state"
+            " AND e.from_vendor_state IS NOT NULL"
+            " AND e.from_vendor_state IS NOT e.to_vendor_state) AS entered"
+            f" FROM orders o WHERE o.instance = ? AND o.vendor_state IN ({marks}))",
             [instance, *vendor_states])]
 
     def expiring(self, after: str, before: str) -> list[Expiring]:
