@@ -200,12 +200,14 @@ async def one_run(base_url: str, orders: int, use_tracemalloc: bool, sim_pid: in
         await asyncio.sleep(0.05)
         try:
             cpu = resource.getrusage(resource.RUSAGE_SELF)
+            writer_cpu = resource.getrusage(resource.RUSAGE_CHILDREN)
             machine0, sim0 = busy_jiffies()[0], process_jiffies(sim_pid)
             written, started = written_mb(), time.perf_counter()
             [cold] = await service.run_once()
             cold_s = time.perf_counter() - started
             written = written_mb() - written
             cpu_after = resource.getrusage(resource.RUSAGE_SELF)
+            writer_after = resource.getrusage(resource.RUSAGE_CHILDREN)
             machine1, sim1 = busy_jiffies()[0], process_jiffies(sim_pid)
             stop.set()
             await monitor
@@ -260,10 +262,15 @@ async def one_run(base_url: str, orders: int, use_tracemalloc: bool, sim_pid: in
         "cpu_us_per_order": (cpu_after.ru_utime - cpu.ru_utime + cpu_after.ru_stime
                              - cpu.ru_stime) / orders * 1e6,
         "sys_us_per_order": (cpu_after.ru_stime - cpu.ru_stime) / orders * 1e6,
+        "writer_cpu_us_per_order": (writer_after.ru_utime - writer_cpu.ru_utime
+                                    + writer_after.ru_stime - writer_cpu.ru_stime) / orders * 1e6,
+        "writer_peak_rss_mb": writer_after.ru_maxrss / 1024,
         "simulator_cores": (sim1 - sim0) / TICKS / cold_s,
         "other_cores": max(0.0, ((machine1 - machine0 - sim1 + sim0) / TICKS
                                  - (cpu_after.ru_utime - cpu.ru_utime
-                                    + cpu_after.ru_stime - cpu.ru_stime)) / cold_s),
+                                    + cpu_after.ru_stime - cpu.ru_stime)
+                                 - (writer_after.ru_utime - writer_cpu.ru_utime
+                                    + writer_after.ru_stime - writer_cpu.ru_stime)) / cold_s),
         "written_mb": written,
         "cold_requests": cold.requests,
         "cold_pages": cold.pages,

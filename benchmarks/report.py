@@ -41,9 +41,9 @@ from pathlib import Path
 import orjson
 
 from ordersync.ledger import Ledger
+from ordersync.pages import map_and_apply
 from ordersync.registry import adapter as find_adapter
 from ordersync.report import ReportSettings, refresh
-from ordersync.sync import map_and_apply
 from ordersync_adapters.fotoware.simulator import FotowareSimulator, iso
 from ordersync_adapters.pwinty.simulator import PwintySimulator
 

@@ -46,7 +46,8 @@ from .errors import (
 from .http import answered_writes, request_log
 from .ledger import AsyncLedger, LedgerAPI
 from .model import NEW_ORDER, Action, ActionState
-from .sync import VendorRunner, map_and_apply
+from .pages import map_and_apply
+from .sync import VendorRunner
 
 DEFAULT_POLICY = ActionPolicy()  # one shared default, as the default argument was
 

@@ -48,7 +48,7 @@ def admit(raw: Any, map_order: Callable[[dict], Order],
 
     Runs for every order of every page, so the usual order pays for two length checks and
     one byte search beside its mapping. (A value SQLite cannot hold that the mapping passes
-    on, such as a quantity beyond 64 bits, is caught when the page is written: sync.py.)
+    on, such as a quantity beyond 64 bits, is caught when the page is written: pages.py.)
     """
     try:
         problem = _long_list(raw, limits.max_items)

@@ -1,38 +1,29 @@
 """One poll of one vendor instance: adapter pages -> pure mapping -> ledger, cursor beside.
 
-Pages are written on the ledger's thread while the next page is fetched, so HTTP and SQLite
-overlap and the event loop never waits on either. A poll reads at most ``max_pages_per_poll``
+Pages are staged and written off the event loop (pages.py: on the ledger's thread, and for a
+big poll by a page writer process) while the next page is fetched, so HTTP, mapping and SQLite
+overlap and the event loop never waits on them. A poll reads at most ``max_pages_per_poll``
 pages and says why it stopped early (``PollResult.stopped``); every page is committed with its
-cursor, so the next poll resumes where this one stopped. An order that cannot be read is
-stored flagged (intake.py), never a reason to lose the page.
+cursor, so the next poll resumes where this one stopped.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections import Counter
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field, replace
-from functools import partial
+from dataclasses import dataclass, field
 
 import structlog
 
 from .config import VendorConfig
-from .contract import AdapterSpec
 from .errors import TransientError
 from .http import VendorHttp
-from .intake import Limits, admit, flagged, sound_text
-from .ledger import AsyncLedger, LedgerAPI, LedgerView, PageResult, digest
+from .ledger import AsyncLedger, LedgerView, PageResult
+from .pages import PageSink
 from .registry import adapter as find_adapter
 
-DEFAULT_LIMITS = Limits()  # one shared default, as the default argument was
-
 log = structlog.get_logger("ordersync.sync")
-
-UNSTORABLE = (OverflowError, TypeError, ValueError)
-"""What SQLite or orjson raise for a value they cannot hold (an int beyond 64 bits, a lone
-surrogate): a mapped order the ledger cannot write is stored flagged instead."""
 
 
 @dataclass
@@ -73,94 +64,6 @@ class PollResult:
             "requests": self.requests, "duration_s": round(self.duration_s, 3),
             "actions": self.actions, "stopped": self.stopped, "paused": self.paused,
         }
-
-
-def map_and_apply(
-    ledger: LedgerAPI, spec: AdapterSpec, instance: str, stream: str, raw_orders: list[dict],
-    cursor: dict | None, now: float, source: str = "poll", read_at: float | None = None,
-    limits: Limits = DEFAULT_LIMITS,
-) -> PageResult:
-    """Map a page with the adapter's pure mapping and write it with its cursor (ledger thread).
-
-    An order the mapping cannot read, or over a limit, is stored flagged (intake.py). An
-    order whose JSON is the very copy the ledger holds unflagged is not mapped at all: the
-    mapping is pure, so it would give what is stored.
-    """
-    map_order, identify = spec.map_order, spec.identify
-    raw_orders, same = _without_stored_copies(ledger, instance, identify, raw_orders, limits)
-    if not raw_orders and cursor is None:
-        return PageResult(unchanged=same)       # nothing to write: no transaction either
-    mapped = [admit(raw, map_order, identify, limits) for raw in raw_orders]
-    write = partial(ledger.apply_page, instance, spec.name, stream, now=now, source=source,
-                    read_at=read_at)
-    try:
-        result = _logged(instance, write(mapped, cursor))
-        return replace(result, unchanged=result.unchanged + same) if same else result
-    except UNSTORABLE:
-        pass
-    # The page held a value the ledger cannot store: write it order by order (each in its
-    # own savepoint of one transaction), keeping any such order flagged, then the cursor.
-    total: Counter = Counter()
-    flips: list = []
-    with ledger.write():
-        for raw, order in zip(raw_orders, mapped, strict=True):
-            try:
-                part = write([order], None)
-            except UNSTORABLE as exc:
-                problem = f"not storable: {exc}"[:500]
-                try:
-                    part = write([flagged(raw, problem, identify, limits)], None)
-                except UNSTORABLE:      # the vendor id itself cannot be stored
-                    part = write([flagged(raw, problem, None, limits)], None)
-            flips += _logged(instance, part).flips
-            total.update(new=part.new, changed=part.changed, unchanged=part.unchanged,
-                         flagged=part.flagged)
-        write([], cursor)
-    total.update(unchanged=same)
-    return PageResult(**total, flips=tuple(flips))
-
-
-def _without_stored_copies(ledger: LedgerAPI, instance: str, identify, raw_orders: list,
-                           limits: Limits) -> tuple[list, int]:
-    """The orders of a page but those whose JSON the ledger holds, unflagged, byte for byte
-    (an idle poll maps nothing and builds no row), and how many those were.
-
-    An order the ledger has none of (a cold sync) costs its ``identify`` and a share of one
-    query; the comparison is of ``digest(orjson.dumps(raw))``, what every adapter keeps.
-    """
-    if identify is None:
-        return raw_orders, 0
-    ids = [_identity(identify, raw) for raw in raw_orders]
-    stored = ledger.sound_digests(instance, [i for i in ids if i is not None])
-    if not stored:
-        return raw_orders, 0
-    kept = []
-    for raw, vendor_id in zip(raw_orders, ids, strict=True):
-        before = stored.get(vendor_id) if vendor_id is not None else None
-        if before is not None:
-            text = sound_text(raw, limits)
-            if text is not None and digest(text) == before:
-                continue
-        kept.append(raw)
-    return kept, len(raw_orders) - len(kept)
-
-
-def _identity(identify, raw) -> str | None:
-    try:
-        found = identify(raw) if isinstance(raw, dict) else None
-    except (ValueError, TypeError, KeyError, AttributeError):
-        return None
-    return found[0] if found else None
-
-
-def _logged(instance: str, result: PageResult) -> PageResult:
-    """Log each order whose flag came or went on this page (transitions, not every poll)."""
-    for vendor_id, problem in result.flips:
-        if problem is None:
-            log.info("order_cleared", vendor=instance, order=vendor_id)
-        else:
-            log.warning("order_flagged", vendor=instance, order=vendor_id, problem=problem)
-    return result
 
 
 def build_adapter(config: VendorConfig, *, sleep=asyncio.sleep, clock=time.time):
@@ -204,11 +107,12 @@ class VendorRunner:
         result = PollResult(self.name)
         stream = self.adapter.stream
         cursor = await self.ledger.call(lambda ledger: ledger.cursor(self.name, stream))
-        view = LedgerView(self.ledger, self.name)
         # Into an empty ledger (a backfill), the read-only indexes are built once at the end.
         deferred = await self.ledger.call(lambda ledger: ledger.defer_indexes())
-        writing: asyncio.Future | None = None
-        max_pages, limits = self.config.max_pages_per_poll, self.config.limits
+        sink = PageSink(self.ledger, self.spec, self.name, stream, self.config.limits,
+                        self.config.page_writer_after_orders, backfill=deferred)
+        view = LedgerView(self.ledger, self.name, settle=sink.settled)
+        max_pages = self.config.max_pages_per_poll
         pages = self.adapter.pull(cursor, view, now)
         handed = 0
         deadline = asyncio.timeout(self.config.poll_deadline_s)
@@ -220,20 +124,13 @@ class VendorRunner:
                                           " max_pages_per_poll); the next poll resumes")
                         break
                     handed += 1
-                    if writing is not None:
-                        self._added(result, await asyncio.shield(writing), progress)
-                    writing = self.ledger.submit(
-                        map_and_apply, self.spec, self.name, stream, page.orders, page.cursor,
-                        now, "poll", page.read_at if page.read_at is not None else self.clock(),
-                        limits,
-                    )
+                    read_at = page.read_at if page.read_at is not None else self.clock()
+                    self._added(result, await sink.put(page, now, read_at), progress)
                     if page.stopped:
                         result.stopped = page.stopped
                     if self.stopping:
                         break  # every page is committed with its cursor: the next poll resumes
-                if writing is not None:
-                    self._added(result, await asyncio.shield(writing), progress)
-                    writing = None
+                self._added(result, await sink.finish(), progress)
         except TimeoutError:
             if not deadline.expired():
                 raise
@@ -242,10 +139,9 @@ class VendorRunner:
                 " the pages written so far are kept and the next poll carries on",
                 vendor=self.name) from None
         finally:
-            if writing is not None:
-                # Let a page already handed to the ledger finish: its data and cursor
-                # belong together and were consistent when it was queued.
-                await asyncio.shield(writing)
+            # A page already handed on finishes: its data and cursor belong together and
+            # were consistent when it was queued.
+            await asyncio.shield(sink.close())
             if deferred:
                 await asyncio.shield(self.ledger.call(lambda ledger: ledger.build_indexes()))
             await pages.aclose()
@@ -256,10 +152,11 @@ class VendorRunner:
         return result
 
     @staticmethod
-    def _added(result: PollResult, page: PageResult, progress) -> None:
-        result.add(page)
-        if progress is not None:
-            progress(result)
+    def _added(result: PollResult, pages: list[PageResult], progress) -> None:
+        for page in pages:
+            result.add(page)
+            if progress is not None:
+                progress(result)
 
     async def close(self) -> None:
         await self.http.close()

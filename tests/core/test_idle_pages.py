@@ -1,4 +1,4 @@
-"""A page the ledger already holds byte for byte is not mapped again (sync.map_and_apply).
+"""A page the ledger already holds byte for byte is not mapped again (pages.map_and_apply).
 
 The Pwinty adapter's own pure mapping, counted by wrapping it in a spec of its own: a copy
 stored unflagged and unchanged costs no mapping; anything else (a change, a flagged copy,
@@ -13,7 +13,7 @@ import orjson
 
 from ordersync.intake import Limits
 from ordersync.ledger import Ledger
-from ordersync.sync import DEFAULT_LIMITS, map_and_apply
+from ordersync.pages import DEFAULT_LIMITS, map_and_apply
 from ordersync_adapters.pwinty import ADAPTER as PWINTY
 
 

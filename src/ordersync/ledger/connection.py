@@ -30,10 +30,18 @@ SORT_CACHE_SIZE = -2048
 class Connection:
     """One SQLite connection (WAL), migrated on opening. Not thread-safe: use one thread."""
 
-    def __init__(self, path: str | Path | None = None, *, memory: bool = False) -> None:
+    def __init__(self, path: str | Path | None = None, *, memory: bool = False,
+                 prepared: bool = False) -> None:
+        self.path = None if memory or path is None else Path(path)
+        """The ledger file (None in memory): what a page writer process opens."""
         if memory:
             self.db = Database(memory=True)
             self._configure()
+        elif prepared and path is not None:
+            # A second connection to a ledger another one has opened (created, migrated,
+            # its indexes as that one wants them): the page writer's (pagewriter.py).
+            self.db = Database(sqlite3_connect(Path(path)))
+            self._set_pragmas()
         else:
             if path is None:
                 raise TypeError("Connection needs a path unless memory=True")
@@ -63,6 +71,11 @@ class Connection:
                 raise problem from None
 
     def _configure(self) -> None:
+        self._set_pragmas()
+        migrations.apply(self.db)
+        build_deferred_indexes(self.db)     # those a backfill killed half way left unbuilt
+
+    def _set_pragmas(self) -> None:
         self.db.execute("PRAGMA synchronous = NORMAL")
         self.db.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
         # A 16 MB page cache (the default is 2 MB): index pages stay cached during an ingest.
@@ -71,8 +84,6 @@ class Connection:
         # memory: on disk they were a temp file written and dropped per statement, as many
         # bytes again as the WAL (docs/performance.md).
         self.db.execute("PRAGMA temp_store = MEMORY")
-        migrations.apply(self.db)
-        build_deferred_indexes(self.db)     # those a backfill killed half way left unbuilt
 
     def close(self) -> None:
         self.db.close()

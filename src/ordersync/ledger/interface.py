@@ -11,9 +11,11 @@ from __future__ import annotations
 import builtins
 from collections.abc import Collection, Iterable, Sequence
 from contextlib import AbstractContextManager
+from pathlib import Path
 from typing import Protocol
 
 from ..model import Action, ActionState, Order
+from .orders import PageRows
 from .records import (
     Attempt,
     ExceptionRecord,
@@ -70,6 +72,9 @@ class LedgerAPI(Protocol):
     """Orders and events, sync state and vendor health, exceptions, and the outbox, in one
     ledger."""
 
+    path: Path | None
+    """The ledger's file, if a second process may open it to write pages (pagewriter.py)."""
+
     @property
     def outbox(self) -> OutboxAPI:
         """The actions and their attempts (read-only here, so a subtype may be given)."""
@@ -92,6 +97,12 @@ class LedgerAPI(Protocol):
     def apply_page(self, instance: str, adapter: str, stream: str, orders: Sequence[Order],
                    cursor: dict | None, now: float, source: str = "poll",
                    read_at: float | None = None) -> PageResult: ...
+
+    def write_rows(self, instance: str, adapter: str, stream: str, rows: PageRows,
+                   cursor: dict | None, now: float, source: str = "poll",
+                   read_at: float | None = None) -> PageResult:
+        """``apply_page`` for a page already turned into rows (``orders.page_rows``)."""
+        ...
 
     def sound_digests(self, instance: str, vendor_ids: list[str]) -> dict[str, bytes]:
         """The digest of each given order the ledger holds unflagged."""

@@ -22,6 +22,10 @@ from .syncstate import save_cursor
 
 T = TypeVar("T")
 
+UNSTORABLE = (OverflowError, TypeError, ValueError)
+"""What SQLite or orjson raise for a value they cannot hold (an int beyond 64 bits, a lone
+surrogate): a mapped order the ledger cannot write is stored flagged instead (pages.py)."""
+
 
 def digest(raw: bytes) -> bytes:
     """A short fingerprint of an order's raw JSON: equal fingerprints, nothing to write."""
@@ -55,14 +59,30 @@ class OrderStore:
         ``read_at`` is when the vendor sent these copies: a stored copy read later (by an
         action, while this poll was under way) is newer and is kept.
         """
+        return self.write_rows(instance, adapter, stream, page_rows(orders), cursor, now,
+                               source, read_at)
+
+    def write_rows(
+        self,
+        instance: str,
+        adapter: str,
+        stream: str,
+        rows: PageRows,
+        cursor: dict | None,
+        now: float,
+        source: str = "poll",
+        read_at: float | None = None,
+    ) -> PageResult:
+        """:meth:`apply_page` for a page already turned into rows (:func:`page_rows`): the
+        half that needs the database, so that it can run in another process (pagewriter.py).
+        """
         at = iso(now)
         conn = self.db.conn
-        # The hot path of every sync: a cold full scan runs this for every order. Rows are
-        # built inline from local names into flat parameter lists, and written 50 rows to a
-        # statement (see _insert_batched).
+        # The hot path of every sync: a cold full scan runs this for every order. Parameters
+        # go into flat lists, written 50 rows to a statement (see _insert_batched).
         dumps, sort_keys, blake2b = orjson.dumps, orjson.OPT_SORT_KEYS, hashlib.blake2b
         with self.write():
-            known = self._known_digests(instance, [o.vendor_id for o in orders])
+            known = self._known_digests(instance, [row[0] for row in rows])
             # A page of orders the ledger has none of (a cold sync) writes its ``appeared``
             # events with a narrower statement; otherwise all events keep the page's order.
             order_params: list = []
@@ -75,15 +95,11 @@ class OrderStore:
             new = changed = flagged = 0
             flips: list = []
             seen: set[str] = set()
-            for order in orders:
-                vendor_id = order.vendor_id
+            for vendor_id, problem, state, vendor_state, raw, columns, data, items in rows:
                 if vendor_id in seen:
                     continue
                 seen.add(vendor_id)
-                raw = order.raw
                 fingerprint = blake2b(raw, digest_size=16).digest()   # == digest(raw), inlined
-                state, vendor_state = order.state._value_, order.vendor_state
-                problem = order.problem
                 if problem is not None:
                     flagged += 1
                 before = known.get(vendor_id) if known else None
@@ -116,20 +132,13 @@ class OrderStore:
                     # a stored order means ``known`` was given, so add_event is this very method
                     event_params.extend((instance, vendor_id, at, source, kind, old_state, state,
                                          old_vendor_state, vendor_state, problem))
-                data = order.data
-                add_order((
-                    instance, vendor_id, adapter, state, vendor_state, order.reference,
-                    order.created, order.modified, order.expires, order.customer, order.comment,
-                    order.url, dumps(data, option=sort_keys).decode() if data else "{}",
-                    raw.decode("utf-8"), bytearray(fingerprint), first_seen, at, read_at, problem,
-                ))
-                for position, item in enumerate(order.items):
-                    data = item.data
-                    add_item((
-                        instance, vendor_id, position, item.key, item.title, item.quantity,
-                        item.status, item.expires,
-                        dumps(data, option=sort_keys).decode() if data else "{}",
-                    ))
+                add_order((instance, vendor_id, adapter, state, vendor_state))
+                add_order(columns)
+                add_order((dumps(data, option=sort_keys).decode() if data else "{}",
+                           raw.decode("utf-8"), fingerprint, first_seen, at, read_at, problem))
+                for position, (key, title, quantity, status, expires, data) in enumerate(items):
+                    add_item((instance, vendor_id, position, key, title, quantity, status,
+                              expires, dumps(data, option=sort_keys).decode() if data else "{}"))
             if replaced:
                 conn.executemany("DELETE FROM items WHERE instance = ? AND vendor_id = ?", replaced)
             _insert_batched(
@@ -314,6 +323,26 @@ class OrderStore:
             "SELECT count(*) FROM events WHERE instance = ?", (instance,)
         ).fetchone()[0]
 
+
+
+PageRows = list[tuple]
+"""A page of orders as plain tuples (:func:`page_rows`): per order its vendor id, problem,
+state, vendor state, raw JSON (bytes), its columns from ``reference`` to ``url``, its data
+and its items (key, title, quantity, status, expires, data). Nothing but str, int, bytes,
+None, lists and JSON-able dicts: cheap to pickle to the page writer process."""
+
+
+def page_rows(orders: Iterable[Order]) -> PageRows:
+    """A page of orders as :data:`PageRows`. Pure and cheap: the work of turning them into
+    the ledger's rows (JSON, digests) is :meth:`OrderStore.write_rows`'s, wherever it runs."""
+    return [
+        (order.vendor_id, order.problem, order.state._value_, order.vendor_state, order.raw,
+         (order.reference, order.created, order.modified, order.expires, order.customer,
+          order.comment, order.url), order.data,
+         [(item.key, item.title, item.quantity, item.status, item.expires, item.data)
+          for item in order.items])
+        for order in orders
+    ]
 
 
 _BATCH_ROWS = 50

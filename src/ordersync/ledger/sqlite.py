@@ -18,7 +18,8 @@ class Ledger(Connection, OrderStore, SyncState, ExceptionStore, ReportReads):
     Not thread-safe: use it from one thread (see :class:`~ordersync.ledger.AsyncLedger`).
     """
 
-    def __init__(self, path: str | Path | None = None, *, memory: bool = False) -> None:
-        super().__init__(path, memory=memory)
+    def __init__(self, path: str | Path | None = None, *, memory: bool = False,
+                 prepared: bool = False) -> None:
+        super().__init__(path, memory=memory, prepared=prepared)
         self.outbox = Outbox(self)
         """The actions and their attempts (the outbox half of the ledger)."""

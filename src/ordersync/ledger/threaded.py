@@ -5,7 +5,7 @@ so the loop never waits on the database and a read submitted after a write sees 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
@@ -38,26 +38,34 @@ class AsyncLedger:
 class LedgerView:
     """The read-only slice of the ledger an adapter may consult while it pulls."""
 
-    def __init__(self, ledger: AsyncLedger, instance: str) -> None:
+    def __init__(self, ledger: AsyncLedger, instance: str,
+                 settle: Callable[[], Awaitable[None]] | None = None) -> None:
         self._ledger = ledger
         self.instance = instance
+        self._settle = settle
+        """Awaited before each read: until the poll's last page is written (sync.PageSink),
+        wherever it is written, so that every read sees it."""
+
+    async def _read(self, fn: Callable[[LedgerAPI], T]) -> T:
+        if self._settle is not None:
+            await self._settle()
+        return await self._ledger.call(fn)
 
     async def known_modified(self, vendor_ids: Iterable[str]) -> dict[str, str | None]:
         ids = list(vendor_ids)
-        return await self._ledger.call(lambda ledger: ledger.known_modified(self.instance, ids))
+        return await self._read(lambda ledger: ledger.known_modified(self.instance, ids))
 
     async def in_vendor_state(self, vendor_state: str) -> list[OrderRef]:
-        return await self._ledger.call(
-            lambda ledger: ledger.in_vendor_state(self.instance, vendor_state))
+        return await self._read(lambda ledger: ledger.in_vendor_state(self.instance, vendor_state))
 
     async def count_by_vendor_state(self) -> dict[str, int]:
-        return await self._ledger.call(lambda ledger: ledger.count_by_vendor_state(self.instance))
+        return await self._read(lambda ledger: ledger.count_by_vendor_state(self.instance))
 
     async def stored(self, vendor_id: str) -> dict | None:
         """The vendor's JSON for one order as the ledger last stored it, or None."""
-        order = await self._ledger.call(lambda ledger: ledger.order(self.instance, vendor_id))
+        order = await self._read(lambda ledger: ledger.order(self.instance, vendor_id))
         return order.raw if order is not None else None
 
     async def flagged(self) -> list[OrderRef]:
         """Every flagged order that has a url."""
-        return await self._ledger.call(lambda ledger: ledger.flagged(self.instance))
+        return await self._read(lambda ledger: ledger.flagged(self.instance))
