@@ -16,7 +16,8 @@ each run starts a fresh Python process that:
 3. runs ``run_once()`` five more times: the idle cycle, with every order in the ledger and
    nothing changed on the vendor side; its requests (PollResult.requests, the most of the
    five), milliseconds and CPU milliseconds of the process (their medians);
-4. reads peak RSS (``ru_maxrss``) of that process, runs one more idle cycle with a new
+4. reads peak RSS (``ru_maxrss``) of that process and of its page writer (the child process
+   that writes a big poll's pages, whose CPU is counted apart), runs one more idle cycle with a new
    Service (what ``sync --once`` in a new process costs: it needs a token and the API
    descriptor first), and checks the ledger: one row and one ``appeared`` event per order,
    raw JSON kept, items, the final cursor, nothing written by any idle cycle.
@@ -378,7 +379,8 @@ MEDIAN_KEYS = ("cold_s", "orders_per_s", "cpu_us_per_order", "sys_us_per_order",
                "simulator_cores", "other_cores", "peak_rss_mb", "rss_before_mb", "rss_after_mb",
                "max_stall_ms", "p99_stall_ms", "idle_requests", "idle_ms", "idle_cpu_ms",
                "fresh_idle_requests",
-               "fresh_idle_ms", "ledger_mb", "process_s", "written_mb")
+               "fresh_idle_ms", "ledger_mb", "process_s", "written_mb",
+               "writer_cpu_us_per_order", "writer_peak_rss_mb")
 
 
 def summarise(runs: list[dict], loaders: list[dict]) -> dict:
@@ -492,16 +494,17 @@ def print_table(report: dict) -> None:
           f" simulator page size {report['page_size']}; medians of"
           f" {report['sizes'][0]['runs']} runs\n")
     header = ("orders", "loader orders/s", "orders/s", "ratio", "loader CPU us/order",
-              "CPU us/order", "peak RSS MB", "max stall ms", "idle requests", "idle ms",
-              "idle CPU ms", "other load")
+              "CPU us/order (writer)", "peak RSS MB (writer)", "max stall ms", "idle requests",
+              "idle ms", "idle CPU ms", "other load")
     print("| " + " | ".join(header) + " |")
     print("|" + "|".join("---:" for _ in header) + "|")
     for s in report["sizes"]:
         print("| " + " | ".join([
             f"{s['orders']:,}", f"{s['loader_orders_per_s']:,.0f}", f"{s['orders_per_s']:,.0f}",
             f"{s['ratio']:.2f}", f"{s['loader_cpu_us_per_order']:.0f}",
-            f"{s['cpu_us_per_order']:.0f}",
-            f"{s['peak_rss_mb']:.0f}", f"{s['max_stall_ms']:.0f}", f"{s['idle_requests']:.0f}",
+            f"{s['cpu_us_per_order']:.0f} ({s['writer_cpu_us_per_order']:.0f})",
+            f"{s['peak_rss_mb']:.0f} ({s['writer_peak_rss_mb']:.0f})",
+            f"{s['max_stall_ms']:.0f}", f"{s['idle_requests']:.0f}",
             f"{s['idle_ms']:.1f}", f"{s['idle_cpu_ms']:.1f}", f"{s['other_cores']:.2f} cores",
         ]) + " |")
     print(f"\n{TARGETS}; 'ratio' is the median of each run's orders/s over that of the"

@@ -26,6 +26,7 @@ ends are this module, the same installation).
 
 from __future__ import annotations
 
+import io
 import os
 import pickle
 import select
@@ -58,9 +59,17 @@ class WriterGone(Exception):
 
 def payload(instance: str, adapter: str, stream: str, rows: list, cursor: dict | None,
             now: float, source: str, read_at: float | None) -> bytes:
-    """One page for the writer (:meth:`OrderStore.write_rows`'s arguments), pickled."""
-    return pickle.dumps((instance, adapter, stream, rows, cursor, now, source, read_at),
-                        protocol=pickle.HIGHEST_PROTOCOL)
+    """One page for the writer (:meth:`OrderStore.write_rows`'s arguments), pickled.
+
+    In the pickler's fast mode, which keeps no memo of the objects it has written: half the
+    CPU. An object held twice is written twice; one that holds itself would fail, and rows
+    made of JSON values never do.
+    """
+    out = io.BytesIO()
+    pickler = pickle.Pickler(out, protocol=pickle.HIGHEST_PROTOCOL)
+    pickler.fast = True
+    pickler.dump((instance, adapter, stream, rows, cursor, now, source, read_at))
+    return out.getvalue()
 
 
 class PageWriter:

@@ -93,7 +93,7 @@ class FotowarePull:
         followed: set[str | None] = {start or (await self.api.admin_urls())[list_name]}
         listed: set[int] = set()      # a fingerprint per page: ids of every order cost MBs
         async for orders, next_url in self.api.pages(list_name, start):
-            page = hash(tuple(_ids(orders)))
+            page = _fingerprint(orders)
             if orders and page in listed:
                 self._repeats(list_name, "a page already listed, the same orders again")
                 return
@@ -171,6 +171,14 @@ class FotowarePull:
 def _id(order: dict[str, Any]) -> str:
     href = order.get("href")
     return order_id(href) if isinstance(href, str) and href else ""
+
+
+def _fingerprint(orders: list) -> int:
+    """A page's orders, as one number: their hrefs (not their ids: no href parsed)."""
+    try:
+        return hash(tuple([o.get("href") if type(o) is dict else None for o in orders]))
+    except TypeError:           # an href that is a list or an object: no order of ours
+        return hash(tuple(_ids(orders)))
 
 
 def _ids(orders: list[dict]) -> list[str]:
