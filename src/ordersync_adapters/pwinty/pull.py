@@ -12,6 +12,14 @@ again until they can be read). Each walked order is written through the ledger,
 which compares it with the stored copy and writes nothing for unchanged ones. The first
 poll walks the whole list, storing a resume offset with every page.
 
+An idle poll does not hand the ledger what it already holds: the pull remembers the
+fingerprint of each order its last walk handed over (or found unchanged), and the next
+walk hands over only the orders whose fingerprint differs. That memory is trusted only
+when it cannot be stale: the last walk reached its end, the last order it handed over is
+the ledger's copy (so every page before it was written too), no action has since stored a
+copy of its own, and no order it remembers is flagged. Otherwise, and in a full walk,
+every order is compared by the ledger as before.
+
 For orders not yet submitted, Pwinty's SubmissionStatus (what blocks submitting) is read
 and kept beside the order as ``submissionStatus``; it is read again only when the order
 itself changed or the copy is older than ``readiness_max_age_s``.
@@ -55,7 +63,14 @@ class PwintyPull:
         self.clock = clock
         self.page_size = page_size
         self.readiness_max_age_s = readiness_max_age_s
-        self._readiness: dict[str, tuple[bytes, float, dict]] = {}
+        self._readiness: dict[str, tuple[bytes, float, dict, bytes]] = {}
+        self._last_walk: _Walk | None = None
+        self._actions = 0
+
+    def action_done(self) -> None:
+        """An action ran: it may have stored a copy of an order the last walk remembers, so
+        the next poll compares every order with the ledger again."""
+        self._actions += 1
 
     async def pull(self, cursor: dict | None, view: LedgerReader,
                    now: float) -> AsyncGenerator[Page, None]:
@@ -63,7 +78,10 @@ class PwintyPull:
         resume = cursor.get("resume_offset")
         known_max = cursor.get("max_id")
         full_scan = known_max is None or resume is not None
-        oldest_open = await self._oldest_open(view)
+        oldest_open, flagged = await self._open_orders(view)
+        last_walk, self._last_walk = self._last_walk, None   # a walk that does not end: none
+        known = {} if full_scan else await self._known(last_walk, view, flagged)
+        walk = _Walk(self._actions)
         offset = resume or 0
         highest = known_max or 0
         lowest: int | None = None
@@ -82,9 +100,10 @@ class PwintyPull:
             lowest = min(ids)
             highest = max([highest, *ids])
             offset += len(orders)
-            await self._add_readiness(orders, now)
+            # A full walk remembers only the orders that can change: its memory stays small.
+            marks = await self._add_readiness(orders, ids, now, final_too=not full_scan)
             progress = {"resume_offset": offset} if full_scan else None
-            yield Page(orders, progress, read_at)
+            yield Page(walk.changed(orders, ids, marks, known), progress, read_at)
             # No page size is trusted to mark the end (the server may cap ``count``):
             # only an empty page does, or, when polling, having passed both marks.
             if not full_scan and min(ids) <= (known_max or 0) and (
@@ -92,28 +111,86 @@ class PwintyPull:
             ):
                 break
         yield Page([], {"max_id": highest}, stopped=stopped)
+        self._last_walk = walk      # it reached its end: the next poll may trust it
 
-    async def _oldest_open(self, view: LedgerReader) -> int | None:
+    async def _open_orders(self, view: LedgerReader) -> tuple[int | None, set[str]]:
+        """The oldest order that can still change, and the ids of the flagged orders."""
         ids = [order.vendor_id for status in OPEN_STATUSES
                for order in await view.in_vendor_state(status)]
-        ids += [order.vendor_id for order in await view.flagged()]
-        numbers = [int(i) for i in ids if str(i).isdigit()]
-        return min(numbers) if numbers else None
+        flagged = {order.vendor_id for order in await view.flagged()}
+        numbers = [int(i) for i in [*ids, *flagged] if str(i).isdigit()]
+        return (min(numbers) if numbers else None), flagged
 
-    async def _add_readiness(self, orders: list[dict], now: float) -> None:
-        """Attach SubmissionStatus to orders not yet submitted (re-read only when needed)."""
-        for order in orders:
-            if order.get("status") not in NEEDS_READINESS or not _int_id(order):
-                continue        # an order without an id is stored flagged, not asked about
-            key = str(order.get("id"))
-            fingerprint = hashlib.blake2b(_canonical(order), digest_size=16).digest()
+    async def _known(self, walk: _Walk | None, view: LedgerReader,
+                     flagged: set[str]) -> dict[str, bytes]:
+        """The marks of the last walk when the ledger surely holds every order as that walk
+        saw it: no action ran since it began, and the last order it handed over is the
+        ledger's copy (pages are written in order, so every one before it was too)."""
+        if walk is None or walk.actions != self._actions:
+            return {}
+        if walk.last_handed is not None:
+            vendor_id, order = walk.last_handed
+            stored = await view.stored(vendor_id)
+            if stored is None or _fingerprint(stored) != _fingerprint(order):
+                return {}
+        return {key: mark for key, mark in walk.marks.items() if key not in flagged}
+
+    async def _add_readiness(self, orders: list[dict], ids: list[int], now: float, *,
+                             final_too: bool) -> list[bytes | None]:
+        """Attach SubmissionStatus to orders not yet submitted (re-read only when needed).
+
+        Each order's mark: the fingerprint of the order as listed, then of its readiness;
+        None for an order without an id, and for a final one unless ``final_too``."""
+        marks: list[bytes | None] = []
+        for order, order_id in zip(orders, ids, strict=True):
+            status = order.get("status")
+            if not order_id or not (final_too or status not in FINAL_STATUSES):
+                marks.append(None)  # an order without an id is stored flagged, not asked about
+                continue
+            fingerprint = _fingerprint(order)
+            if status not in NEEDS_READINESS:
+                marks.append(fingerprint)
+                continue
+            key = str(order["id"])
             cached = self._readiness.get(key)
-            if cached and cached[0] == fingerprint and now - cached[1] < self.readiness_max_age_s:
-                readiness = cached[2]
-            else:
+            if not (cached and cached[0] == fingerprint
+                    and now - cached[1] < self.readiness_max_age_s):
                 readiness = await self.api.submission_status(key)
-                self._readiness[key] = (fingerprint, now, readiness)
-            order["submissionStatus"] = readiness
+                cached = (fingerprint, now, readiness, _fingerprint(readiness))
+                self._readiness[key] = cached
+            order["submissionStatus"] = cached[2]
+            marks.append(fingerprint + cached[3])
+        return marks
+
+
+class _Walk:
+    """One walk's memory: the mark of each order it handed to the ledger or found unchanged."""
+
+    def __init__(self, actions: int) -> None:
+        self.actions = actions
+        """How many actions had run when the walk began."""
+        self.marks: dict[str, bytes] = {}
+        self.last_handed: tuple[str, dict] | None = None
+        """The last order handed to the ledger (as handed) and its id."""
+
+    def changed(self, orders: list[dict], ids: list[int], marks: list[bytes | None],
+                known: dict[str, bytes]) -> list[dict]:
+        """The orders whose mark is not the one ``known`` for them; remembers each mark."""
+        handed = []
+        for order, order_id, mark in zip(orders, ids, marks, strict=True):
+            key = str(order["id"]) if order_id else None
+            if key is not None and mark is not None and known.get(key) == mark:
+                self.marks[key] = mark
+                continue
+            handed.append(order)
+            if key is None:
+                continue
+            self.last_handed = (key, order)
+            if mark is None:
+                self.marks.pop(key, None)
+            else:
+                self.marks[key] = mark
+        return handed
 
 
 def _int_id(order: dict) -> int:
@@ -124,10 +201,11 @@ def _int_id(order: dict) -> int:
         return 0
 
 
-def _canonical(order: dict) -> bytes:
-    """The order's JSON with sorted keys, also for one orjson cannot write (a number beyond 64
-    bits: the order is stored flagged, and must not stop the page on its way there)."""
+def _fingerprint(order: dict) -> bytes:
+    """A short fingerprint of the order's JSON, also of one orjson cannot write (a number
+    beyond 64 bits: the order is stored flagged, and must not stop the page on its way)."""
     try:
-        return orjson.dumps(order, option=orjson.OPT_SORT_KEYS)
+        text = orjson.dumps(order)
     except TypeError:
-        return json.dumps(order, sort_keys=True, default=repr).encode()
+        text = json.dumps(order, sort_keys=True, default=repr).encode()
+    return hashlib.blake2b(text, digest_size=16).digest()
