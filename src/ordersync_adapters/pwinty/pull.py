@@ -14,7 +14,8 @@ poll walks the whole list, storing a resume offset with every page.
 
 An idle poll does not hand the ledger what it already holds: the pull remembers the
 fingerprint of each order its last walk handed over (or found unchanged), and the next
-walk hands over only the orders whose fingerprint differs. That memory is trusted only
+walk hands over only the orders whose fingerprint differs; a page whose body is the one
+the last walk read at the same offset is not even decoded. That memory is trusted only
 when it cannot be stale: the last walk reached its end, the last order it handed over is
 the ledger's copy (so every page before it was written too), no action has since stored a
 copy of its own, and no order it remembers is flagged. Otherwise, and in a full walk,
@@ -37,6 +38,7 @@ import hashlib
 import json
 import time
 from collections.abc import AsyncGenerator, Callable
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -80,18 +82,25 @@ class PwintyPull:
         full_scan = known_max is None or resume is not None
         oldest_open, flagged = await self._open_orders(view)
         last_walk, self._last_walk = self._last_walk, None   # a walk that does not end: none
-        known = {} if full_scan else await self._known(last_walk, view, flagged)
+        trusted = None if full_scan else await self._trusted(last_walk, view)
+        known = trusted.marks_but(flagged) if trusted else {}
         walk = _Walk(self._actions)
         offset = resume or 0
         highest = known_max or 0
         lowest: int | None = None
         stopped = None
         while True:
-            orders = await self.api.orders_page(self.page_size, offset)
+            same = trusted.pages.get(offset) if trusted else None
+            if same is not None and not self._unchanged(same, known, now):
+                same = None
+            body, orders = await self.api.orders_page(self.page_size, offset,
+                                                      same.body if same else None)
             read_at = self.clock()
-            if not orders:
+            same = same if orders is None else None     # the body the last walk read here
+            listed = orders or []
+            if same is None and not listed:
                 break
-            ids = [_int_id(o) for o in orders]
+            ids = same.ids if same is not None else [_int_id(o) for o in listed]
             if lowest is not None and min(ids) >= lowest:
                 stopped = (f"the order list repeats itself at offset {offset} (nothing below"
                            f" id {lowest}): the vendor ignores offset; the walk ends there")
@@ -99,11 +108,18 @@ class PwintyPull:
                 break
             lowest = min(ids)
             highest = max([highest, *ids])
-            offset += len(orders)
-            # A full walk remembers only the orders that can change: its memory stays small.
-            marks = await self._add_readiness(orders, ids, now, final_too=not full_scan)
+            if same is not None:    # not even decoded: nothing on it to hand over
+                walk.pages[offset] = same
+                walk.marks.update(same.marks)
+                handed: list[dict] = []
+            else:
+                # A full walk remembers only the orders that can change: its memory stays small.
+                marks = await self._add_readiness(listed, ids, now, final_too=not full_scan)
+                handed = walk.changed(listed, ids, marks, known)
+                walk.read(offset, body, ids, listed, marks)
+            offset += len(ids)
             progress = {"resume_offset": offset} if full_scan else None
-            yield Page(walk.changed(orders, ids, marks, known), progress, read_at)
+            yield Page(handed, progress, read_at)
             # No page size is trusted to mark the end (the server may cap ``count``):
             # only an empty page does, or, when polling, having passed both marks.
             if not full_scan and min(ids) <= (known_max or 0) and (
@@ -121,19 +137,30 @@ class PwintyPull:
         numbers = [int(i) for i in [*ids, *flagged] if str(i).isdigit()]
         return (min(numbers) if numbers else None), flagged
 
-    async def _known(self, walk: _Walk | None, view: LedgerReader,
-                     flagged: set[str]) -> dict[str, bytes]:
-        """The marks of the last walk when the ledger surely holds every order as that walk
-        saw it: no action ran since it began, and the last order it handed over is the
-        ledger's copy (pages are written in order, so every one before it was too)."""
+    async def _trusted(self, walk: _Walk | None, view: LedgerReader) -> _Walk | None:
+        """The last walk if the ledger surely holds every order as that walk saw it: no
+        action ran since it began, and the last order it handed over is the ledger's copy
+        (pages are written in order, so every one before it was too)."""
         if walk is None or walk.actions != self._actions:
-            return {}
+            return None
         if walk.last_handed is not None:
             vendor_id, order = walk.last_handed
             stored = await view.stored(vendor_id)
             if stored is None or _fingerprint(stored) != _fingerprint(order):
-                return {}
-        return {key: mark for key, mark in walk.marks.items() if key not in flagged}
+                return None
+        return walk
+
+    def _unchanged(self, page: _PageSeen, known: dict[str, bytes], now: float) -> bool:
+        """Whether that page, read again byte for byte, would hand nothing over: each of its
+        orders is known as it was, and no readiness on it is due to be read again."""
+        if any(known.get(key) != mark for key, mark in page.marks.items()):
+            return False
+        for key in page.drafts:
+            cached = self._readiness.get(key)
+            if not (cached and now - cached[1] < self.readiness_max_age_s
+                    and cached[0] + cached[3] == page.marks[key]):
+                return False
+        return True
 
     async def _add_readiness(self, orders: list[dict], ids: list[int], now: float, *,
                              final_too: bool) -> list[bytes | None]:
@@ -163,15 +190,31 @@ class PwintyPull:
         return marks
 
 
+@dataclass(frozen=True, slots=True)
+class _PageSeen:
+    """A page a walk read and remembered in full: its body's fingerprint, ids and marks."""
+
+    body: bytes
+    ids: list[int]
+    marks: dict[str, bytes]
+    drafts: tuple[str, ...]
+    """The orders on it that carry a SubmissionStatus."""
+
+
 class _Walk:
-    """One walk's memory: the mark of each order it handed to the ledger or found unchanged."""
+    """One walk's memory: the mark of each order it handed to the ledger or found unchanged,
+    and the pages whose every order it remembers."""
 
     def __init__(self, actions: int) -> None:
         self.actions = actions
         """How many actions had run when the walk began."""
         self.marks: dict[str, bytes] = {}
+        self.pages: dict[int, _PageSeen] = {}
         self.last_handed: tuple[str, dict] | None = None
         """The last order handed to the ledger (as handed) and its id."""
+
+    def marks_but(self, flagged: set[str]) -> dict[str, bytes]:
+        return {key: mark for key, mark in self.marks.items() if key not in flagged}
 
     def changed(self, orders: list[dict], ids: list[int], marks: list[bytes | None],
                 known: dict[str, bytes]) -> list[dict]:
@@ -191,6 +234,17 @@ class _Walk:
             else:
                 self.marks[key] = mark
         return handed
+
+    def read(self, offset: int, body: bytes, ids: list[int], orders: list[dict],
+             marks: list[bytes | None]) -> None:
+        """Remember a page read at ``offset`` if every order on it is remembered."""
+        if all(ids) and None not in marks:
+            keys = [str(order["id"]) for order in orders]
+            self.pages[offset] = _PageSeen(
+                body, ids,
+                {key: mark for key, mark in zip(keys, marks, strict=True) if mark is not None},
+                tuple(key for key, order in zip(keys, orders, strict=True)
+                      if order.get("status") in NEEDS_READINESS))
 
 
 def _int_id(order: dict) -> int:

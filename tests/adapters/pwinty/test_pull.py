@@ -161,7 +161,7 @@ async def test_a_steady_idle_poll_hands_over_nothing_yet_every_change_is_seen(
     sim = await pwinty(orders=300, **STILL)
     open_now = [i for i in sim.order_ids() if sim.get_order(i)["status"] in OPEN]
     submitted = next(i for i in open_now if sim.get_order(i)["status"] == "Submitted")
-    shipped = next(i for i in open_now if i != submitted)
+    shipped = open_now[-1]      # the oldest open order: on the last page of the window
     owed = sim.add_order(payment="InvoiceMe")  # a draft the account's balance will block
     async with prints(sim, page_size=10) as service:
         await poll(service)     # the cold sync
@@ -172,20 +172,24 @@ async def test_a_steady_idle_poll_hands_over_nothing_yet_every_change_is_seen(
         assert len(list_requests(sim, seen)) > 1, "the window is still read"
         sim.set_status(submitted, "Cancelled")
         sim.add_shipment(shipped)
-        new_id = sim.add_order(status="AwaitingPayment")
+        moved = await poll(service)     # two pages differ, the others are the same bytes
         sim.balance_insufficient = True     # SubmissionStatus changes, the order does not
         clock.advance(901)                  # ... and is read again after readiness_max_age_s
-        result = await poll(service)
+        blocked = await poll(service)
+        new_id = sim.add_order(status="AwaitingPayment")    # every page moves down by one
+        added = await poll(service)
         again = await poll(service)
-    assert result.new == 1 and result.changed >= 3  # and each blocked InvoiceMe draft
+    assert (moved.new, moved.changed, moved.unchanged) == (0, 2, 0)
+    assert blocked.changed >= 1     # each InvoiceMe draft, ``owed`` among them
+    assert (added.new, added.changed, added.unchanged) == (1, 0, 0)
     assert (again.new, again.changed, again.unchanged) == (0, 0, 0)
     stored = ledger()
     assert stored.order("prints", submitted).vendor_state == "Cancelled"
     assert len(stored.order("prints", shipped).data["shipments"]) == len(
         sim.get_order(shipped)["shippingInfo"]["shipments"])
-    assert stored.order("prints", new_id).vendor_state == "AwaitingPayment"
     assert "AccountBalanceInsufficient" in stored.order("prints", owed).data["submission"][
         "generalErrors"]
+    assert stored.order("prints", new_id).vendor_state == "AwaitingPayment"
 
 
 async def test_the_poll_after_an_action_compares_every_order_with_the_ledger(
