@@ -208,3 +208,20 @@ async def test_the_poll_after_an_action_compares_every_order_with_the_ledger(
         result = await poll(service)
     assert result.unchanged > 0, "every order of the window compared again"
     assert ledger().order("prints", draft).data["submission"]["isValid"] is False
+
+
+async def test_a_walk_cut_short_leaves_nothing_remembered(pwinty, prints, ledger):
+    sim = await pwinty(orders=300, **STILL)
+    draft = sim.add_order()
+    async with prints(sim, page_size=10, max_attempts=1) as service:
+        await poll(service)
+        await poll(service)     # the draft, as it is, is remembered
+        sim.set_status(draft, "Cancelled")
+        sim.faults.add("drop", path_prefix="/v2.2/Orders?count=10&offset=10")
+        with pytest.raises(NetworkError):   # the draft's page is written, the walk cut short
+            await service.runners["prints"].poll()
+        assert ledger().order("prints", draft).vendor_state == "Cancelled"
+        sim.set_status(draft, "NotYetSubmitted")    # back to the copy the last walk saw
+        result = await poll(service)
+    assert result.changed == 1
+    assert ledger().order("prints", draft).vendor_state == "NotYetSubmitted"
