@@ -9,8 +9,10 @@ account where old orders are complete or cancelled; nothing progresses on its ow
 the run) and is warmed by one raw paging pass first: it builds each order the first
 time it is read, which is not our cost. Then, in this process: a Service over a fresh
 ledger times the cold sync (every page, plus one SubmissionStatus per draft), then three
-idle polls (nothing changed at the vendor): their requests and milliseconds, and that they
-wrote nothing. Peak RSS is this process's high-water mark.
+idle polls (nothing changed at the vendor): their requests, milliseconds and CPU
+milliseconds of this process (the median, and each poll's: the first poll after the cold
+sync still compares the final orders of its window with the ledger, the next ones hand it
+nothing), and that they wrote nothing. Peak RSS is this process's high-water mark.
 """
 
 from __future__ import annotations
@@ -122,6 +124,7 @@ def summary(orders: int, page_size: int, cold, cold_s: float,
         "cold_errors": cold.errors, "idle_requests": max(r for r, _, _ in idle),
         "idle_ms": round(statistics.median(ms for _, ms, _ in idle), 1),
         "idle_cpu_ms": round(statistics.median(cpu for _, _, cpu in idle), 1),
+        "idle_cpu_ms_each": [round(cpu, 1) for _, _, cpu in idle],
         "idle_wrote_nothing": wrote_nothing,
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
     }

@@ -39,7 +39,13 @@ class PwintyAdapter(AdapterBase):
         return await self.actions.checkpoint(action)
 
     async def perform(self, action: Action) -> Outcome:
-        return await self.actions.perform(action)
+        try:
+            return await self.actions.perform(action)
+        finally:
+            self.puller.action_done()   # the order copy it returns is stored: see pull.py
 
     async def verify(self, action: Action) -> Outcome:
-        return await self.actions.verify(action)
+        try:
+            return await self.actions.verify(action)
+        finally:
+            self.puller.action_done()

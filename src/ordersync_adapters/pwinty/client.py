@@ -8,6 +8,7 @@ permission problem, so it is classified as :class:`~ordersync.errors.Rejected`.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
@@ -74,12 +75,25 @@ class PwintyApi:
             return await self.http.request(method, path, headers={"Accept": JSON}, read=read,
                                            **kw)
 
-    async def orders_page(self, count: int, offset: int) -> list[dict]:
-        body = await self.http_get("Orders", params={"count": str(count), "offset": str(offset)})
+    async def orders_page(self, count: int, offset: int,
+                          known: bytes | None = None) -> tuple[bytes, list[dict] | None]:
+        """A page of the order list: its body's fingerprint, and its orders, or None (not
+        even decoded) when the fingerprint is ``known``, a body already read."""
+
+        def read(response: Response) -> tuple[bytes, Any]:
+            fingerprint = hashlib.sha256(response.body).digest()
+            return fingerprint, None if fingerprint == known else response.json()
+
+        with self._credentials_hint():
+            fingerprint, body = await self.http.request(
+                "GET", "Orders", headers={"Accept": JSON}, read=read,
+                params={"count": str(count), "offset": str(offset)})
+        if fingerprint == known:
+            return fingerprint, None
         if not isinstance(body, list):
             raise BadResponse("order list is not an array", vendor=self.http.vendor,
                               url=self.http.url("Orders"))
-        return [o for o in body if isinstance(o, dict)]
+        return fingerprint, [o for o in body if isinstance(o, dict)]
 
     async def http_get(self, path: str, params=None) -> Any:
         with self._credentials_hint():

@@ -151,3 +151,77 @@ async def test_crash_mid_scan_resumes_from_the_stored_offset(pwinty, prints, led
     assert result.new == 80
     assert ledger().count_events("prints") == 120
     assert "max_id" in ledger().cursor("prints", "orders")
+
+
+STILL = {"download_delay_s": 1e9, "complete_after_s": 1e9}   # nothing moves on its own
+
+
+async def test_a_steady_idle_poll_hands_over_nothing_yet_every_change_is_seen(
+        pwinty, prints, ledger, clock):
+    sim = await pwinty(orders=300, **STILL)
+    open_now = [i for i in sim.order_ids() if sim.get_order(i)["status"] in OPEN]
+    submitted = next(i for i in open_now if sim.get_order(i)["status"] == "Submitted")
+    shipped = open_now[-1]      # the oldest open order: on the last page of the window
+    owed = sim.add_order(payment="InvoiceMe")  # a draft the account's balance will block
+    async with prints(sim, page_size=10) as service:
+        await poll(service)     # the cold sync
+        await poll(service)     # the first poll remembers its whole window
+        seen = len(sim.requests)
+        idle = await poll(service)
+        assert (idle.new, idle.changed, idle.unchanged) == (0, 0, 0), "nothing handed over"
+        assert len(list_requests(sim, seen)) > 1, "the window is still read"
+        sim.set_status(submitted, "Cancelled")
+        sim.add_shipment(shipped)
+        moved = await poll(service)     # two pages differ, the others are the same bytes
+        sim.balance_insufficient = True     # SubmissionStatus changes, the order does not
+        clock.advance(901)                  # ... and is read again after readiness_max_age_s
+        blocked = await poll(service)
+        new_id = sim.add_order(status="AwaitingPayment")    # every page moves down by one
+        added = await poll(service)
+        again = await poll(service)
+    assert (moved.new, moved.changed, moved.unchanged) == (0, 2, 0)
+    assert blocked.changed >= 1     # each InvoiceMe draft, ``owed`` among them
+    assert (added.new, added.changed, added.unchanged) == (1, 0, 0)
+    assert (again.new, again.changed, again.unchanged) == (0, 0, 0)
+    stored = ledger()
+    assert stored.order("prints", submitted).vendor_state == "Cancelled"
+    assert len(stored.order("prints", shipped).data["shipments"]) == len(
+        sim.get_order(shipped)["shippingInfo"]["shipments"])
+    assert "AccountBalanceInsufficient" in stored.order("prints", owed).data["submission"][
+        "generalErrors"]
+    assert stored.order("prints", new_id).vendor_state == "AwaitingPayment"
+
+
+async def test_the_poll_after_an_action_compares_every_order_with_the_ledger(
+        pwinty, prints, ledger, clock):
+    sim = await pwinty(orders=100, **STILL)
+    draft = sim.add_order(recipientName="Ada Example")
+    async with prints(sim) as service:
+        await poll(service)
+        await poll(service)
+        from ordersync.actions import enqueue
+        # the same name again: Pwinty's order does not change, the action stores its own copy
+        await enqueue(service.config, "update_address", [("prints", draft)],
+                      {"fields": {"recipientName": "Ada Example"}}, clock=clock)
+        await service.run_once()
+        assert "submission" not in ledger().order("prints", draft).data, "the action's copy"
+        result = await poll(service)
+    assert result.unchanged > 0, "every order of the window compared again"
+    assert ledger().order("prints", draft).data["submission"]["isValid"] is False
+
+
+async def test_a_walk_cut_short_leaves_nothing_remembered(pwinty, prints, ledger):
+    sim = await pwinty(orders=300, **STILL)
+    draft = sim.add_order()
+    async with prints(sim, page_size=10, max_attempts=1) as service:
+        await poll(service)
+        await poll(service)     # the draft, as it is, is remembered
+        sim.set_status(draft, "Cancelled")
+        sim.faults.add("drop", path_prefix="/v2.2/Orders?count=10&offset=10")
+        with pytest.raises(NetworkError):   # the draft's page is written, the walk cut short
+            await service.runners["prints"].poll()
+        assert ledger().order("prints", draft).vendor_state == "Cancelled"
+        sim.set_status(draft, "NotYetSubmitted")    # back to the copy the last walk saw
+        result = await poll(service)
+    assert result.changed == 1
+    assert ledger().order("prints", draft).vendor_state == "NotYetSubmitted"
