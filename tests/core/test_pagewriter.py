@@ -15,7 +15,7 @@ import pytest
 
 from ordersync.ledger import Ledger
 from ordersync.ledger.orders import page_rows
-from ordersync.ledger.pagewriter import PageWriter, Unstorable, payload
+from ordersync.ledger.pagewriter import PageWriter, Skipped, Unstorable, payload
 from ordersync.model import Item, Order, State
 
 NOW = 1_790_000_000.0
@@ -83,18 +83,28 @@ def test_pages_written_by_the_writer_are_those_written_in_process(ledger, tmp_pa
                                                                         "state_changed"]
 
 
-def test_a_page_the_ledger_cannot_store_comes_back_rolled_back(ledger):
+def test_a_page_the_ledger_cannot_store_comes_back_rolled_back_and_stops_the_next(ledger):
+    """Two pages with the writer, the first with a value SQLite cannot hold: it is rolled
+    back, the second is not applied (its parent writes the first one first), and nothing is
+    applied until the parent resumes the writer."""
     writer = ready(PageWriter.start(ledger.path))
     try:
         writer.send(page([order(1), order(2, modified=2**64 - 1)], {"page": 1}))
+        writer.send(page([order(3)], {"page": 2}))
         with pytest.raises(Unstorable):
             writer.receive()
+        with pytest.raises(Skipped):
+            writer.receive()
+        writer.send(page([order(4)], {"page": 3}))
+        with pytest.raises(Skipped):
+            writer.receive()
         assert (ledger.totals().orders, ledger.cursor("fw", "orders")) == (0, None)
-        writer.send(page([order(1)], {"page": 1}))       # the writer carries on
+        writer.resume()
+        writer.send(page([order(1)], {"page": 1}))
         assert writer.receive().new == 1
     finally:
         writer.close()
-    assert ledger.totals().orders == 1
+    assert (ledger.totals().orders, ledger.cursor("fw", "orders")) == (1, {"page": 1})
 
 
 def test_an_sqlite_error_comes_back_as_the_same_exception(ledger):

@@ -80,7 +80,7 @@ class OrderStore:
         conn = self.db.conn
         # The hot path of every sync: a cold full scan runs this for every order. Parameters
         # go into flat lists, written 50 rows to a statement (see _insert_batched).
-        dumps, sort_keys, blake2b = orjson.dumps, orjson.OPT_SORT_KEYS, hashlib.blake2b
+        blake2b = hashlib.blake2b
         with self.write():
             known = self._known_digests(instance, [row[0] for row in rows])
             # A page of orders the ledger has none of (a cold sync) writes its ``appeared``
@@ -95,7 +95,7 @@ class OrderStore:
             new = changed = flagged = 0
             flips: list = []
             seen: set[str] = set()
-            for vendor_id, problem, state, vendor_state, raw, columns, data, items in rows:
+            for vendor_id, problem, state, vendor_state, raw, columns, items in rows:
                 if vendor_id in seen:
                     continue
                 seen.add(vendor_id)
@@ -134,11 +134,10 @@ class OrderStore:
                                          old_vendor_state, vendor_state, problem))
                 add_order((instance, vendor_id, adapter, state, vendor_state))
                 add_order(columns)
-                add_order((dumps(data, option=sort_keys).decode() if data else "{}",
-                           raw.decode("utf-8"), fingerprint, first_seen, at, read_at, problem))
-                for position, (key, title, quantity, status, expires, data) in enumerate(items):
-                    add_item((instance, vendor_id, position, key, title, quantity, status,
-                              expires, dumps(data, option=sort_keys).decode() if data else "{}"))
+                add_order((raw.decode("utf-8"), fingerprint, first_seen, at, read_at, problem))
+                for position, item in enumerate(items):
+                    add_item((instance, vendor_id, position))
+                    add_item(item)
             if replaced:
                 conn.executemany("DELETE FROM items WHERE instance = ? AND vendor_id = ?", replaced)
             _insert_batched(
@@ -327,19 +326,25 @@ class OrderStore:
 
 PageRows = list[tuple]
 """A page of orders as plain tuples (:func:`page_rows`): per order its vendor id, problem,
-state, vendor state, raw JSON (bytes), its columns from ``reference`` to ``url``, its data
-and its items (key, title, quantity, status, expires, data). Nothing but str, int, bytes,
-None, lists and JSON-able dicts: cheap to pickle to the page writer process."""
+state, vendor state, raw JSON (bytes), its columns from ``reference`` to ``data`` (JSON) and
+its items' (key, title, quantity, status, expires, data). Nothing but str, int, bytes, None,
+tuples and lists: cheap to pickle to the page writer process."""
 
 
 def page_rows(orders: Iterable[Order]) -> PageRows:
-    """A page of orders as :data:`PageRows`. Pure and cheap: the work of turning them into
-    the ledger's rows (JSON, digests) is :meth:`OrderStore.write_rows`'s, wherever it runs."""
+    """A page of orders as :data:`PageRows`. Pure. Its custom data is JSON here already (a
+    string is cheaper to pickle than a dict, and the page writer is the busier process); the
+    digest is :meth:`OrderStore.write_rows`'s. Custom data orjson cannot serialise raises
+    TypeError.
+    """
+    dumps, sort_keys = orjson.dumps, orjson.OPT_SORT_KEYS
     return [
         (order.vendor_id, order.problem, order.state._value_, order.vendor_state, order.raw,
          (order.reference, order.created, order.modified, order.expires, order.customer,
-          order.comment, order.url), order.data,
-         [(item.key, item.title, item.quantity, item.status, item.expires, item.data)
+          order.comment, order.url,
+          dumps(order.data, option=sort_keys).decode() if order.data else "{}"),
+         [(item.key, item.title, item.quantity, item.status, item.expires,
+           dumps(item.data, option=sort_keys).decode() if item.data else "{}")
           for item in order.items])
         for order in orders
     ]

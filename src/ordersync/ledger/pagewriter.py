@@ -10,11 +10,15 @@ writes in process) while this process reads and maps the next one.
 
 What stays as it was:
 
-- **Order.** The writer has one page at a time; the next is sent when the last is committed.
+- **Order.** The writer takes pages in the order sent, at most :data:`DEPTH` at a time (one
+  written, the next waiting in the pipe, so that the writer never waits for it). Once a page
+  fails (a value SQLite refuses, an SQLite error), the writer applies none of the pages after
+  it (``Skipped``) until its parent says :meth:`PageWriter.resume`: the parent writes the
+  failed page and those after it itself, in order, or stops.
 - **Nothing lost or doubled.** A page whose answer does not come back (the writer died) is
   written again in process: rewriting a committed page writes nothing, as its orders' digests
-  are stored. A page the writer cannot store (a value SQLite refuses) comes back
-  ``Unstorable``, rolled back, for the order-by-order path in process.
+  are stored. A page the writer cannot store comes back ``Unstorable``, rolled back, for the
+  order-by-order path in process.
 - **No orphan.** The writer asks the kernel to kill it when its parent dies (Linux), ends when
   its input closes, and ignores SIGINT and SIGTERM: its parent decides when it ends.
 - **Errors.** An SQLite error comes back as the same ``sqlite3`` exception (its name and code),
@@ -26,6 +30,7 @@ ends are this module, the same installation).
 
 from __future__ import annotations
 
+import fcntl
 import io
 import os
 import pickle
@@ -44,6 +49,11 @@ from .records import PageResult
 from .sqlite import Ledger
 
 HEADER = struct.Struct(">Q")
+DEPTH = 2
+"""Pages the writer may have at once: the one it writes and the next."""
+PIPE_BYTES = 1 << 20
+"""The pipe to the writer, enlarged so that a page (~640 KB for 250 Fotoware orders) fits:
+sending the next page does not wait for the writer to finish the one before."""
 CLOSE_TIMEOUT_S = 5.0
 """How long :meth:`PageWriter.close` waits for the writer to finish before killing it."""
 PR_SET_PDEATHSIG = 1
@@ -51,6 +61,10 @@ PR_SET_PDEATHSIG = 1
 
 class Unstorable(ValueError):
     """The writer could not store a value of the page (it rolled the page back)."""
+
+
+class Skipped(Exception):
+    """The writer did not apply the page: one before it failed (see :meth:`PageWriter.resume`)."""
 
 
 class WriterGone(Exception):
@@ -75,16 +89,21 @@ def payload(instance: str, adapter: str, stream: str, rows: list, cursor: dict |
 class PageWriter:
     """The parent's end: start the writer, send it a page, read what the page did, end it.
 
-    Blocking and not thread-safe: the ledger's thread uses it (sync.PageSink), sending a page
-    right after staging it and reading the answer before sending the next. Blocking reads and
+    Blocking and not thread-safe: the ledger's thread uses it (pages.PageSink), sending a page
+    right after staging it, with at most :data:`DEPTH` pages unanswered. Blocking reads and
     writes free the GIL while a page crosses, whatever the event loop is doing.
     """
 
     def __init__(self, proc: subprocess.Popen) -> None:
         self._proc = proc
         self._ready = False
-        self.in_flight = False
-        """A page was sent and its answer not read yet."""
+        self.in_flight = 0
+        """Pages sent whose answers are not read yet."""
+        if proc.stdin is not None:
+            try:
+                fcntl.fcntl(proc.stdin.fileno(), fcntl.F_SETPIPE_SZ, PIPE_BYTES)
+            except (OSError, AttributeError):
+                pass        # a smaller pipe (not Linux, a lower pipe-max-size): only slower
 
     @classmethod
     def start(cls, path: Path) -> PageWriter:
@@ -125,25 +144,35 @@ class PageWriter:
 
     def send(self, page: bytes) -> None:
         """Send one page (:func:`payload`); :meth:`receive` reads what it did."""
+        assert self._ready and self.in_flight < DEPTH
+        self.in_flight += 1
+        self._frame(page)
+
+    def resume(self) -> None:
+        """After a page failed: the writer applies the pages sent from now on again."""
+        self._frame(b"")
+
+    def _frame(self, data: bytes) -> None:
         stdin = self._proc.stdin
-        assert stdin is not None and self._ready and not self.in_flight
-        self.in_flight = True
+        assert stdin is not None
         try:
-            stdin.write(HEADER.pack(len(page)))
-            stdin.write(page)
+            stdin.write(HEADER.pack(len(data)))
+            stdin.write(data)
             stdin.flush()
         except OSError as exc:
             self._ready = False
             raise WriterGone(f"the page writer ended ({type(exc).__name__})") from None
 
     def receive(self) -> PageResult:
-        """What the page sent last did; raises :class:`Unstorable`, the page's
-        ``sqlite3.Error``, or :class:`WriterGone` if the writer could not answer."""
-        self.in_flight = False
+        """What the oldest page unanswered did; raises :class:`Unstorable`, :class:`Skipped`,
+        the page's ``sqlite3.Error``, or :class:`WriterGone` if the writer could not answer."""
+        self.in_flight -= 1
         answer = self._answer()
         kind = answer[0]
         if kind == "ok":
             return answer[1]
+        if kind == "skipped":
+            raise Skipped()
         if kind == "unstorable":
             raise Unstorable(answer[1])
         if kind == "sqlite":
@@ -208,18 +237,27 @@ def main() -> None:
         _send(sink, _failure(exc))
         return
     _send(sink, ("ready",))
+    failed = False          # a page failed: apply none until the parent resumes us
     try:
         while True:
             header = source.read(HEADER.size)
             if len(header) < HEADER.size:
                 return                                  # the parent closed our input
-            page = source.read(HEADER.unpack(header)[0])
+            size = HEADER.unpack(header)[0]
+            if size == 0:
+                failed = False                          # resume
+                continue
+            page = source.read(size)
+            if failed:
+                _send(sink, ("skipped",))
+                continue
             try:
                 answer: tuple = ("ok", ledger.write_rows(*pickle.loads(page)))
             except UNSTORABLE as exc:
                 answer = ("unstorable", str(exc))
             except Exception as exc:
                 answer = _failure(exc)
+            failed = answer[0] != "ok"
             _send(sink, answer)
     finally:
         ledger.close()
