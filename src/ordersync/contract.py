@@ -25,7 +25,7 @@ from typing import Any, Protocol
 from .errors import ParameterError
 from .http import HttpBehaviour
 from .ledger.records import OrderRef, StoredOrder
-from .model import Action, Order
+from .model import Action, Order, OrderRow
 
 
 @dataclass(frozen=True, slots=True)
@@ -388,6 +388,11 @@ class AdapterSpec:
     :attr:`http` and is the core's: the adapter only sends requests through it."""
     map_order: Callable[[dict], Order]
     """Pure: one raw vendor order to the common model."""
+    map_row: Callable[[dict], OrderRow] | None = None
+    """Optional, pure: the same mapping straight to the row the ledger writes (no ``Order``
+    or ``Item`` objects: a third less CPU per order in a backfill). ``map_order`` must equal
+    ``order_from_row(map_row(raw))``; ``ordersync.model.order_from_row`` gives one from the
+    other (Fotoware's mapping is written so)."""
     identify: Callable[[dict], tuple[str, str | None] | None] | None = None
     """Pure: (vendor id, url) of a raw order, even one map_order cannot read; None if absent."""
     simulator: Callable[..., Simulator] | None = None

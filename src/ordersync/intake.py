@@ -20,7 +20,7 @@ from typing import Any
 
 import orjson
 
-from .model import Order, State
+from .model import Order, OrderRow, State, order_row
 
 UNREADABLE_STATE = "(unreadable)"
 """The vendor_state of an order the mapping could not read."""
@@ -54,20 +54,46 @@ def admit(raw: Any, map_order: Callable[[dict], Order],
         problem = _long_list(raw, limits.max_items)
         if problem is None:
             order = map_order(raw)
-            text = order.raw
-            size = len(text)
-            if size > limits.max_string_chars or size > limits.max_order_bytes:
-                problem = _over_size(raw, size, limits)
+            problem, kept = _judged(raw, order.raw, order.vendor_id, limits)
             if problem is None:
-                if b"\xef" in text and REPLACEMENT in text:     # memchr first: cheap
-                    problem = "bytes that are not UTF-8 (replaced with U+FFFD)"
-                    if "\ufffd" not in order.vendor_id:
-                        return replace(order, problem=problem)
-                else:
-                    return order
+                return order
+            if kept:
+                return replace(order, problem=problem)
     except (ValueError, TypeError, KeyError, AttributeError, OverflowError) as exc:
         problem = f"unreadable: {exc}"[:500]
     return flagged(raw, problem, identify, limits)
+
+
+def admit_row(raw: Any, map_row: Callable[[dict], OrderRow],
+              identify: Callable[[dict], tuple[str, str | None] | None] | None,
+              limits: Limits) -> OrderRow:
+    """:func:`admit` for an adapter that maps straight to the ledger's row (``map_row``):
+    the row, or a flagged order's."""
+    try:
+        problem = _long_list(raw, limits.max_items)
+        if problem is None:
+            row = map_row(raw)
+            problem, kept = _judged(raw, row[4], row[0], limits)
+            if problem is None:
+                return row
+            if kept:
+                return (row[0], problem, *row[2:])
+    except (ValueError, TypeError, KeyError, AttributeError, OverflowError) as exc:
+        problem = f"unreadable: {exc}"[:500]
+    return order_row(flagged(raw, problem, identify, limits))
+
+
+def _judged(raw: Any, text: bytes, vendor_id: str, limits: Limits) -> tuple[str | None, bool]:
+    """What is wrong with a mapped order's JSON ``text`` (None: nothing), and whether its
+    mapping is kept all the same (flagged) rather than replaced by :func:`flagged`'s."""
+    size = len(text)
+    if size > limits.max_string_chars or size > limits.max_order_bytes:
+        problem = _over_size(raw, size, limits)
+        if problem is not None:
+            return problem, False
+    if b"\xef" in text and REPLACEMENT in text:     # memchr first: cheap
+        return "bytes that are not UTF-8 (replaced with U+FFFD)", "\ufffd" not in vendor_id
+    return None, True
 
 
 def sound_text(raw: Any, limits: Limits) -> bytes | None:

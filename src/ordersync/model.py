@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+import orjson
+
 
 class State(StrEnum):
     """The common lifecycle: draft -> submitted -> approved -> in_production -> completed.
@@ -68,6 +70,40 @@ class Order:
     comment: str | None = None
     data: dict = field(default_factory=dict)
     problem: str | None = None
+
+
+OrderRow = tuple
+"""An order as the ledger writes it, in plain values (cheap to build, pickle and bind):
+``(vendor_id, problem, state, vendor_state, raw, (reference, created, modified, expires,
+customer, comment, url, data), items)`` where ``state`` is the :class:`State`'s value,
+``raw`` the vendor's JSON (bytes), ``data`` JSON text (keys sorted, ``"{}"`` for none) and
+``items`` a list of ``(key, title, quantity, status, expires, data)``, ``data`` again JSON
+text. :func:`order_row` and :func:`order_from_row` convert; an adapter may map straight to
+one (``AdapterSpec.map_row``)."""
+
+
+def order_row(order: Order) -> OrderRow:
+    """An :class:`Order` as an :data:`OrderRow`; custom data orjson cannot serialise raises
+    TypeError."""
+    dumps, sort_keys = orjson.dumps, orjson.OPT_SORT_KEYS
+    return (order.vendor_id, order.problem, order.state._value_, order.vendor_state, order.raw,
+            (order.reference, order.created, order.modified, order.expires, order.customer,
+             order.comment, order.url,
+             dumps(order.data, option=sort_keys).decode() if order.data else "{}"),
+            [(item.key, item.title, item.quantity, item.status, item.expires,
+              dumps(item.data, option=sort_keys).decode() if item.data else "{}")
+             for item in order.items])
+
+
+def order_from_row(row: OrderRow) -> Order:
+    """The :class:`Order` an :data:`OrderRow` holds."""
+    vendor_id, problem, state, vendor_state, raw, columns, items = row
+    reference, created, modified, expires, customer, comment, url, data = columns
+    loads = orjson.loads
+    return Order(vendor_id, State(state), vendor_state, reference, created, modified, raw,
+                 tuple([Item(key, title, quantity, status, item_expires, loads(item_data))
+                        for key, title, quantity, status, item_expires, item_data in items]),
+                 url, customer, expires, comment, loads(data), problem)
 
 
 class ActionState(StrEnum):

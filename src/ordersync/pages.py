@@ -20,10 +20,9 @@ from functools import partial
 import structlog
 
 from .contract import AdapterSpec, Page
-from .intake import Limits, admit, flagged, sound_text
+from .intake import Limits, admit, admit_row, flagged, sound_text
 from .ledger import AsyncLedger, LedgerAPI, PageResult, digest, pagewriter
 from .ledger.orders import UNSTORABLE, PageRows, page_rows
-from .model import Order
 
 DEFAULT_LIMITS = Limits()  # one shared default, as the default argument was
 
@@ -65,7 +64,6 @@ class Staged:
     """The page's orders but those the ledger holds byte for byte."""
     same: int
     """How many those were (unchanged: nothing to write)."""
-    mapped: list[Order]
     rows: PageRows | None
     """None if they could not be built (custom data orjson cannot serialise)."""
     cursor: dict | None
@@ -92,16 +90,20 @@ def stage(
     whatever it would have skipped is written as unchanged all the same. ``pickled`` also
     packs the page for the page writer.
     """
-    map_order, identify = spec.map_order, spec.identify
+    map_row, identify = spec.map_row, spec.identify
     same = 0
     if not backfill:
         raw_orders, same = _without_stored_copies(ledger, instance, identify, raw_orders, limits)
-    mapped = [admit(raw, map_order, identify, limits) for raw in raw_orders]
-    try:
-        rows: PageRows | None = page_rows(mapped)
-    except UNSTORABLE:
-        rows = None
-    staged = Staged(raw_orders, same, mapped, rows, cursor)
+    rows: PageRows | None
+    if map_row is not None:
+        rows = [admit_row(raw, map_row, identify, limits) for raw in raw_orders]
+    else:
+        try:
+            rows = page_rows([admit(raw, spec.map_order, identify, limits)
+                              for raw in raw_orders])
+        except UNSTORABLE:
+            rows = None
+    staged = Staged(raw_orders, same, rows, cursor)
     if pickled and rows is not None and not staged.empty:
         staged.payload = pagewriter.payload(instance, spec.name, stream, rows, cursor, now,
                                             source, read_at)
@@ -130,8 +132,7 @@ def write_staged(
             return counted(instance, result, staged.same)
     write = partial(ledger.apply_page, instance, spec.name, stream, now=now, source=source,
                     read_at=read_at)
-    return counted(instance, _one_by_one(ledger, write, spec.identify, staged, limits),
-                   staged.same)
+    return counted(instance, _one_by_one(ledger, write, spec, staged, limits), staged.same)
 
 
 def map_and_apply(
@@ -151,14 +152,16 @@ def counted(instance: str, result: PageResult, same: int) -> PageResult:
     return replace(result, unchanged=result.unchanged + same) if same else result
 
 
-def _one_by_one(ledger: LedgerAPI, write, identify, staged: Staged, limits: Limits
+def _one_by_one(ledger: LedgerAPI, write, spec: AdapterSpec, staged: Staged, limits: Limits
                 ) -> PageResult:
     """The page held a value the ledger cannot store: write it order by order (each in its
     own savepoint of one transaction), keeping any such order flagged, then the cursor."""
     total: Counter = Counter()
     flips: list = []
+    identify = spec.identify
     with ledger.write():
-        for raw, order in zip(staged.raw_orders, staged.mapped, strict=True):
+        for raw in staged.raw_orders:
+            order = admit(raw, spec.map_order, identify, limits)
             try:
                 part = write([order], None)
             except UNSTORABLE as exc:

@@ -12,8 +12,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ordersync.intake import UNREADABLE_STATE, Limits, admit
-from ordersync.model import State
+from ordersync.intake import UNREADABLE_STATE, Limits, admit, admit_row
+from ordersync.model import State, order_row
 from ordersync_adapters.fotoware import ADAPTER as FOTOWARE
 from ordersync_adapters.pwinty import ADAPTER as PWINTY
 from tests.strategies import json_values
@@ -89,3 +89,31 @@ def test_any_json_object_becomes_an_order_to_store(raw, spec):
     orjson.loads(order.raw)                           # the ledger can read it back
     assert order.vendor_id
     assert (order.problem is None) or order.problem
+
+
+FOTOWARE_SHAPES = [
+    FOTOWARE_ORDER,
+    {**FOTOWARE_ORDER, "orderItems": [{}] * 4},                     # over max_items
+    {**FOTOWARE_ORDER, "userComment": "z" * 60},                    # over max_string_chars
+    {**FOTOWARE_ORDER, "orderData": [{"id": "a", "value": "y" * 45}] * 8},  # over the bytes
+    {**FOTOWARE_ORDER, "userComment": "Zo\ufffd"},                  # not UTF-8, kept mapped
+    {**FOTOWARE_ORDER, "href": "/fotoweb/orders/\ufffd"},           # ... with an unusable id
+    {**FOTOWARE_ORDER, "href": None},                               # unreadable, unidentified
+    {**FOTOWARE_ORDER, "created": 2**70},                            # beyond 64 bits
+]
+
+
+@pytest.mark.parametrize("raw", FOTOWARE_SHAPES)
+def test_a_row_admitted_is_the_row_of_the_order_admitted(raw):
+    """admit_row (the fast path of an adapter with map_row) and admit agree, flagged or not."""
+    row = admit_row(raw, FOTOWARE.map_row, FOTOWARE.identify, SMALL)
+    assert row == order_row(admit(raw, FOTOWARE.map_order, FOTOWARE.identify, SMALL))
+
+
+@settings(max_examples=300, deadline=None)
+@given(raw=st.dictionaries(st.sampled_from(["href", "state", "orderItems", "orderData",
+                                            "owner", "userComment", "created"]),
+                           big_values, max_size=6))
+def test_any_json_object_is_admitted_alike_as_a_row(raw):
+    row = admit_row(raw, FOTOWARE.map_row, FOTOWARE.identify, SMALL)
+    assert row == order_row(admit(raw, FOTOWARE.map_order, FOTOWARE.identify, SMALL))

@@ -16,7 +16,7 @@ import orjson
 from sqlite_utils import Database
 
 from ..clock import iso
-from ..model import Item, Order, State
+from ..model import Item, Order, OrderRow, State, order_row
 from .records import OrderEvent, OrderRef, PageResult, StateCount, StoredOrder, Totals
 from .syncstate import save_cursor
 
@@ -324,30 +324,15 @@ class OrderStore:
 
 
 
-PageRows = list[tuple]
-"""A page of orders as plain tuples (:func:`page_rows`): per order its vendor id, problem,
-state, vendor state, raw JSON (bytes), its columns from ``reference`` to ``data`` (JSON) and
-its items' (key, title, quantity, status, expires, data). Nothing but str, int, bytes, None,
-tuples and lists: cheap to pickle to the page writer process."""
+PageRows = list[OrderRow]
+"""A page of orders as the ledger writes them (:data:`~ordersync.model.OrderRow`): plain
+values, cheap to pickle to the page writer process."""
 
 
 def page_rows(orders: Iterable[Order]) -> PageRows:
-    """A page of orders as :data:`PageRows`. Pure. Its custom data is JSON here already (a
-    string is cheaper to pickle than a dict, and the page writer is the busier process); the
-    digest is :meth:`OrderStore.write_rows`'s. Custom data orjson cannot serialise raises
-    TypeError.
-    """
-    dumps, sort_keys = orjson.dumps, orjson.OPT_SORT_KEYS
-    return [
-        (order.vendor_id, order.problem, order.state._value_, order.vendor_state, order.raw,
-         (order.reference, order.created, order.modified, order.expires, order.customer,
-          order.comment, order.url,
-          dumps(order.data, option=sort_keys).decode() if order.data else "{}"),
-         [(item.key, item.title, item.quantity, item.status, item.expires,
-           dumps(item.data, option=sort_keys).decode() if item.data else "{}")
-          for item in order.items])
-        for order in orders
-    ]
+    """A page of orders as :data:`PageRows` (custom data orjson cannot serialise raises
+    TypeError). Pure; the digests are :meth:`OrderStore.write_rows`'s."""
+    return [order_row(order) for order in orders]
 
 
 _BATCH_ROWS = 50

@@ -13,7 +13,7 @@ from ordersync.ledger.records import StoredOrder
 from .actions import ACTIONS
 from .adapter import FotowareAdapter
 from .client import HTTP, FotowareApi, client_credentials
-from .mapping import WAITING_STATES, identify, map_order
+from .mapping import WAITING_STATES, identify, map_order, map_row
 
 OPTIONS = {
     "client_id": Option(str, required=True, help="OAuth client id of the API client"),
@@ -59,6 +59,7 @@ ADAPTER = AdapterSpec(
     options=OPTIONS,
     create=create,
     map_order=map_order,
+    map_row=map_row,
     identify=identify,
     simulator=simulator,
     demo_settings=demo_settings,

@@ -6,7 +6,7 @@ from typing import Any
 
 import orjson
 
-from ordersync.model import Item, Order, State
+from ordersync.model import Order, OrderRow, State, order_from_row
 
 STATES: dict[str, State] = {
     "cart": State.DRAFT,
@@ -44,29 +44,64 @@ def map_state(vendor_state: Any) -> State:
     return STATES.get(vendor_state, State.UNKNOWN)
 
 
-def map_order(raw: dict) -> Order:
-    """One Order representation as the ledger keeps it.
+def map_row(raw: dict) -> OrderRow:
+    """One Order representation as the ledger writes it (an :data:`OrderRow`).
 
     Tolerant of what the docs leave open (null lists, missing comments, owner without
     email); only an order without an href cannot be kept, and raises ValueError.
 
-    This runs for every order of every full scan, so it is written for speed: local
-    lookups, no helper call per field, and a fast path for the usual shapes of custom data
-    that falls back to the general code for anything else. Its output is that of the plain
-    field-by-field version kept in tests/adapters/fotoware/test_mapping_reference.py.
+    This runs for every order of every full scan, so it is written for speed: straight to
+    the row (no ``Order`` or ``Item`` objects), local lookups, no helper call per field, and
+    a fast path for the usual shapes of custom data that falls back to the general code for
+    anything else. Its result is that of the plain field-by-field version kept in
+    tests/adapters/fotoware/test_mapping_reference.py.
     """
     get = raw.get
     href = get("href")
     if not isinstance(href, str) or not href:
         raise ValueError("order without an href")
+    dumps = orjson.dumps
     vendor_state = get("state")
     raw_items = get("orderItems")
-    items = (tuple([_item(position, item) for position, item in enumerate(raw_items)])
-             if isinstance(raw_items, list) else ())
+    items: list[tuple] = []
+    if type(raw_items) is list:
+        for position, item in enumerate(raw_items):
+            if type(item) is not dict:
+                items.append((f"#{position}", "(unreadable item)", 1, None, None,
+                              dumps({"raw": item}, option=SORT_KEYS).decode()))
+                continue
+            item_get = item.get
+            rendition = item_get("rendition")
+            if type(rendition) is not dict:
+                rendition = _EMPTY
+            asset = item_get("asset")
+            if type(asset) is not str:
+                asset = None
+            data: dict[str, Any] = {}
+            if asset:
+                data["asset"] = asset
+            value = rendition.get("download")
+            if value:
+                data["download"] = value
+            value = item_get("itemData")
+            if value:
+                data["itemData"] = _custom_data(value)
+            value = item_get("adminComment")
+            if value:
+                data["adminComment"] = value
+            key, expires = rendition.get("href"), item_get("expires")
+            items.append((
+                key if type(key) is str and key else asset or f"#{position}",
+                str(rendition.get("name") or asset or f"item {position + 1}"),
+                1,
+                "expired" if item_get("expired") else None,
+                expires if type(expires) is str else None,
+                dumps(data, option=SORT_KEYS).decode() if data else "{}",
+            ))
     owner = get("owner")
-    if not isinstance(owner, dict):
+    if type(owner) is not dict:
         owner = _EMPTY
-    data: dict[str, Any] = {}
+    data = {}
     value = get("orderData")
     if value:
         data["orderData"] = _custom_data(value)
@@ -77,65 +112,35 @@ def map_order(raw: dict) -> Order:
     if value:
         data["checkoutPageLocation"] = value
     vendor_id = order_id(href)
-    if isinstance(vendor_state, str):
-        state = STATES.get(vendor_state, State.UNKNOWN)
+    if type(vendor_state) is str:
+        state = _STATE_VALUES.get(vendor_state, _UNKNOWN)
     else:
-        state = State.UNKNOWN
-        vendor_state = orjson.dumps(vendor_state).decode()
+        state = _UNKNOWN
+        vendor_state = dumps(vendor_state).decode()
     reference, created, modified = get("orderReference"), get("created"), get("modified")
     customer = owner.get("email") or owner.get("userName") or owner.get("fullName")
     expires, comment = get("expires"), get("adminComment")
-    return Order(
-        vendor_id,
-        state,
-        vendor_state,
-        reference if isinstance(reference, str) else None,
-        created if isinstance(created, str) else None,
-        modified if isinstance(modified, str) else None,
-        orjson.dumps(raw),
-        items,
+    return (vendor_id, None, state, vendor_state, dumps(raw), (
+        reference if type(reference) is str else None,
+        created if type(created) is str else None,
+        modified if type(modified) is str else None,
+        expires if type(expires) is str else None,
+        customer if type(customer) is str else None,
+        comment if type(comment) is str and comment else None,
         href,
-        customer if isinstance(customer, str) else None,
-        expires if isinstance(expires, str) else None,
-        comment if isinstance(comment, str) and comment else None,
-        data,
-    )
+        dumps(data, option=SORT_KEYS).decode() if data else "{}",
+    ), items)
+
+
+def map_order(raw: dict) -> Order:
+    """One Order representation as the common model: :func:`map_row`'s, as an ``Order``."""
+    return order_from_row(map_row(raw))
 
 
 _EMPTY: dict[str, Any] = {}
-
-
-def _item(position: int, item: Any) -> Item:
-    if not isinstance(item, dict):
-        return Item(key=f"#{position}", title="(unreadable item)", data={"raw": item})
-    get = item.get
-    rendition = get("rendition")
-    if not isinstance(rendition, dict):
-        rendition = _EMPTY
-    asset = get("asset")
-    if not isinstance(asset, str):
-        asset = None
-    data: dict[str, Any] = {}
-    if asset:
-        data["asset"] = asset
-    value = rendition.get("download")
-    if value:
-        data["download"] = value
-    value = get("itemData")
-    if value:
-        data["itemData"] = _custom_data(value)
-    value = get("adminComment")
-    if value:
-        data["adminComment"] = value
-    key, expires = rendition.get("href"), get("expires")
-    return Item(
-        key if isinstance(key, str) and key else asset or f"#{position}",
-        str(rendition.get("name") or asset or f"item {position + 1}"),
-        1,
-        "expired" if get("expired") else None,
-        expires if isinstance(expires, str) else None,
-        data,
-    )
+_STATE_VALUES = {name: state._value_ for name, state in STATES.items()}
+_UNKNOWN = State.UNKNOWN._value_
+SORT_KEYS = orjson.OPT_SORT_KEYS
 
 
 def _custom_data(entries: Any) -> dict[str, Any]:
