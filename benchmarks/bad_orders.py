@@ -51,7 +51,7 @@ async def main(args: argparse.Namespace) -> None:
             [result] = await service.run_once()
         elapsed = time.perf_counter() - started
         ledger = Ledger(path)
-        flagged = {o["id"]: o["problem"] for o in ledger.orders(flagged=True)}
+        flagged = {o.vendor_id: o.problem for o in ledger.orders(flagged=True)}
         ledger.close()
     await sim.stop()
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

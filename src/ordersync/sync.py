@@ -20,7 +20,7 @@ from .config import VendorConfig
 from .errors import TransientError
 from .http import VendorHttp
 from .ledger import AsyncLedger, LedgerView, PageResult
-from .pages import PageSink, cyclic_gc_paused
+from .pages import PageSink, fewer_gc_passes
 from .registry import adapter as find_adapter
 
 log = structlog.get_logger("ordersync.sync")
@@ -117,7 +117,7 @@ class VendorRunner:
         handed = 0
         deadline = asyncio.timeout(self.config.poll_deadline_s)
         try:
-            with cyclic_gc_paused():
+            with fewer_gc_passes():
                 async with deadline:
                     async for page in pages:
                         if handed == max_pages:     # a page beyond it: for the next poll
