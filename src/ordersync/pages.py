@@ -10,10 +10,7 @@ cannot be read is stored flagged (intake.py), never a reason to lose the page.
 from __future__ import annotations
 
 import asyncio
-import gc
 from collections import Counter, deque
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from functools import partial
 
@@ -27,37 +24,6 @@ from .ledger.orders import UNSTORABLE, PageRows, page_rows
 DEFAULT_LIMITS = Limits()  # one shared default, as the default argument was
 
 log = structlog.get_logger("ordersync.sync")
-
-POLL_GC_THRESHOLD = 100_000
-"""The cyclic collector's first threshold during a poll (Python's default is 700)."""
-_polls = 0
-_thresholds: tuple[int, int, int] | None = None
-
-
-@contextmanager
-def fewer_gc_passes() -> Iterator[None]:
-    """The cyclic garbage collector's young generation collected every
-    :data:`POLL_GC_THRESHOLD` allocations instead of every 700, while a poll runs (restored
-    when the last of several concurrent polls ends).
-
-    A page's decoded orders, rows and pickle stay alive across many collections of the
-    young generations, and each one walked them: 12% of a backfill's time. Collections still
-    run, a hundred times less often, so the reference cycles each request leaves (aiohttp,
-    tenacity) are still freed: turned off altogether, a reseller backfill's 40,000 requests
-    kept 230 MB of them (docs/performance.md).
-    """
-    global _polls, _thresholds
-    if _polls == 0:
-        _thresholds = gc.get_threshold()
-        gc.set_threshold(max(POLL_GC_THRESHOLD, _thresholds[0]), *_thresholds[1:])
-    _polls += 1
-    try:
-        yield
-    finally:
-        _polls -= 1
-        if _polls == 0 and _thresholds is not None:
-            gc.set_threshold(*_thresholds)
-
 
 @dataclass
 class Staged:

@@ -20,7 +20,7 @@ from .config import VendorConfig
 from .errors import TransientError
 from .http import VendorHttp
 from .ledger import AsyncLedger, LedgerView, PageResult
-from .pages import PageSink, fewer_gc_passes
+from .pages import PageSink
 from .registry import adapter as find_adapter
 
 log = structlog.get_logger("ordersync.sync")
@@ -117,21 +117,20 @@ class VendorRunner:
         handed = 0
         deadline = asyncio.timeout(self.config.poll_deadline_s)
         try:
-            with fewer_gc_passes():
-                async with deadline:
-                    async for page in pages:
-                        if handed == max_pages:     # a page beyond it: for the next poll
-                            result.stopped = (f"page limit reached ({max_pages} pages,"
-                                              " max_pages_per_poll); the next poll resumes")
-                            break
-                        handed += 1
-                        read_at = page.read_at if page.read_at is not None else self.clock()
-                        self._added(result, await sink.put(page, now, read_at), progress)
-                        if page.stopped:
-                            result.stopped = page.stopped
-                        if self.stopping:
-                            break  # every page is committed with its cursor: the next poll resumes
-                    self._added(result, await sink.finish(), progress)
+            async with deadline:
+                async for page in pages:
+                    if handed == max_pages:     # a page beyond the limit: left for the next poll
+                        result.stopped = (f"page limit reached ({max_pages} pages,"
+                                          " max_pages_per_poll); the next poll resumes")
+                        break
+                    handed += 1
+                    read_at = page.read_at if page.read_at is not None else self.clock()
+                    self._added(result, await sink.put(page, now, read_at), progress)
+                    if page.stopped:
+                        result.stopped = page.stopped
+                    if self.stopping:
+                        break  # every page is committed with its cursor: the next poll resumes
+                self._added(result, await sink.finish(), progress)
         except TimeoutError:
             if not deadline.expired():
                 raise
