@@ -120,6 +120,10 @@ async def test_backups_taken_while_the_daemon_writes_hold_every_committed_order(
             rounds.append((len(before["orders"]), len(copy["orders"])))
         await until(lambda: len(committed(ledger)["succeeded"]) == APPROVALS,
                     "the approvals pushed")
+        # The daemon goes on writing after the backups (waited for, not raced: with the
+        # backfill written by the page writer, it can be over before the last round).
+        await until(lambda: len(committed(ledger)["orders"]) > rounds[-1][1],
+                    "orders written after the last backup")
     finally:
         adding.cancel()
         code, err = await stop_daemon(daemon)
