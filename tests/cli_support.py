@@ -322,7 +322,13 @@ BAD_CONFIGS: list[BadConfig] = [
     BadConfig("unknown-section", LEDGER + "[servers]\nport = 8080\n" + GOOD_VENDOR,
               "unknown section 'servers'"),
     BadConfig("server-unknown-key", LEDGER + "[server]\nport = 8080\n" + GOOD_VENDOR,
-              "server.port: unknown key (expected listen, token_env, token_file)"),
+              "server.port: unknown key (expected listen, token_env, token_file,"
+              " max_connections)"),
+    BadConfig("server-max-connections-zero", LEDGER + "[server]\nmax_connections = 0\n"
+              + GOOD_VENDOR, "server.max_connections: expected 1 to 1024, got 0", cli=False),
+    BadConfig("server-max-connections-text", LEDGER + "[server]\nmax_connections = '64'\n"
+              + GOOD_VENDOR, "server.max_connections: expected an integer, got '64'",
+              cli=False),
     BadConfig("server-listen-no-port", LEDGER + "[server]\nlisten = 'localhost'\n"
               + GOOD_VENDOR, "server.listen: expected HOST:PORT (127.0.0.1:8787, [::1]:8787),"
               " got 'localhost'", cli=False),

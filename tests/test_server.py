@@ -23,6 +23,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from ordersync.ledger import Ledger
+from ordersync.server import REFUSED
 from tests.cli_support import (  # noqa: F401  (fixtures are found by import)
     SECRET_ENV,
     SIM_SECRET,
@@ -321,6 +322,69 @@ async def test_a_port_in_use_is_one_line_exit_2(fotoware_sim, write_config,  # n
     ran = await arun_cli("--config", str(missing), "run", env=ENV, cwd=tmp_path)
     one_error_line(ran, 2, "server.token_env: environment variable ORDERSYNC_TEST_NO_SUCH_TOKEN"
                    " is not set")
+
+
+CAP = 8
+FLOOD = int(os.environ.get("ORDERSYNC_TEST_FLOOD", "200"))
+"""Idle connections opened at once against a cap of ``CAP`` (more with the variable set)."""
+
+
+async def test_a_connection_flood_is_capped_and_the_daemon_carries_on(  # noqa: F811
+        fotoware_sim, write_config, tmp_path):  # noqa: F811
+    sim, port = fotoware_sim, closed_port()
+    url = f"http://127.0.0.1:{port}"
+    config = write_config(server_toml(sim, tmp_path, f"[server]\nlisten = '127.0.0.1:{port}'"
+                                      f"\nmax_connections = {CAP}\n"))
+    async with daemon(config, tmp_path, url) as proc:
+        await until(lambda: _is(url + "/readyz", 200), "ready")
+        fds = Path(f"/proc/{proc.pid}/fd")
+        bound = len(os.listdir(fds)) + CAP + 4   # + a vendor's or the ledger's, for a moment
+        flood = await asyncio.to_thread(_connect, port, FLOOD)
+        try:   # once the daemon has answered the excess (in batches of accepted connections)
+            await until(lambda: _fds_at_most(fds, bound), f"at most {bound} fds")
+            held = [len(os.listdir(fds)) for _ in range(5)]   # while the flood is open
+            polls = len(sim.requests)
+            answers = await asyncio.to_thread(lambda: [_answer(sock) for sock in flood])
+        finally:
+            for sock in flood:
+                sock.close()
+        assert max(held) <= bound, (bound, held)
+        assert set(answers) <= {b"", REFUSED}, set(answers)
+        # served, then closed when idle: the cap's places, and those the probes before the
+        # flood held (their closing may reach the daemon while the flood arrives)
+        assert answers.count(REFUSED) >= FLOOD - 2 * CAP, answers.count(b"")
+        await until(lambda: _is(url + "/healthz", 200), "/healthz answering again")
+        await until(lambda: _more(sim, polls + 2), "polls carrying on")
+
+
+async def _fds_at_most(fds: Path, count: int) -> bool:
+    return len(os.listdir(fds)) <= count
+
+
+def _connect(port: int, count: int) -> list[socket.socket]:
+    """``count`` connections that send nothing (blocking: run on a thread)."""
+    opened: list[socket.socket] = []
+    try:
+        for _ in range(count):
+            opened.append(socket.create_connection(("127.0.0.1", port), timeout=WAIT_S))
+    except BaseException:
+        for sock in opened:
+            sock.close()
+        raise
+    return opened
+
+
+def _answer(sock: socket.socket) -> bytes:
+    """All the server sends on a connection until it closes it: the 503 for one over the
+    cap, nothing for one held and closed when idle."""
+    chunks = []
+    while chunk := sock.recv(4096):
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def _more(sim, count: int) -> bool:
+    return len(sim.requests) >= count
 
 
 async def test_check_follows_the_daemon_stopped_and_wedged(fotoware_sim, write_config,  # noqa: F811

@@ -33,6 +33,9 @@ from .registry import adapters
 from .report.settings import ReportSettings, parse_report_settings
 
 DEFAULT_LIMITS = Limits()
+MAX_SERVER_CONNECTIONS = 1024
+"""The most ``[server] max_connections`` allows: each is a file descriptor, and 1024 is a
+common soft limit on them (the systemd unit raises it, for the ledger and vendors)."""
 
 CORE_VENDOR_OPTIONS: dict[str, Option] = {
     "adapter": Option(str, required=True),
@@ -161,6 +164,9 @@ class ServerConfig:
     secrets: Secrets = field(default_factory=lambda: Secrets({}, {}), repr=False, compare=False)
     """``token``, if configured: the bearer token POST /actions needs (without one, POST
     /actions is refused)."""
+    max_connections: int = 64
+    """Connections served at once; one more is answered 503 and closed without being read,
+    so no client can take the file descriptors the daemon needs."""
 
     @property
     def listen(self) -> str:
@@ -275,7 +281,8 @@ def _section(table: Any, name: str, source: str, keys: tuple[str, ...]) -> str:
 
 
 def _server(table: Any, source: str, base_dir: Path, environ) -> ServerConfig:
-    where = _section(table, "server", source, ("listen", "token_env", "token_file"))
+    where = _section(table, "server", source, ("listen", "token_env", "token_file",
+                                               "max_connections"))
     listen = _typed(table.get("listen", ServerConfig().listen), str, f"{where}.listen")
     host, sep, port = listen.rpartition(":")
     if host.startswith("[") and host.endswith("]"):
@@ -283,8 +290,13 @@ def _server(table: Any, source: str, base_dir: Path, environ) -> ServerConfig:
     if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
         raise ConfigError(f"{where}.listen: expected HOST:PORT (127.0.0.1:8787, [::1]:8787),"
                           f" got {listen!r}")
+    max_connections = _typed(table.get("max_connections", ServerConfig.max_connections), int,
+                             f"{where}.max_connections")
+    if not 0 < max_connections <= MAX_SERVER_CONNECTIONS:
+        raise ConfigError(f"{where}.max_connections: expected 1 to {MAX_SERVER_CONNECTIONS},"
+                          f" got {max_connections}")
     token = _secret(table, "token", Option(str), where, base_dir)
-    return ServerConfig(host=host, port=int(port),
+    return ServerConfig(host=host, port=int(port), max_connections=max_connections,
                         secrets=Secrets({"token": token} if token else {}, environ))
 
 

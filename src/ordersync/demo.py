@@ -210,12 +210,12 @@ async def _story(config: Config, simulators: dict[str, Simulator], summary: dict
     before it begins) and shows the story as it happens."""
     async with AsyncExitStack() as stack:
         service = await stack.enter_async_context(_service(config, keep_running))
-        runner = None
+        listener = None
         if keep_running:
             from .server import status_server
 
             assert config.server is not None and isinstance(service.observer, Metrics)
-            runner = await stack.enter_async_context(
+            listener = await stack.enter_async_context(
                 status_server(service, config.server, service.observer))
         ledger = service.ledger
         assert ledger is not None  # open inside the async with
@@ -262,11 +262,11 @@ async def _story(config: Config, simulators: dict[str, Simulator], summary: dict
             report=report["counts"], html=str(html_path),
             sample=[{k: o.as_json()[k] for k in ("vendor", "id", "state", "vendor_state",
                                                  "reference", "created")} for o in sample])
-        if runner is None:
+        if listener is None:
             ready(summary)
             return
         assert config.server is not None
-        host, bound = runner.addresses[0][:2]
+        host, bound = listener.sockets[0].getsockname()[:2]
         summary.update(status_url=f"http://{host}:{bound}/", try_action=_sample_request(config),
                        write_token=config.server.secrets["token"])
         ready(summary)

@@ -15,7 +15,9 @@ section: an aiohttp application on the daemon's own event loop, stopped with it.
 
 Safe by default: loopback unless ``listen`` names another address (logged as a warning);
 every answer carries ``HEADERS`` (nosniff, no-store, a policy that runs no script);
-no CORS; request bodies over ``MAX_BODY_BYTES`` refused; every vendor string HTML-escaped;
+no CORS; request bodies over ``MAX_BODY_BYTES`` refused; at most ``[server] max_connections``
+open at once (one more is answered 503 and closed unread) and none idle past ``IDLE_S``, so
+no client holds the file descriptors the daemon needs; every vendor string HTML-escaped;
 POST /actions refused (403) when no token is configured, and without the right bearer
 token (401, compared in constant time). The ledger is read on threads of the server's own
 (:class:`~ordersync.ledger.AsyncLedger`: one connection for the probes and metrics, another
@@ -30,7 +32,7 @@ import asyncio
 import hmac
 import sqlite3
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from html import escape
 from typing import Any
@@ -80,6 +82,12 @@ IDLE_S = 5.0
 """How long a connection may stay open without a whole request (or between requests) before
 it is closed: idle connections (slowloris) would otherwise hold the daemon's file
 descriptors, which it needs for the ledger and its vendors, for an hour (aiohttp's default)."""
+REFUSED = (b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\n"
+           b"Content-Length: 21\r\nConnection: close\r\n\r\ntoo many connections\n")
+"""The whole answer to a connection over ``[server] max_connections``."""
+STARTING_S = 1.0
+"""How long a connection accepted but not yet connected counts against the cap (it is
+connected within the event loop's next steps; one that never is stops counting)."""
 QUEUE_ROWS = 20
 """Actions listed per state on the status page (uncertain first, then the oldest pending)."""
 
@@ -279,18 +287,22 @@ def _html(text: str, status: int = 200) -> web.Response:
 
 @asynccontextmanager
 async def status_server(service: Service, settings: ServerConfig,
-                        metrics: Metrics) -> AsyncIterator[web.AppRunner]:
-    """Serve while the block runs. An address that cannot be bound is a ConfigError."""
+                        metrics: Metrics) -> AsyncIterator[asyncio.Server]:
+    """Serve while the block runs, on the listener it yields. An address that cannot be
+    bound is a ConfigError."""
     reads = AsyncLedger(await asyncio.to_thread(open_ledger, service.config.ledger_url))
     pages = AsyncLedger(await asyncio.to_thread(open_ledger, service.config.ledger_url))
     metrics.watch_ledger(reads.ledger, service.runners)
     runner = web.AppRunner(StatusServer(service, settings, metrics, reads, pages).app(),
                            access_log=None, shutdown_timeout=SHUTDOWN_S,
                            keepalive_timeout=IDLE_S)
+    listener = None
     try:
         await runner.setup()
+        assert runner.server is not None   # set up
         try:
-            await web.TCPSite(runner, settings.host, settings.port).start()
+            listener = await asyncio.get_running_loop().create_server(
+                _capped(runner.server, settings.max_connections), settings.host, settings.port)
         except OSError as exc:
             raise ConfigError(f"{service.config.source}: server.listen {settings.listen}:"
                               f" cannot listen there: {exc.strerror or exc}") from None
@@ -299,11 +311,49 @@ async def status_server(service: Service, settings: ServerConfig,
                         note="the status server is reachable from other hosts, as configured")
         log.info("server_listening", listen=settings.listen,
                  actions="enabled" if "token" in settings.secrets else "disabled (no token)")
-        yield runner
+        yield listener
     finally:
+        if listener is not None:
+            listener.close()   # what TCPSite.stop does; then the runner closes connections
         await runner.cleanup()
         await reads.close()
         await pages.close()
+
+
+def _capped(server: web.Server, cap: int) -> Callable[[], asyncio.Protocol]:
+    """aiohttp's protocol factory, while fewer than ``cap`` connections are open: aiohttp
+    accepts every connection, and each holds a file descriptor the daemon needs. asyncio
+    makes the protocols of a batch of accepted connections before any is connected (and
+    counted in ``server.connections``): those are counted as starting, for a moment."""
+    starting: dict[asyncio.Protocol, float] = {}
+    full = False
+
+    def protocol() -> asyncio.Protocol:
+        nonlocal full
+        now, open_ = time.monotonic(), set(server.connections)
+        for handler, since in list(starting.items()):
+            if handler in open_ or now - since > STARTING_S:
+                del starting[handler]
+        if len(open_) + len(starting) < cap:
+            full = False
+            handler = server()
+            starting[handler] = now
+            return handler
+        if not full:   # logged when it fills, not for every connection refused
+            log.warning("server_connections_full", max_connections=cap)
+            full = True
+        return _Refused()
+
+    return protocol
+
+
+class _Refused(asyncio.Protocol):
+    """A connection over the cap: answered 503 and closed at once, nothing read."""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.WriteTransport)
+        transport.write(REFUSED)
+        transport.close()
 
 
 # ---------------------------------------------------------------------- the pages
