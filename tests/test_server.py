@@ -427,6 +427,40 @@ async def test_check_follows_the_daemon_stopped_and_wedged(fotoware_sim, write_c
     assert "is not running" in killed.stdout and heartbeat.exists(), killed
 
 
+async def test_check_refuses_a_heartbeat_others_could_have_written(  # noqa: F811
+        fotoware_sim, write_config, tmp_path):  # noqa: F811
+    config = write_config(server_toml(fotoware_sim, tmp_path, ""))
+    heartbeat = tmp_path / "ledger.db.heartbeat"
+
+    async def healthy() -> bool:
+        return (await check(config, tmp_path)).returncode == 0
+
+    async with daemon(config, tmp_path, None) as proc:
+        await until(healthy, "healthy")   # the daemon's own heartbeat, 0600, is trusted
+        assert heartbeat.stat().st_mode & 0o777 == 0o600
+        proc.send_signal(signal.SIGSTOP)   # so that it does not replace the file meanwhile
+        try:
+            heartbeat.chmod(0o666)
+            forgeable = await check(config, tmp_path)
+            heartbeat.chmod(0o600)
+            real = heartbeat.rename(tmp_path / "elsewhere")
+            heartbeat.symlink_to(real)
+            linked = await check(config, tmp_path)
+            heartbeat.unlink()
+            real.rename(heartbeat)
+        finally:
+            proc.send_signal(signal.SIGCONT)
+        await until(healthy, "healthy again")
+    assert forgeable.returncode == 1, forgeable
+    assert forgeable.stdout.splitlines()[0] == (
+        f"unhealthy: heartbeat {heartbeat} is writable by group or others (mode 0666): not"
+        " trusted (anyone could fake a healthy daemon)"), forgeable
+    assert linked.returncode == 1, linked
+    assert linked.stdout.splitlines()[0] == (
+        f"unhealthy: heartbeat {heartbeat} is a symbolic link: not trusted"), linked
+    assert not forgeable.stderr and not linked.stderr
+
+
 async def test_systemd_hears_ready_watchdog_and_stopping(fotoware_sim, write_config,  # noqa: F811
                                                          tmp_path):
     config = write_config(server_toml(fotoware_sim, tmp_path, ""))

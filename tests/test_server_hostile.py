@@ -105,14 +105,19 @@ async def test_check_answers_a_garbled_heartbeat_in_one_line_never_a_crash(tmp_p
                       encoding="utf-8")
     for pid in (2**40, 0):   # 2**40: OverflowError, exit 70; 0: "healthy"
         heartbeat.write_text(f'{{"pid": {pid}, "time": {time.time()}}}', encoding="utf-8")
+        heartbeat.chmod(0o600)
         checked = await arun_cli("--config", str(config), "check", env=ENV, cwd=tmp_path)
         one_error_line(checked, 4, f"{heartbeat} is not a heartbeat file")
     heartbeat.unlink()
-    for plant in (os.mkfifo, lambda path: path.symlink_to("/dev/zero")):
-        plant(heartbeat)   # check waited for a writer forever, or read /dev/zero to the end
-        checked = await arun_cli("--config", str(config), "check", env=ENV, cwd=tmp_path)
-        one_error_line(checked, 4, f"{heartbeat} is not a heartbeat file")
-        heartbeat.unlink()
+    os.mkfifo(heartbeat, 0o600)   # check waited for a writer forever
+    checked = await arun_cli("--config", str(config), "check", env=ENV, cwd=tmp_path)
+    one_error_line(checked, 4, f"{heartbeat} is not a heartbeat file")
+    heartbeat.unlink()
+    heartbeat.symlink_to("/dev/zero")   # check read it to the end; now never follows a link
+    checked = await arun_cli("--config", str(config), "check", env=ENV, cwd=tmp_path)
+    assert checked.returncode == 1 and not checked.stderr, checked
+    assert checked.stdout.splitlines()[0] == (
+        f"unhealthy: heartbeat {heartbeat} is a symbolic link: not trusted"), checked
 
 
 async def test_idle_and_half_sent_connections_are_closed_by_the_server(site):

@@ -2,7 +2,8 @@
 
 0: the heartbeat is fresh (the daemon's loops make progress), its process is alive, and
 every unpaused vendor instance polled successfully within its allowance. 1: not, with one
-line per problem (no daemon, a stale heartbeat: stopped or wedged, a vendor down or stale).
+line per problem (no daemon, a stale heartbeat: stopped or wedged, a heartbeat file that is
+not this user's alone, a vendor down or stale).
 2 for a bad configuration and 4 for an unusable ledger or heartbeat file, as elsewhere.
 """
 
@@ -12,7 +13,7 @@ import time
 
 from .cli_common import EXIT_FAILED, EXIT_OK, print_json, say
 from .errors import LedgerUnusable
-from .health import daemon_problems, read_heartbeat, vendor_problems
+from .health import UntrustedHeartbeat, daemon_problems, read_heartbeat, vendor_problems
 from .ledger import open_ledger
 
 
@@ -33,11 +34,16 @@ def cmd_check(args) -> int:
     path = config.heartbeat_path
     try:
         heartbeat = read_heartbeat(path)
+    except UntrustedHeartbeat as exc:   # unhealthy: nothing says the daemon is well
+        heartbeat, untrusted = None, [str(exc)]
     except ValueError as exc:
         raise LedgerUnusable(str(exc)) from None
     except OSError as exc:
         raise LedgerUnusable(f"cannot read the heartbeat {path}: {exc.strerror}") from None
-    problems = daemon_problems(heartbeat, path, now, config.heartbeat.stale_after_s)
+    else:
+        untrusted = []
+    problems = untrusted or daemon_problems(heartbeat, path, now,
+                                            config.heartbeat.stale_after_s)
     vendors: dict[str, str | None] = dict.fromkeys(config.vendors)
     if config.ledger_path.exists():
         ledger = open_ledger(config.ledger_url)

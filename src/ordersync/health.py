@@ -18,6 +18,7 @@ progress).
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 from collections.abc import Callable, Iterable, Mapping
@@ -82,15 +83,31 @@ def write_heartbeat(path: Path, pid: int, now: float, loops: Mapping[str, dict])
     os.replace(temporary, path)
 
 
+class UntrustedHeartbeat(ValueError):
+    """A heartbeat file that someone other than this user may have written."""
+
+
 def read_heartbeat(path: Path) -> dict | None:
     """The heartbeat the daemon last wrote; None when there is none. A file that is not a
-    heartbeat raises ValueError."""
-    try:  # never blocks on a FIFO, never reads a device without end
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    heartbeat raises ValueError; one this user does not alone control (a symbolic link,
+    another's file, one that group or others may write) UntrustedHeartbeat: anyone could
+    fake a healthy daemon with it."""
+    try:  # never blocks on a FIFO, never reads a device without end, never follows a link
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW)
     except FileNotFoundError:
         return None
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise UntrustedHeartbeat(f"heartbeat {path} is a symbolic link: not trusted"
+                                     ) from None
+        raise
     try:
-        raw = os.read(fd, HEARTBEAT_MAX_BYTES) if stat.S_ISREG(os.fstat(fd).st_mode) else b""
+        found = os.fstat(fd)
+        why = distrust(found.st_mode, found.st_uid, os.getuid())
+        if why:
+            raise UntrustedHeartbeat(f"heartbeat {path} {why}: not trusted (anyone could"
+                                     " fake a healthy daemon)")
+        raw = os.read(fd, HEARTBEAT_MAX_BYTES) if stat.S_ISREG(found.st_mode) else b""
     finally:
         os.close(fd)
     try:
@@ -102,6 +119,16 @@ def read_heartbeat(path: Path) -> dict | None:
             and not isinstance(data.get("time"), bool)):
         raise ValueError(f"{path} is not a heartbeat file")
     return data
+
+
+def distrust(mode: int, owner: int, uid: int) -> str | None:
+    """Why a heartbeat file of this mode and owner is not this user's alone (None: it is;
+    the daemon writes it 0600)."""
+    if owner != uid:
+        return f"is owned by uid {owner}, not by this user (uid {uid})"
+    if mode & (stat.S_IWGRP | stat.S_IWOTH):
+        return f"is writable by group or others (mode {stat.S_IMODE(mode):04o})"
+    return None
 
 
 def _pid(value: object) -> bool:

@@ -10,8 +10,10 @@ from ordersync.clock import iso
 from ordersync.config import VendorConfig
 from ordersync.health import (
     LoopProgress,
+    UntrustedHeartbeat,
     allowance_s,
     daemon_problems,
+    distrust,
     read_heartbeat,
     vendor_problems,
     write_heartbeat,
@@ -61,6 +63,32 @@ def test_a_heartbeat_never_writes_through_a_planted_link(tmp_path: Path):
         assert read_heartbeat(path)["pid"] == 4242 and path.stat().st_mode & 0o777 == 0o600
 
 
+@pytest.mark.parametrize(("mode", "owner", "why"), [
+    (0o100600, 1000, None),
+    (0o100644, 1000, None),   # others may read it (the daemon's is 0600), not forge it
+    (0o100666, 1000, "is writable by group or others (mode 0666)"),
+    (0o100620, 1000, "is writable by group or others (mode 0620)"),
+    (0o100602, 1000, "is writable by group or others (mode 0602)"),
+    (0o100600, 0, "is owned by uid 0, not by this user (uid 1000)"),
+])
+def test_a_heartbeat_is_trusted_only_when_this_user_alone_may_write_it(mode, owner, why):
+    assert distrust(mode, owner, 1000) == why
+
+
+def test_reading_a_forgeable_heartbeat_or_a_link_says_so(tmp_path: Path):
+    path = tmp_path / "hb"
+    write_heartbeat(path, 4242, NOW, {})
+    path.chmod(0o666)
+    with pytest.raises(UntrustedHeartbeat, match=f"^heartbeat {path} is writable by group or"
+                       r" others \(mode 0666\): not trusted \(anyone could fake a healthy"):
+        read_heartbeat(path)
+    link = tmp_path / "link"
+    link.symlink_to(path)
+    with pytest.raises(UntrustedHeartbeat, match=f"^heartbeat {link} is a symbolic link: not"
+                       " trusted$"):
+        read_heartbeat(link)
+
+
 def test_daemon_problems_name_no_daemon_a_dead_one_and_a_wedged_one(tmp_path: Path):
     path = tmp_path / "hb"
     beat = {"pid": 7, "time": NOW, "loops": {"fw/poll": {"busy": True}, "fw/actions": {}}}
@@ -80,6 +108,7 @@ def test_a_heartbeat_with_an_impossible_pid_or_time_is_not_a_heartbeat(tmp_path:
     path = tmp_path / "hb"
     for pid, at in ((0, NOW), (-1, NOW), (2**40, NOW), (True, NOW), (7, "soon")):
         path.write_text(f'{{"pid": {str(pid).lower()}, "time": {at!r}}}'.replace("'", '"'))
+        path.chmod(0o600)
         with pytest.raises(ValueError, match=f"^{path} is not a heartbeat file$"):
             read_heartbeat(path)
 
