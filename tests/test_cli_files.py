@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import os
 import resource
+import shlex
 import sqlite3
 import stat
 import subprocess
@@ -226,6 +227,22 @@ def test_output_closed_early_exits_141_quietly(config_for, tmp_path):
         os.close(writer)
     assert done.returncode == 141, done.stderr
     assert done.stderr == ""
+
+
+@pytest.mark.parametrize("args", [["orders", "list"], ["orders", "list", "--json"],
+                                  ["actions", "list"], ["check", "--json"]])
+def test_started_with_stdout_closed_exits_141_quietly(config_for, tmp_path, args):
+    """``ordersync orders list >&-``: Python gives no sys.stdout at all; the table went
+    nowhere and the command then failed as a bug (70), where a closed pipe gives 141."""
+    config = config_for(tmp_path / "ledger.db")
+    Ledger(tmp_path / "ledger.db").close()
+    before = snapshot(tmp_path / "ledger.db")
+    command = " ".join(map(shlex.quote, [*CLI, "--config", str(config), *args]))
+    done = subprocess.run(["sh", "-c", f"{command} >&-"], env=cli_env(ENV),
+                          stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True,
+                          timeout=20)
+    assert (done.returncode, done.stderr) == (141, "")
+    assert snapshot(tmp_path / "ledger.db") == before   # fd 1 was never the ledger's
 
 
 @pytest.mark.parametrize("args", [["orders", "list"], ["orders", "list", "--json"]])
