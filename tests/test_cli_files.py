@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import os
 import resource
+import shlex
 import sqlite3
 import stat
 import subprocess
@@ -22,6 +23,7 @@ import pytest
 from ordersync.ledger import Ledger
 from tests.cli_support import (  # noqa: F401  (fixtures)
     CLI,
+    KEY_ENV,
     SECRET_ENV,
     SIM_SECRET,
     CliResult,
@@ -29,6 +31,7 @@ from tests.cli_support import (  # noqa: F401  (fixtures)
     cli_env,
     fotoware_sim,
     fotoware_toml,
+    pwinty_toml,
     run_cli,
     write_config,
 )
@@ -211,6 +214,32 @@ async def test_a_ledger_locked_past_the_busy_timeout_exits_3(config_for, tmp_pat
     assert order_count(ledger) == 40
 
 
+# ------------------------------------------------------------------ files ordersync runs on
+
+def test_report_out_and_backup_never_replace_the_configuration_or_a_secret_file(tmp_path):
+    """``report --out`` and ``backup --force`` refused only the ledger: aimed at the
+    configuration (or a secret file it names) they wrote over it."""
+    (tmp_path / "key.txt").write_text("pw-key-on-file\n", encoding="utf-8")
+    (tmp_path / "token.txt").write_text("status-token-on-file\n", encoding="utf-8")
+    config = tmp_path / "ordersync.toml"
+    config.write_text(pwinty_toml("http://127.0.0.1:9/v2.2", tmp_path / "ledger.db")
+                      .replace(f'api_key_env = "{KEY_ENV}"', 'api_key_file = "key.txt"')
+                      .replace("\n\n", "\n\n[server]\ntoken_file = 'token.txt'\n\n", 1),
+                      encoding="utf-8")
+    (tmp_path / "link.toml").symlink_to(config)
+    Ledger(tmp_path / "ledger.db").close()   # a backup would be written, but for the check
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()}
+    for target, what in (("ordersync.toml", "the configuration"),
+                         ("link.toml", "the configuration"),
+                         (str(tmp_path / "key.txt"), f"a secret file named in {config}"),
+                         ("token.txt", f"a secret file named in {config}")):
+        for command in (["report", "--out", target], ["backup", target, "--force"]):
+            result = run_cli("--config", str(config), *command, cwd=tmp_path)
+            assert_one_error_line(result, 2, contains=f"may not be {target}: that is {what};"
+                                  " nothing was written")
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()} == before
+
+
 # ------------------------------------------------------------------ output closed early
 
 def test_output_closed_early_exits_141_quietly(config_for, tmp_path):
@@ -226,6 +255,22 @@ def test_output_closed_early_exits_141_quietly(config_for, tmp_path):
         os.close(writer)
     assert done.returncode == 141, done.stderr
     assert done.stderr == ""
+
+
+@pytest.mark.parametrize("args", [["orders", "list"], ["orders", "list", "--json"],
+                                  ["actions", "list"], ["check", "--json"]])
+def test_started_with_stdout_closed_exits_141_quietly(config_for, tmp_path, args):
+    """``ordersync orders list >&-``: Python gives no sys.stdout at all; the table went
+    nowhere and the command then failed as a bug (70), where a closed pipe gives 141."""
+    config = config_for(tmp_path / "ledger.db")
+    Ledger(tmp_path / "ledger.db").close()
+    before = snapshot(tmp_path / "ledger.db")
+    command = " ".join(map(shlex.quote, [*CLI, "--config", str(config), *args]))
+    done = subprocess.run(["sh", "-c", f"{command} >&-"], env=cli_env(ENV),
+                          stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True,
+                          timeout=20)
+    assert (done.returncode, done.stderr) == (141, "")
+    assert snapshot(tmp_path / "ledger.db") == before   # fd 1 was never the ledger's
 
 
 @pytest.mark.parametrize("args", [["orders", "list"], ["orders", "list", "--json"]])

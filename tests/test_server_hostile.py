@@ -16,7 +16,14 @@ import aiohttp
 import pytest
 
 from ordersync_adapters.pwinty.simulator import PwintySimulator
-from tests.cli_support import KEY_ENV, arun_cli, closed_port, one_error_line, pwinty_toml
+from tests.cli_support import (
+    KEY_ENV,
+    arun_cli,
+    closed_port,
+    json_data,
+    one_error_line,
+    pwinty_toml,
+)
 from tests.outbox_support import read_actions
 from tests.test_server import HEARTBEAT, TOKEN, TOKEN_ENV, WAIT_S, daemon, get, post, until
 
@@ -118,6 +125,30 @@ async def test_check_answers_a_garbled_heartbeat_in_one_line_never_a_crash(tmp_p
     assert checked.returncode == 1 and not checked.stderr, checked
     assert checked.stdout.splitlines()[0] == (
         f"unhealthy: heartbeat {heartbeat} is a symbolic link: not trusted"), checked
+
+
+async def test_check_json_answers_an_unusable_heartbeat_or_ledger_with_its_document(tmp_path):
+    """Exit 4 used to print nothing on stdout: a monitor parsing ``check --json`` got no
+    document. Now the one shape, unhealthy, and still the one error line on stderr."""
+    heartbeat, ledger = tmp_path / "hb", tmp_path / "ledger.db"
+    config = tmp_path / "ordersync.toml"
+    config.write_text(pwinty_toml("http://127.0.0.1:9/v2.2", ledger, name=V)
+                      .replace("\n\n", f"\n\n[heartbeat]\npath = '{heartbeat}'\n\n", 1),
+                      encoding="utf-8")
+    heartbeat.write_text("not json", encoding="utf-8")
+    heartbeat.chmod(0o600)   # this user's alone, else refused before it is read
+    ledger.write_bytes(b"not an SQLite file, but a ledger path all the same" * 100)
+    for problem in (f"{heartbeat} is not a heartbeat file",
+                    f"ledger {ledger} is not an SQLite database"):
+        checked = await arun_cli("--config", str(config), "check", "--json", env=ENV,
+                                 cwd=tmp_path)
+        line = one_error_line(checked, 4, problem)
+        data = json_data(checked)
+        assert data["problems"] == [line.removeprefix("ordersync: error: ")]
+        assert (data["healthy"], data["pid"], data["vendors"]) == (False, None,
+                                                                   {V: "not checked"})
+        heartbeat.unlink(missing_ok=True)   # next: no heartbeat (a problem), a bad ledger
+    assert ledger.read_bytes().startswith(b"not an SQLite file")   # never "repaired"
 
 
 async def test_idle_and_half_sent_connections_are_closed_by_the_server(site):

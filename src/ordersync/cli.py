@@ -13,8 +13,9 @@ Exit codes (docs/operations.md says what an operator does about each)
        naming the file and what is wrong
    70  internal error (a bug in ordersync, nothing else: please report it)
   130  interrupted (SIGINT, or SIGTERM to a command other than run)
-  141  the reader of the output went away (``ordersync orders list | head``): ordersync
-       stops quietly, as a program killed by SIGPIPE would (128 + 13)
+  141  the reader of the output went away (``ordersync orders list | head``, or the
+       output closed: ``>&-``): ordersync stops quietly, as a program killed by SIGPIPE
+       would (128 + 13)
 
 Every error is one line on stderr. Secrets (configured ones and every access token) are
 redacted from everything printed (see :mod:`ordersync.redaction`); a vendor's secrets are
@@ -26,6 +27,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import errno
+import io
 import os
 import shlex
 import sqlite3
@@ -202,6 +204,7 @@ def _global_options_everywhere(parser) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = None
+    _mind_a_closed_stdout()
     try:
         args = build_parser().parse_args(argv)
         if args.command not in ("demo", "simulate"):
@@ -268,6 +271,30 @@ def _output_closed() -> int:
     except (OSError, ValueError):
         pass
     return EXIT_OUTPUT_CLOSED
+
+
+class _ClosedOutput(io.TextIOBase):
+    """stdout for a command started with it closed (``ordersync orders list >&-``): what it
+    writes goes to no reader, as into a pipe whose reader has gone (exit 141)."""
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        raise BrokenPipeError(errno.EPIPE, "the output is closed")
+
+
+def _mind_a_closed_stdout() -> None:
+    """Started with descriptor 1 closed, Python sets ``sys.stdout`` to None (print() then
+    writes nothing, anything else fails as a bug). Hold descriptor 1 on /dev/null, so that
+    no file opened later (the ledger) becomes it, and make writing the output exit 141."""
+    if sys.stdout is not None:
+        return
+    fd = os.open(os.devnull, os.O_WRONLY)
+    if fd != 1:
+        os.dup2(fd, 1)
+        os.close(fd)
+    sys.stdout = _ClosedOutput()
 
 
 def _fail(message: str, code: int) -> int:

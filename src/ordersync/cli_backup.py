@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from .cli_common import EXIT_OK, print_json, say
+from .cli_common import EXIT_OK, print_json, refuse_own_files, say
 from .daemon import LedgerLock
 from .ledger.backup import backup, restore
 
@@ -35,6 +35,7 @@ def add_backup_commands(commands) -> None:
 
 def cmd_backup(args) -> int:
     ledger = args.config_obj.ledger_path
+    refuse_own_files(args.config_obj, Path(args.path), "the backup")  # --force would replace it
     copy = backup(ledger, Path(args.path), now=time.time(), force=args.force)
     if args.json:
         print_json(args, {"path": str(copy.path), "bytes": copy.bytes, "orders": copy.orders,

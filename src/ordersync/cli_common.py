@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import signal
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 import orjson
 
@@ -110,6 +112,21 @@ def open_ledger(config: Config) -> LedgerAPI:
         raise ConfigError(f"{config.source}: ledger {config.ledger_path} does not exist yet"
                           " (run `ordersync sync --once` first)")
     return ledgers.open_ledger(config.ledger_url)
+
+
+def refuse_own_files(config: Config, path: Path, role: str) -> None:
+    """What a command writes at ``path`` must not replace a file ordersync runs on: the
+    ledger or its side files, the configuration, or a secret file it names (followed through
+    links and relative paths). A UsageError naming which, before anything is written."""
+    if ledgers.is_ledger_file(config.ledger_path, path):
+        raise UsageError(f"{role} may not be {path}: that is the ledger or one of its own"
+                         " files")
+    own = {os.path.realpath(secret): f"a secret file named in {config.source}"
+           for secret in config.secret_files()}
+    own[os.path.realpath(config.source)] = "the configuration"
+    what = own.get(os.path.realpath(path))
+    if what:
+        raise UsageError(f"{role} may not be {path}: that is {what}; nothing was written")
 
 
 def print_json(args, data, *, ok: bool = True) -> None:

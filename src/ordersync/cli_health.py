@@ -4,17 +4,20 @@
 every unpaused vendor instance polled successfully within its allowance. 1: not, with one
 line per problem (no daemon, a stale heartbeat: stopped or wedged, a heartbeat file that is
 not this user's alone, a vendor down or stale).
-2 for a bad configuration and 4 for an unusable ledger or heartbeat file, as elsewhere.
+2 for a bad configuration and 4 for an unusable ledger or heartbeat file, as elsewhere;
+with ``--json``, the exit-4 (and exit-3) answer also prints the one document, unhealthy,
+with the error line as its problem, so that a monitor reading it always gets one.
 """
 
 from __future__ import annotations
 
+import sqlite3
 import time
 
 from .cli_common import EXIT_FAILED, EXIT_OK, print_json, say
-from .errors import LedgerUnusable
+from .errors import LedgerLocked, LedgerUnusable
 from .health import UntrustedHeartbeat, daemon_problems, read_heartbeat, vendor_problems
-from .ledger import open_ledger
+from .ledger import ledger_problem, open_ledger
 
 
 def add_check_command(commands) -> None:
@@ -31,6 +34,27 @@ def add_check_command(commands) -> None:
 def cmd_check(args) -> int:
     config = args.config_obj
     now = time.time()
+    try:
+        heartbeat, problems, vendors = _examine(config, now)
+    except (LedgerUnusable, LedgerLocked) as exc:
+        if args.json:  # a monitor reading --json gets its document on every outcome
+            _print_check(args, None, [str(exc)], dict.fromkeys(config.vendors, "not checked"),
+                         now)
+        raise  # and the one error line on stderr, exit 4 (3 for a locked ledger)
+    if args.json:
+        _print_check(args, heartbeat, problems, vendors, now)
+    elif problems:
+        for problem in problems:
+            say(f"unhealthy: {problem}")
+    else:
+        assert heartbeat is not None  # no heartbeat is a problem
+        say(f"healthy: daemon pid {heartbeat['pid']}, heartbeat {now - heartbeat['time']:.1f}s"
+            f" old, {len(vendors)} vendor instance{'s' * (len(vendors) != 1)} ready")
+    return EXIT_FAILED if problems else EXIT_OK
+
+
+def _examine(config, now: float) -> tuple[dict | None, list[str], dict[str, str | None]]:
+    """The heartbeat, every problem found, and each vendor's problem (None: ready)."""
     path = config.heartbeat_path
     try:
         heartbeat = read_heartbeat(path)
@@ -46,27 +70,26 @@ def cmd_check(args) -> int:
                                             config.heartbeat.stale_after_s)
     vendors: dict[str, str | None] = dict.fromkeys(config.vendors)
     if config.ledger_path.exists():
-        ledger = open_ledger(config.ledger_url)
         try:
-            health = ledger.vendor_health()
-        finally:
-            ledger.close()
+            ledger = open_ledger(config.ledger_url)
+            try:
+                health = ledger.vendor_health()
+            finally:
+                ledger.close()
+        except sqlite3.Error as exc:
+            raise ledger_problem(config.ledger_path, exc) or exc from None
         vendors.update(vendor_problems(config.vendors.values(), health, now))
     else:
         problems.append(f"no ledger at {config.ledger_path} yet (the daemon never ran)")
     problems += [f"vendor {name} not ready: {why}" for name, why in vendors.items() if why]
-    if args.json:
-        print_json(args, {
-            "healthy": not problems, "problems": problems,
-            "pid": heartbeat["pid"] if heartbeat else None,
-            "heartbeat_age_s": round(now - heartbeat["time"], 3) if heartbeat else None,
-            "vendors": vendors,
-        }, ok=not problems)
-    elif problems:
-        for problem in problems:
-            say(f"unhealthy: {problem}")
-    else:
-        assert heartbeat is not None  # no heartbeat is a problem
-        say(f"healthy: daemon pid {heartbeat['pid']}, heartbeat {now - heartbeat['time']:.1f}s"
-            f" old, {len(vendors)} vendor instance{'s' * (len(vendors) != 1)} ready")
-    return EXIT_FAILED if problems else EXIT_OK
+    return heartbeat, problems, vendors
+
+
+def _print_check(args, heartbeat: dict | None, problems: list[str],
+                 vendors: dict[str, str | None], now: float) -> None:
+    print_json(args, {
+        "healthy": not problems, "problems": problems,
+        "pid": heartbeat["pid"] if heartbeat else None,
+        "heartbeat_age_s": round(now - heartbeat["time"], 3) if heartbeat else None,
+        "vendors": vendors,
+    }, ok=not problems)

@@ -22,13 +22,13 @@ from .cli_common import (
     known_instance,
     open_ledger,
     print_json,
+    refuse_own_files,
     run_interruptible,
     say,
 )
 from .config import Config
 from .daemon import LedgerLock
 from .errors import ConfigError, LedgerUnusable, VendorError
-from .ledger import is_ledger_file
 from .redaction import redact
 from .registry import adapter as find_adapter
 from .report import build_report, parse_since, render_html
@@ -91,7 +91,7 @@ def cmd_report(args) -> int:
     except ValueError as exc:
         raise UsageError(f"--since: {exc}") from None
     if args.out:
-        refuse_ledger_files(Path(args.out), config.ledger_path)
+        refuse_own_files(config, Path(args.out), "--out")
     ledger = open_ledger(config)
     try:
         report = build_report(ledger, specs, now, config.report, vendor=args.vendor,
@@ -112,14 +112,6 @@ def cmd_report(args) -> int:
     else:
         sys.stdout.write(render(report, fmt))
     return EXIT_OK
-
-
-def refuse_ledger_files(out: Path, ledger: Path) -> None:
-    """``--out`` must not replace the ledger or its journal, WAL or lock file (followed
-    through symbolic links and relative paths): a UsageError naming it."""
-    if is_ledger_file(ledger, out):
-        raise UsageError(f"--out {out}: that is the ledger (or one of its files);"
-                         " write the report elsewhere")
 
 
 def register_available_secrets(config: Config) -> None:

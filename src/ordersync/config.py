@@ -123,6 +123,10 @@ class Secrets(Mapping[str, str]):
     def __len__(self) -> int:
         return len(self._sources)
 
+    def files(self) -> list[Path]:
+        """The files these secrets are read from (``*_file``; none for ``*_env``)."""
+        return [source.path for source in self._sources.values() if source.path is not None]
+
     def load(self) -> None:
         """Read every secret now: a missing one is a ConfigError before any work starts."""
         for key in self._sources:
@@ -215,6 +219,13 @@ class Config:
     @property
     def heartbeat_path(self) -> Path:
         return self.heartbeat.path or Path(f"{self.ledger_path}.heartbeat")
+
+    def secret_files(self) -> list[Path]:
+        """Every secret file the configuration names (vendors' and the server's)."""
+        secrets = [vendor.secrets for vendor in self.vendors.values()]
+        if self.server is not None:
+            secrets.append(self.server.secrets)
+        return [path for each in secrets for path in each.files()]
 
     def vendor(self, name: str) -> VendorConfig:
         if name not in self.vendors:

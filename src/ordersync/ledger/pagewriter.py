@@ -113,6 +113,8 @@ class PageWriter:
         Call it on the thread that lives as long as the process (the event loop's): Linux
         signals the writer when the thread that started it ends.
         """
+        if not sys.executable:              # an embedded interpreter: no Python to start
+            raise OSError("no Python interpreter to start the page writer with")
         package_root = str(Path(__file__).resolve().parents[2])
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH"))
