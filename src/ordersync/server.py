@@ -322,7 +322,8 @@ async def status_server(service: Service, settings: ServerConfig,
 
 def _capped(server: web.Server, cap: int) -> Callable[[], asyncio.Protocol]:
     """aiohttp's protocol factory, while fewer than ``cap`` connections are open: aiohttp
-    accepts every connection, and each holds a file descriptor the daemon needs. asyncio
+    accepts every connection, and each holds a file descriptor the daemon needs (aiohttp
+    has no limit of its own: it leaves that to the application, aio-libs/aiohttp#675). asyncio
     makes the protocols of a batch of accepted connections before any is connected (and
     counted in ``server.connections``): those are counted as starting, for a moment."""
     starting: dict[asyncio.Protocol, float] = {}
