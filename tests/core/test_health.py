@@ -75,6 +75,14 @@ def test_a_heartbeat_is_trusted_only_when_this_user_alone_may_write_it(mode, own
     assert distrust(mode, owner, 1000) == why
 
 
+@pytest.mark.parametrize(("mode", "why"), [
+    (0o100600, None),
+    (0o100664, "is writable by group or others (mode 0664)"),
+])
+def test_root_trusts_the_daemon_users_heartbeat_that_only_its_owner_may_write(mode, why):
+    assert distrust(mode, 1000, 0) == why
+
+
 def test_reading_a_forgeable_heartbeat_or_a_link_says_so(tmp_path: Path):
     path = tmp_path / "hb"
     write_heartbeat(path, 4242, NOW, {})
