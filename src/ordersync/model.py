@@ -82,16 +82,19 @@ text. :func:`order_row` and :func:`order_from_row` convert; an adapter may map s
 one (``AdapterSpec.map_row``)."""
 
 
+def data_json(data: dict) -> str:
+    """Custom data as an :data:`OrderRow` holds it: JSON, keys sorted, ``"{}"`` for none.
+    Data orjson cannot serialise raises TypeError."""
+    return orjson.dumps(data, option=orjson.OPT_SORT_KEYS).decode() if data else "{}"
+
+
 def order_row(order: Order) -> OrderRow:
-    """An :class:`Order` as an :data:`OrderRow`; custom data orjson cannot serialise raises
-    TypeError."""
-    dumps, sort_keys = orjson.dumps, orjson.OPT_SORT_KEYS
+    """An :class:`Order` as an :data:`OrderRow` (see :func:`data_json`)."""
     return (order.vendor_id, order.problem, order.state._value_, order.vendor_state, order.raw,
             (order.reference, order.created, order.modified, order.expires, order.customer,
-             order.comment, order.url,
-             dumps(order.data, option=sort_keys).decode() if order.data else "{}"),
+             order.comment, order.url, data_json(order.data)),
             [(item.key, item.title, item.quantity, item.status, item.expires,
-              dumps(item.data, option=sort_keys).decode() if item.data else "{}")
+              data_json(item.data))
              for item in order.items])
 
 

@@ -25,6 +25,7 @@ DEFAULT_LIMITS = Limits()  # one shared default, as the default argument was
 
 log = structlog.get_logger("ordersync.sync")
 
+
 @dataclass
 class Staged:
     """A page mapped and turned into rows (:func:`stage`), ready to be written: here
@@ -117,8 +118,13 @@ def map_and_apply(
 
 
 def counted(instance: str, result: PageResult, same: int) -> PageResult:
-    """A written page's result, its flag changes logged, with the orders it skipped."""
-    _logged(instance, result)
+    """A written page's result, with the orders it skipped; each order whose flag came or
+    went on it logged (transitions, not every poll)."""
+    for vendor_id, problem in result.flips:
+        if problem is None:
+            log.info("order_cleared", vendor=instance, order=vendor_id)
+        else:
+            log.warning("order_flagged", vendor=instance, order=vendor_id, problem=problem)
     return replace(result, unchanged=result.unchanged + same) if same else result
 
 
@@ -178,16 +184,6 @@ def _identity(identify, raw) -> str | None:
     except (ValueError, TypeError, KeyError, AttributeError):
         return None
     return found[0] if found else None
-
-
-def _logged(instance: str, result: PageResult) -> PageResult:
-    """Log each order whose flag came or went on this page (transitions, not every poll)."""
-    for vendor_id, problem in result.flips:
-        if problem is None:
-            log.info("order_cleared", vendor=instance, order=vendor_id)
-        else:
-            log.warning("order_flagged", vendor=instance, order=vendor_id, problem=problem)
-    return result
 
 
 class PageSink:
@@ -307,7 +303,10 @@ class PageSink:
                     done.append(counted(self.instance, self.writer.receive(), staged.same))
                     self.pages_written += 1
                     continue
-                except (pagewriter.Unstorable, pagewriter.Skipped):
+                except pagewriter.Unstorable:
+                    staged.rows = None      # here too: straight to the order-by-order path
+                    self._resume = True
+                except pagewriter.Skipped:
                     self._resume = True
                 except pagewriter.WriterGone as exc:
                     self._writer_gone(exc)

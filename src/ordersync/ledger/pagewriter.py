@@ -97,8 +97,6 @@ class PageWriter:
     def __init__(self, proc: subprocess.Popen) -> None:
         self._proc = proc
         self._ready = False
-        self.in_flight = 0
-        """Pages sent whose answers are not read yet."""
         if proc.stdin is not None:
             try:
                 fcntl.fcntl(proc.stdin.fileno(), fcntl.F_SETPIPE_SZ, PIPE_BYTES)
@@ -145,9 +143,9 @@ class PageWriter:
         return self._ready
 
     def send(self, page: bytes) -> None:
-        """Send one page (:func:`payload`); :meth:`receive` reads what it did."""
-        assert self._ready and self.in_flight < DEPTH
-        self.in_flight += 1
+        """Send one page (:func:`payload`); :meth:`receive` reads what it did. The caller
+        keeps at most :data:`DEPTH` pages unanswered."""
+        assert self._ready
         self._frame(page)
 
     def resume(self) -> None:
@@ -168,7 +166,6 @@ class PageWriter:
     def receive(self) -> PageResult:
         """What the oldest page unanswered did; raises :class:`Unstorable`, :class:`Skipped`,
         the page's ``sqlite3.Error``, or :class:`WriterGone` if the writer could not answer."""
-        self.in_flight -= 1
         answer = self._answer()
         kind = answer[0]
         if kind == "ok":

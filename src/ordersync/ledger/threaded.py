@@ -43,7 +43,7 @@ class LedgerView:
         self._ledger = ledger
         self.instance = instance
         self._settle = settle
-        """Awaited before each read: until the poll's last page is written (sync.PageSink),
+        """Awaited before each read: until the poll's last page is written (pages.PageSink),
         wherever it is written, so that every read sees it."""
 
     async def _read(self, fn: Callable[[LedgerAPI], T]) -> T:

@@ -6,7 +6,7 @@ from typing import Any
 
 import orjson
 
-from ordersync.model import Order, OrderRow, State, order_from_row
+from ordersync.model import Order, OrderRow, State, data_json, order_from_row
 
 STATES: dict[str, State] = {
     "cart": State.DRAFT,
@@ -68,7 +68,7 @@ def map_row(raw: dict) -> OrderRow:
         for position, item in enumerate(raw_items):
             if type(item) is not dict:
                 items.append((f"#{position}", "(unreadable item)", 1, None, None,
-                              dumps({"raw": item}, option=SORT_KEYS).decode()))
+                              data_json({"raw": item})))
                 continue
             item_get = item.get
             rendition = item_get("rendition")
@@ -96,7 +96,7 @@ def map_row(raw: dict) -> OrderRow:
                 1,
                 "expired" if item_get("expired") else None,
                 expires if type(expires) is str else None,
-                dumps(data, option=SORT_KEYS).decode() if data else "{}",
+                data_json(data),
             ))
     owner = get("owner")
     if type(owner) is not dict:
@@ -128,7 +128,7 @@ def map_row(raw: dict) -> OrderRow:
         customer if type(customer) is str else None,
         comment if type(comment) is str and comment else None,
         href,
-        dumps(data, option=SORT_KEYS).decode() if data else "{}",
+        data_json(data),
     ), items)
 
 
@@ -140,7 +140,6 @@ def map_order(raw: dict) -> Order:
 _EMPTY: dict[str, Any] = {}
 _STATE_VALUES = {name: state._value_ for name, state in STATES.items()}
 _UNKNOWN = State.UNKNOWN._value_
-SORT_KEYS = orjson.OPT_SORT_KEYS
 
 
 def _custom_data(entries: Any) -> dict[str, Any]:
