@@ -1,6 +1,6 @@
 """A big poll's pages written by the page writer process (pages.PageSink): the very ledger a
 poll writes in process, nothing lost or doubled when the writer dies in the middle, and no
-writer left behind by a ``sync`` killed with -9.
+writer left behind by a ``sync`` stopped or killed with -9.
 
 Each backfill here reads its history pages slowly (a delay on each list page) so that the
 writer, started at the poll's first page (``page_writer_after_orders = 0``), is ready while
@@ -15,6 +15,7 @@ import signal
 import sys
 import time
 
+import pytest
 from structlog.testing import capture_logs
 
 from ordersync.daemon import Service
@@ -123,7 +124,12 @@ def writer_of(pid: int) -> int | None:
     return None
 
 
-async def test_sync_killed_with_9_takes_its_page_writer_along(fotoware, tmp_path):
+@pytest.mark.parametrize(("stop", "code"), [(signal.SIGKILL, -signal.SIGKILL),
+                                             (signal.SIGTERM, 130)])
+async def test_sync_stopped_or_killed_takes_its_page_writer_along(fotoware, tmp_path, stop,
+                                                                   code):
+    """kill -9 (Linux kills the writer with it) or SIGTERM (sync stops, exit 130, and ends
+    the writer it no longer needs): no writer is left, and the next sync completes."""
     sim = await slow_history(fotoware)
     ledger_path = tmp_path / "ledger.db"
     config = tmp_path / "ordersync.toml"
@@ -145,8 +151,8 @@ async def test_sync_killed_with_9_takes_its_page_writer_along(fotoware, tmp_path
     listed = sum(1 for r in sim.requests if r.query.startswith("p="))
     while sum(1 for r in sim.requests if r.query.startswith("p=")) < listed + 8:
         await asyncio.sleep(0.01)                       # the writer has pages by now
-    proc.send_signal(signal.SIGKILL)
-    await proc.wait()
+    proc.send_signal(stop)
+    assert await asyncio.wait_for(proc.wait(), 30) == code
     while alive(writer):
         assert time.monotonic() < deadline + 10, "the page writer outlived sync"
         await asyncio.sleep(0.01)
